@@ -1,1 +1,10 @@
-fn main() {}
+//! Integration tests: the real `httpd` binary on loopback, driven with raw bytes.
+
+mod cli;
+mod connections;
+mod pool;
+mod protocol;
+mod security;
+mod serving;
+mod uploads;
+mod util;

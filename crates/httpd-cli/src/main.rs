@@ -1,1 +1,114 @@
-fn main() {}
+//! The `httpd` binary: parses the command line, installs the logger and signal handling,
+//! and runs [`httpd_server::Server`] until Ctrl+C or SIGTERM.
+
+mod args;
+mod logging;
+
+use std::fmt;
+use std::io::Write;
+use std::process::ExitCode;
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use httpd_server::Server;
+
+use crate::args::{Command, Settings, USAGE, UsageError};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Usage(e)) => {
+            eprintln!("httpd: {e}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+        Err(CliError::Runtime(e)) => {
+            eprintln!("httpd: {e}");
+            let mut source = e.source();
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// How a run fails: bad usage (exit 2) or a runtime failure (exit 1).
+#[derive(Debug)]
+enum CliError {
+    Usage(UsageError),
+    Runtime(Box<dyn std::error::Error>),
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Usage(e) => e.fmt(f),
+            CliError::Runtime(e) => e.fmt(f),
+        }
+    }
+}
+
+fn run() -> Result<(), CliError> {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let settings = match args::parse(&argv).map_err(CliError::Usage)? {
+        Command::Help => {
+            print!("{USAGE}");
+            return Ok(());
+        }
+        Command::Version => {
+            println!("httpd {}", env!("CARGO_PKG_VERSION"));
+            return Ok(());
+        }
+        Command::Serve(settings) => *settings,
+    };
+    serve(settings).map_err(CliError::Runtime)
+}
+
+fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+    let Settings {
+        config,
+        root_display,
+        log_level,
+        access_log,
+    } = settings;
+    logging::install(log_level, access_log.as_deref())?;
+    let n_workers = config.n_workers;
+    let server = Server::bind(config).inspect_err(|e| log::error!("{e}"))?;
+    let addr = server.local_addr();
+
+    // Tests and scripts wait for this exact line (it names the real port when 0 was asked).
+    println!("listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+    log::info!("HTTP Server started on http://{addr}");
+    log::info!("Thread pool size: {n_workers}");
+    log::info!("Serving files from '{root_display}' directory");
+    log::info!("Press Ctrl+C to stop the server");
+
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let signal_handle = signals.handle();
+    let stop = server.shutdown_handle();
+    let watcher = std::thread::Builder::new()
+        .name("httpd-signal".to_string())
+        .spawn(move || {
+            let mut seen = 0;
+            for signal in signals.forever() {
+                seen += 1;
+                if seen == 1 {
+                    log::debug!("signal {signal} received");
+                    stop.shutdown();
+                } else {
+                    log::warn!("second signal: exiting at once");
+                    std::process::exit(1);
+                }
+            }
+        })?;
+
+    let result = server.run();
+    signal_handle.close();
+    let _ = watcher.join();
+    result?;
+    log::info!("Server stopped");
+    Ok(())
+}

@@ -1,14 +1,70 @@
 //! Request policy for httpd: limits, request-target to [`SafePath`], Host, methods,
 //! file types and upload media types.
 //!
-//! STUB: the API below is the agreed contract; bodies are being written.
+//! This crate decides whether a request may be served; it never serves one. It does
+//! no I/O (no filesystem access, no `canonicalize`, no sockets, no logging), so every
+//! check is a pure function of its input and the policy. Following links safely is
+//! left to httpd-files, and turning a [`PolicyError`] into a status code to
+//! httpd-server.
+//!
+//! The rules are the "Security Measures" of the seed Python server, kept exactly
+//! where the seed was exact and made stricter where it was loose:
+//!
+//! - [`resolve_path`] decodes a target's path once and refuses anything that could
+//!   leave the document root: `..` anywhere, `./`, `//`, backslashes, control bytes,
+//!   encoded slashes and Windows drive prefixes. Only it (and [`SafePath::join`],
+//!   under the same rules) can build a [`SafePath`], so code that takes a `SafePath`
+//!   cannot be handed an unchecked path.
+//! - [`HostPolicy`] accepts exactly one well-formed `Host` naming this server.
+//! - [`TypePolicy`] serves only allowlisted extensions (by default `html`, `txt`,
+//!   `png`, `jpg`, `jpeg`); [`check_upload_type`] accepts only JSON uploads.
+//! - [`check_method`] passes the methods in [`ALLOW`].
+//! - [`Limits`] gathers the size, count and time caps with their defaults.
+//!
+//! Client input never causes a panic: every refusal is a [`PolicyError`].
+//!
+//! # Example
+//!
+//! ```
+//! use std::path::Path;
+//!
+//! use httpd_proto::Method;
+//! use httpd_security::{HostPolicy, PolicyError, TypePolicy, check_method, resolve_path};
+//!
+//! let root = Path::new("/srv/www");
+//! let hosts = HostPolicy::new("127.0.0.1", 8080);
+//! let types = TypePolicy::default();
+//!
+//! // GET /docs/ HTTP/1.1 with Host: localhost:8080
+//! check_method(Method::Get)?;
+//! hosts.check(&[b"localhost:8080"])?;
+//! let dir = resolve_path(root, "/docs/")?;
+//! assert!(dir.is_dir_form());
+//! let index = dir.join("index.html")?;
+//! types.check(&index)?;
+//! assert_eq!(index.as_path(), Path::new("/srv/www/docs/index.html"));
+//!
+//! // Attacks are refused before any file is touched.
+//! assert_eq!(resolve_path(root, "/%2e%2e/etc/passwd"), Err(PolicyError::Traversal));
+//! assert_eq!(hosts.check(&[b"evil.com:8080"]), Err(PolicyError::HostNotAllowed));
+//! let script = resolve_path(root, "/script.php")?;
+//! assert_eq!(types.check(&script), Err(PolicyError::UnsupportedType));
+//! # Ok::<(), PolicyError>(())
+//! ```
 #![deny(missing_docs)]
 
+mod host;
+mod media;
+mod method;
+mod path;
+
 use std::fmt;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use httpd_proto::Method;
+pub use crate::host::HostPolicy;
+pub use crate::media::{TypePolicy, check_upload_type};
+pub use crate::method::{ALLOW, check_method};
+pub use crate::path::{SafePath, resolve_path};
 
 /// Default cap on a request head, request line included (bytes); larger heads get 431.
 pub const DEFAULT_MAX_HEAD_BYTES: usize = 8192;
@@ -26,8 +82,6 @@ pub const DEFAULT_MAX_REQUESTS: u32 = 100;
 pub const DEFAULT_WORKERS: usize = 10;
 /// Default number of connections that may wait for a worker.
 pub const DEFAULT_QUEUE: usize = 50;
-/// The value of the `Allow` header: the methods this server implements.
-pub const ALLOW: &str = "GET, HEAD, POST, OPTIONS";
 
 /// Per-connection limits; every field is documented with its default.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,9 +117,11 @@ impl Default for Limits {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PolicyError {
-    /// The path tries to leave the root (`..`, `./`, `//`, backslash, NUL, encoded slash).
+    /// The path tries to leave the root (`..`, `./`, `//`, backslash, NUL, encoded slash),
+    /// or does not start with `/`.
     Traversal,
-    /// The path holds a malformed percent-escape or is not valid UTF-8 after decoding.
+    /// The path holds a malformed percent-escape or is not valid UTF-8 after decoding
+    /// (overlong encodings such as `%c0%ae` included).
     BadEncoding,
     /// The request has no `Host` header, or an empty one.
     MissingHost,
@@ -73,6 +129,9 @@ pub enum PolicyError {
     DuplicateHost,
     /// The `Host` header names a host this server does not answer for.
     HostNotAllowed,
+    /// The `Host` header is not `host[:port]`: userinfo, spaces, control or non-ASCII
+    /// bytes, a bad IPv6 literal or a bad port.
+    BadHost,
     /// The file's extension is not on the allowlist.
     UnsupportedType,
     /// An upload's `Content-Type` is missing or not `application/json`.
@@ -91,6 +150,7 @@ impl fmt::Display for PolicyError {
             PolicyError::MissingHost => "missing host header",
             PolicyError::DuplicateHost => "duplicate host header",
             PolicyError::HostNotAllowed => "host not allowed",
+            PolicyError::BadHost => "malformed host header",
             PolicyError::UnsupportedType => "file type not allowed",
             PolicyError::UnsupportedUploadType => "upload content type not allowed",
             PolicyError::MethodNotAllowed => "method not allowed",
@@ -101,148 +161,39 @@ impl fmt::Display for PolicyError {
 
 impl std::error::Error for PolicyError {}
 
-/// A path proven to lie under the document root; only this crate can build one.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SafePath {
-    root: PathBuf,
-    full: PathBuf,
-    relative: String,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl SafePath {
-    /// Returns the full filesystem path (root joined with the relative path).
-    pub fn as_path(&self) -> &Path {
-        &self.full
+    #[test]
+    fn default_limits_match_the_seed() {
+        let limits = Limits::default();
+        assert_eq!(limits.max_head_bytes, 8192);
+        assert_eq!(limits.idle_timeout, Duration::from_secs(30));
+        assert_eq!(limits.max_requests, 100);
+        assert_eq!(DEFAULT_WORKERS, 10);
+        assert_eq!(DEFAULT_QUEUE, 50);
     }
 
-    /// Returns the root this path was resolved under.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// Returns the decoded path relative to the root, `/`-separated, without a leading
-    /// slash; `""` for the root itself. A target ending in `/` keeps its trailing slash.
-    pub fn relative(&self) -> &str {
-        &self.relative
-    }
-
-    /// Returns the last segment, or `None` for the root or a path ending in `/`.
-    pub fn file_name(&self) -> Option<&str> {
-        unimplemented!()
-    }
-
-    /// Returns the extension of the last segment, lowercased is not applied (compare
-    /// case-insensitively); `None` when the name has no dot.
-    pub fn extension(&self) -> Option<&str> {
-        unimplemented!()
-    }
-
-    /// Tells whether the target named a directory (the root or a path ending in `/`).
-    pub fn is_dir_form(&self) -> bool {
-        unimplemented!()
-    }
-
-    /// Appends one plain segment (such as `index.html`) to a directory-form path.
-    ///
-    /// # Errors
-    /// `Traversal` if `name` is empty, `.`/`..`, or holds `/`, `\` or NUL.
-    pub fn join(&self, name: &str) -> Result<SafePath, PolicyError> {
-        let _ = name;
-        unimplemented!()
-    }
-}
-
-/// Resolves the path part of a request target (still percent-encoded, starting with `/`)
-/// under `root`, decoding it exactly once.
-///
-/// # Errors
-/// `Traversal` for anything that could leave the root, `BadEncoding` for bad escapes.
-pub fn resolve_path(root: &Path, raw_path: &str) -> Result<SafePath, PolicyError> {
-    let _ = (root, raw_path);
-    unimplemented!()
-}
-
-/// Which `Host` header values this server answers to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HostPolicy {
-    port: u16,
-    names: Vec<String>,
-    any: bool,
-}
-
-impl HostPolicy {
-    /// Accepts `localhost`, `127.0.0.1` and `bound_host`, each with or without `:port`.
-    pub fn new(bound_host: &str, port: u16) -> HostPolicy {
-        let _ = (bound_host, port);
-        unimplemented!()
-    }
-
-    /// Also accepts `host` (with or without `:port`); `"*"` accepts every host.
-    pub fn allow(&mut self, host: &str) -> &mut HostPolicy {
-        let _ = host;
-        unimplemented!()
-    }
-
-    /// Checks the values of every `Host` header of a request.
-    ///
-    /// # Errors
-    /// `MissingHost` for none or an empty one, `DuplicateHost` for several,
-    /// `HostNotAllowed` for a host not accepted.
-    pub fn check(&self, values: &[&[u8]]) -> Result<(), PolicyError> {
-        let _ = (values, self.port, &self.names, self.any);
-        unimplemented!()
-    }
-}
-
-/// The file extensions that may be served.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TypePolicy {
-    extensions: Vec<String>,
-}
-
-impl Default for TypePolicy {
-    /// The seed's allowlist: `html`, `txt`, `png`, `jpg`, `jpeg`.
-    fn default() -> TypePolicy {
-        TypePolicy {
-            extensions: ["html", "txt", "png", "jpg", "jpeg"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+    #[test]
+    fn error_messages_are_lowercase_without_a_period() {
+        let all = [
+            PolicyError::Traversal,
+            PolicyError::BadEncoding,
+            PolicyError::MissingHost,
+            PolicyError::DuplicateHost,
+            PolicyError::HostNotAllowed,
+            PolicyError::BadHost,
+            PolicyError::UnsupportedType,
+            PolicyError::UnsupportedUploadType,
+            PolicyError::MethodNotAllowed,
+            PolicyError::UnknownMethod,
+        ];
+        for err in all {
+            let message = err.to_string();
+            assert!(!message.is_empty(), "{err:?}");
+            assert!(!message.ends_with('.'), "{err:?}");
+            assert!(!message.starts_with(|c: char| c.is_uppercase()), "{err:?}");
         }
     }
-}
-
-impl TypePolicy {
-    /// Tells whether a file with extension `ext` may be served (case-insensitive).
-    pub fn allows(&self, ext: Option<&str>) -> bool {
-        let _ = (ext, &self.extensions);
-        unimplemented!()
-    }
-
-    /// Checks the extension of `path`'s last segment.
-    ///
-    /// # Errors
-    /// `UnsupportedType` when it is not on the list.
-    pub fn check(&self, path: &SafePath) -> Result<(), PolicyError> {
-        let _ = path;
-        unimplemented!()
-    }
-}
-
-/// Checks an upload's `Content-Type`: `application/json`, parameters allowed.
-///
-/// # Errors
-/// `UnsupportedUploadType` for a missing or different media type.
-pub fn check_upload_type(value: Option<&[u8]>) -> Result<(), PolicyError> {
-    let _ = value;
-    unimplemented!()
-}
-
-/// Checks a request method: GET, HEAD, POST and OPTIONS pass.
-///
-/// # Errors
-/// `MethodNotAllowed` for other known methods, `UnknownMethod` for the rest.
-pub fn check_method(method: Method) -> Result<(), PolicyError> {
-    let _ = method;
-    unimplemented!()
 }

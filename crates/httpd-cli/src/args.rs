@@ -1,0 +1,384 @@
+//! The command line: the seed's positional `[PORT] [HOST] [MAX_THREADS]` beside named
+//! flags for every limit, validated into a [`Settings`].
+
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use httpd_security::Limits;
+use httpd_server::Config;
+
+/// The usage text printed by `--help` and after a usage error.
+pub const USAGE: &str = "\
+Usage: httpd [PORT] [HOST] [MAX_THREADS] [OPTIONS]
+
+Serves the files of a directory over HTTP/1.1 and accepts JSON uploads at POST /upload.
+
+Positional (as the original server.py):
+  PORT                     port to listen on [default: 8080]
+  HOST                     address or name to listen on [default: 127.0.0.1]
+  MAX_THREADS              worker threads [default: 10]
+
+Options:
+      --listen ADDR        address and port, e.g. 127.0.0.1:8080 or [::1]:0
+                           (overrides PORT and HOST)
+      --root DIR           document root [default: ./resources]
+      --threads N          worker threads, 1-4096 [default: 10]
+      --queue N            connections waiting for a worker before 503 [default: 50]
+      --idle-timeout DUR   keep-alive idle time, e.g. 30s or 500ms [default: 30s]
+      --header-timeout DUR time to send a whole request head [default: 10s]
+      --write-timeout DUR  time one blocked write may take [default: 30s]
+      --shutdown-timeout DUR  wait for busy workers on shutdown [default: 10s]
+      --max-requests N     requests per connection [default: 100]
+      --max-body BYTES     largest upload, e.g. 10485760 or 10M [default: 10M]
+      --max-head BYTES     largest request head [default: 8192]
+      --allowed-host HOST  also accept this Host (repeatable; * accepts any)
+      --log-level LEVEL    off, error, warn, info, debug or trace [default: info]
+      --access-log FILE    append access lines to FILE instead of stdout
+  -h, --help               print this help
+  -V, --version            print the version
+";
+
+/// A command-line error: printed with the usage text, exit code 2.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Command {
+    /// Serve with these settings.
+    Serve(Box<Settings>),
+    /// Print the help text.
+    Help,
+    /// Print the version.
+    Version,
+}
+
+/// Validated settings for one run.
+#[derive(Debug)]
+pub struct Settings {
+    /// The server configuration.
+    pub config: Config,
+    /// The docroot as the operator wrote it, for the startup line.
+    pub root_display: String,
+    /// Log level for diagnostics.
+    pub log_level: log::LevelFilter,
+    /// Access log file; stdout when `None`.
+    pub access_log: Option<PathBuf>,
+}
+
+/// Parses `args` (without the program name).
+///
+/// # Errors
+/// A [`UsageError`] naming the bad flag or value.
+pub fn parse(args: &[String]) -> Result<Command, UsageError> {
+    let mut config = Config::default();
+    let mut limits = Limits::default();
+    let mut positional: Vec<String> = Vec::new();
+    let mut listen: Option<String> = None;
+    let mut root: Option<String> = None;
+    let mut threads: Option<usize> = None;
+    let mut log_level = log::LevelFilter::Info;
+    let mut access_log = None;
+
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].as_str();
+        i += 1;
+        if arg == "-h" || arg == "--help" {
+            return Ok(Command::Help);
+        }
+        if arg == "-V" || arg == "--version" {
+            return Ok(Command::Version);
+        }
+        if arg == "--" {
+            positional.extend(args[i..].iter().cloned());
+            break;
+        }
+        if !arg.starts_with("--") || arg.len() == 2 {
+            if arg.starts_with('-') && arg.len() > 1 && arg.parse::<i64>().is_err() {
+                return Err(UsageError(format!("unknown option '{arg}'")));
+            }
+            positional.push(arg.to_string());
+            continue;
+        }
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f, Some(v.to_string())),
+            None => (arg, None),
+        };
+        let mut value = || -> Result<String, UsageError> {
+            if let Some(v) = inline.clone() {
+                return Ok(v);
+            }
+            let v = args
+                .get(i)
+                .cloned()
+                .ok_or_else(|| UsageError(format!("{flag} needs a value")))?;
+            i += 1;
+            Ok(v)
+        };
+        match flag {
+            "--listen" => listen = Some(value()?),
+            "--root" => root = Some(value()?),
+            "--threads" => threads = Some(parse_count(flag, &value()?, 1, 4096)?),
+            "--queue" => config.queue_capacity = parse_count(flag, &value()?, 0, 1_000_000)?,
+            "--idle-timeout" => limits.idle_timeout = parse_duration(flag, &value()?)?,
+            "--header-timeout" => limits.header_timeout = parse_duration(flag, &value()?)?,
+            "--write-timeout" => limits.write_timeout = parse_duration(flag, &value()?)?,
+            "--shutdown-timeout" => config.shutdown_timeout = parse_duration(flag, &value()?)?,
+            "--max-requests" => {
+                let n = parse_count(flag, &value()?, 1, u32::MAX as usize)?;
+                limits.max_requests = u32::try_from(n).unwrap_or(u32::MAX);
+            }
+            "--max-body" => limits.max_body_bytes = parse_bytes(flag, &value()?)?,
+            "--max-head" => {
+                let n = parse_bytes(flag, &value()?)?;
+                if !(256..=1024 * 1024).contains(&n) {
+                    return Err(UsageError(format!(
+                        "{flag} must be between 256 and 1048576 bytes"
+                    )));
+                }
+                limits.max_head_bytes = usize::try_from(n).unwrap_or(usize::MAX);
+            }
+            "--allowed-host" => {
+                let host = value()?;
+                if host.is_empty() {
+                    return Err(UsageError(format!("{flag} needs a host name")));
+                }
+                config.allowed_hosts.push(host);
+            }
+            "--log-level" => {
+                let v = value()?;
+                log_level = v
+                    .parse()
+                    .map_err(|_| UsageError(format!("{flag}: unknown level '{v}'")))?;
+            }
+            "--access-log" => access_log = Some(PathBuf::from(value()?)),
+            "--test-panic-path" => config.panic_path = Some(value()?),
+            _ => return Err(UsageError(format!("unknown option '{flag}'"))),
+        }
+    }
+
+    if positional.len() > 3 {
+        return Err(UsageError(format!(
+            "unexpected argument '{}'",
+            positional[3]
+        )));
+    }
+    let port = match positional.first() {
+        Some(p) => p
+            .parse::<u16>()
+            .map_err(|_| UsageError(format!("PORT must be a number from 0 to 65535, not '{p}'")))?,
+        None => 8080,
+    };
+    let host = positional
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1".to_string());
+    if let Some(t) = positional.get(2) {
+        let n = parse_count("MAX_THREADS", t, 1, 4096)?;
+        threads = threads.or(Some(n));
+    }
+    if let Some(n) = threads {
+        config.n_workers = n;
+    }
+    let (addr, server_name) = match listen {
+        Some(l) => resolve_listen(&l)?,
+        None => (
+            resolve(&host, port)?,
+            host.trim_matches(['[', ']']).to_string(),
+        ),
+    };
+    config.listen = addr;
+    config.server_name = server_name;
+    let root_display = root.unwrap_or_else(|| "resources".to_string());
+    config.root = PathBuf::from(&root_display);
+    config.limits = limits;
+    Ok(Command::Serve(Box::new(Settings {
+        config,
+        root_display,
+        log_level,
+        access_log,
+    })))
+}
+
+fn resolve(host: &str, port: u16) -> Result<SocketAddr, UsageError> {
+    let bare = host.trim_matches(['[', ']']);
+    (bare, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| UsageError(format!("cannot resolve host '{host}'")))
+}
+
+fn resolve_listen(listen: &str) -> Result<(SocketAddr, String), UsageError> {
+    if let Ok(addr) = listen.parse::<SocketAddr>() {
+        return Ok((addr, addr.ip().to_string()));
+    }
+    let (host, port) = listen
+        .rsplit_once(':')
+        .ok_or_else(|| UsageError(format!("--listen needs HOST:PORT, not '{listen}'")))?;
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| UsageError(format!("--listen: bad port in '{listen}'")))?;
+    Ok((
+        resolve(host, port)?,
+        host.trim_matches(['[', ']']).to_string(),
+    ))
+}
+
+fn parse_count(flag: &str, value: &str, min: usize, max: usize) -> Result<usize, UsageError> {
+    let n = value
+        .parse::<usize>()
+        .map_err(|_| UsageError(format!("{flag} needs a whole number, not '{value}'")))?;
+    if n < min || n > max {
+        return Err(UsageError(format!(
+            "{flag} must be between {min} and {max}"
+        )));
+    }
+    Ok(n)
+}
+
+/// Parses `30`, `30s`, `500ms`, `2m` (plain numbers are seconds); zero is refused.
+fn parse_duration(flag: &str, value: &str) -> Result<Duration, UsageError> {
+    let d = match value.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(value)
+            .map_err(|_| UsageError(format!("{flag} needs a duration like 30s, not '{value}'")))?,
+    };
+    if d.is_zero() {
+        return Err(UsageError(format!("{flag} must be more than zero")));
+    }
+    Ok(d)
+}
+
+/// Parses a byte count: digits with an optional `K`, `M` or `G` (binary multiples).
+fn parse_bytes(flag: &str, value: &str) -> Result<u64, UsageError> {
+    let bad = || {
+        UsageError(format!(
+            "{flag} needs a size like 8192 or 10M, not '{value}'"
+        ))
+    };
+    let (digits, shift) = match value.as_bytes().last() {
+        Some(b'k' | b'K') => (&value[..value.len() - 1], 10),
+        Some(b'm' | b'M') => (&value[..value.len() - 1], 20),
+        Some(b'g' | b'G') => (&value[..value.len() - 1], 30),
+        _ => (value, 0),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n = digits.parse::<u64>().map_err(|_| bad())?;
+    n.checked_mul(1 << shift).ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    fn settings(s: &str) -> Settings {
+        match parse(&args(s)).unwrap() {
+            Command::Serve(settings) => *settings,
+            other => panic!("expected settings, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_seed() {
+        let s = settings("");
+        assert_eq!(s.config.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(s.config.n_workers, 10);
+        assert_eq!(s.config.queue_capacity, 50);
+        assert_eq!(s.config.root, PathBuf::from("resources"));
+        assert_eq!(s.config.limits, Limits::default());
+        assert_eq!(s.log_level, log::LevelFilter::Info);
+    }
+
+    #[test]
+    fn positional_port_host_and_threads() {
+        let s = settings("8000 0.0.0.0 20");
+        assert_eq!(s.config.listen, "0.0.0.0:8000".parse().unwrap());
+        assert_eq!(s.config.server_name, "0.0.0.0");
+        assert_eq!(s.config.n_workers, 20);
+    }
+
+    #[test]
+    fn listen_flag_overrides_positional() {
+        let s = settings("8000 --listen 127.0.0.1:0");
+        assert_eq!(s.config.listen, "127.0.0.1:0".parse().unwrap());
+        let s = settings("--listen=[::1]:9000");
+        assert_eq!(s.config.listen, "[::1]:9000".parse().unwrap());
+        assert_eq!(s.config.server_name, "::1");
+    }
+
+    #[test]
+    fn named_limits_are_parsed() {
+        let s = settings(
+            "--threads 3 --queue 7 --idle-timeout 500ms --header-timeout 2 --max-requests 5 \
+             --max-body 1K --max-head 4096 --allowed-host example.com --log-level debug",
+        );
+        assert_eq!(s.config.n_workers, 3);
+        assert_eq!(s.config.queue_capacity, 7);
+        assert_eq!(s.config.limits.idle_timeout, Duration::from_millis(500));
+        assert_eq!(s.config.limits.header_timeout, Duration::from_secs(2));
+        assert_eq!(s.config.limits.max_requests, 5);
+        assert_eq!(s.config.limits.max_body_bytes, 1024);
+        assert_eq!(s.config.limits.max_head_bytes, 4096);
+        assert_eq!(s.config.allowed_hosts, vec!["example.com".to_string()]);
+        assert_eq!(s.log_level, log::LevelFilter::Debug);
+    }
+
+    #[test]
+    fn help_and_version_win() {
+        assert!(matches!(parse(&args("--help")), Ok(Command::Help)));
+        assert!(matches!(parse(&args("8080 -V")), Ok(Command::Version)));
+    }
+
+    #[test]
+    fn bad_arguments_are_usage_errors() {
+        for bad in [
+            "99999",
+            "abc",
+            "8080 127.0.0.1 0",
+            "8080 127.0.0.1 ten",
+            "1 2 3 4",
+            "--threads",
+            "--threads 0",
+            "--queue -1",
+            "--idle-timeout 0",
+            "--idle-timeout soon",
+            "--max-body 10X",
+            "--max-body ''",
+            "--max-head 10",
+            "--log-level loud",
+            "--listen nowhere",
+            "--bogus",
+            "-x",
+            "--allowed-host=",
+        ] {
+            assert!(parse(&args(bad)).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn byte_sizes_take_binary_suffixes() {
+        assert_eq!(parse_bytes("f", "10M").unwrap(), 10 * 1024 * 1024);
+        assert_eq!(parse_bytes("f", "2g").unwrap(), 2 << 30);
+        assert_eq!(parse_bytes("f", "8192").unwrap(), 8192);
+        assert!(parse_bytes("f", "+5").is_err());
+        assert!(parse_bytes("f", "99999999999999999999G").is_err());
+    }
+}

@@ -1,0 +1,759 @@
+//! Opening a file under the document root and describing it for a response.
+//!
+//! This module owns the last filesystem checks before a byte is served: the path
+//! already lies under the root lexically (it is a [`SafePath`]), and here we make sure
+//! that symbolic links do not lead out of the root, that the target is a regular file
+//! (never a FIFO or a device, which could block a worker), and that the size and date
+//! reported come from the very handle the body is read from.
+
+use std::fmt::Write as _;
+use std::fs::{self, File, Metadata, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::Path;
+use std::time::SystemTime;
+
+use httpd_security::SafePath;
+
+use crate::error::{ErrorKind, ServeError};
+
+/// The file served for a directory-form path (`/` or `/docs/`).
+pub const INDEX_FILE: &str = "index.html";
+
+/// Size of the buffer [`StaticFile::send_to`] copies through, in bytes (64 KiB).
+pub const SEND_BUFFER_BYTES: usize = 64 * 1024;
+
+/// The `Content-Type` of HTML pages, which the seed shows inline.
+pub const TEXT_HTML: &str = "text/html; charset=utf-8";
+
+/// The `Content-Type` of every other file, which the seed offers as a download.
+pub const OCTET_STREAM: &str = "application/octet-stream";
+
+/// How many times [`StaticFile::open`] retries when the file is replaced between the
+/// checks and the open; a rename-over deployment can cause one such race.
+const OPEN_ATTEMPTS: usize = 3;
+
+/// `O_NONBLOCK`, so that opening a FIFO swapped in after the type check cannot block.
+/// std exposes no constant and we take no `libc` dependency; the value is 0o4000 on
+/// these Linux architectures and 0x4 on the BSDs and macOS. On other targets the type
+/// check before the open is the only guard.
+#[cfg(all(
+    target_os = "linux",
+    any(
+        target_arch = "x86",
+        target_arch = "x86_64",
+        target_arch = "arm",
+        target_arch = "aarch64",
+        target_arch = "riscv64",
+        target_arch = "powerpc64",
+        target_arch = "s390x",
+        target_arch = "loongarch64"
+    )
+))]
+const O_NONBLOCK: i32 = 0o4000;
+#[cfg(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+const O_NONBLOCK: i32 = 0x4;
+
+/// `ELOOP` on Linux: too many symbolic links, which we treat as a link leaving the root.
+#[cfg(target_os = "linux")]
+const ELOOP: i32 = 40;
+/// `ENAMETOOLONG` on Linux: no such file can exist.
+#[cfg(target_os = "linux")]
+const ENAMETOOLONG: i32 = 36;
+
+/// An open regular file ready to be sent.
+#[derive(Debug)]
+pub struct StaticFile {
+    file: File,
+    len: u64,
+    modified: Option<SystemTime>,
+    content_type: &'static str,
+    attachment: Option<String>,
+}
+
+impl StaticFile {
+    /// Opens `path` for serving; a directory-form path serves its `index.html`.
+    ///
+    /// The file is opened read-only. Its canonical path (all links resolved) must lie
+    /// under the canonical root, so a link inside the root to a file inside the root is
+    /// served while a link to anything outside is refused. Only regular files are
+    /// served. Size and modification time come from the open handle.
+    ///
+    /// The content type follows the seed: `html` (any case) is
+    /// [`text/html; charset=utf-8`](TEXT_HTML) shown inline; every other extension is
+    /// [`application/octet-stream`](OCTET_STREAM) with an
+    /// [`attachment_disposition`] naming the file.
+    ///
+    /// # Errors
+    /// `NotFound` when the file (or a directory's `index.html`) does not exist,
+    /// `IsDirectory` when a non-directory-form path names a directory, `Forbidden` for a
+    /// permission error, a link leaving the root or a file that is not a regular file,
+    /// `Io` for any other failure (the `io::Error` is the source).
+    pub fn open(path: &SafePath) -> Result<StaticFile, ServeError> {
+        let index;
+        let target = if path.is_dir_form() {
+            index = path.join(INDEX_FILE).map_err(|e| {
+                ServeError::with_source(path.as_path(), ErrorKind::Io, io::Error::other(e))
+            })?;
+            &index
+        } else {
+            path
+        };
+        let full = target.as_path();
+        let root = fs::canonicalize(target.root()).map_err(|e| open_error(full, e))?;
+
+        let mut attempt = 1;
+        let (file, meta) = loop {
+            match open_under(full, &root)? {
+                Some(opened) => break opened,
+                None if attempt < OPEN_ATTEMPTS => attempt += 1,
+                None => return Err(ServeError::new(full, ErrorKind::Forbidden)),
+            }
+        };
+
+        let name = target.file_name().map_or_else(
+            || {
+                full.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            },
+            str::to_string,
+        );
+        let (content_type, attachment) = match target.extension() {
+            Some(ext) if ext.eq_ignore_ascii_case("html") => (TEXT_HTML, None),
+            _ => (OCTET_STREAM, Some(attachment_disposition(&name))),
+        };
+        Ok(StaticFile {
+            file,
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            content_type,
+            attachment,
+        })
+    }
+
+    /// Returns the file's size in bytes, taken when it was opened.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Tells whether the file is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Returns the modification time, if the filesystem reports one.
+    pub fn modified(&self) -> Option<SystemTime> {
+        self.modified
+    }
+
+    /// Returns the `Content-Type` value: `text/html; charset=utf-8` for html, else
+    /// `application/octet-stream`.
+    pub fn content_type(&self) -> &'static str {
+        self.content_type
+    }
+
+    /// Returns the `Content-Disposition` value for downloads
+    /// (`attachment; filename="NAME"`), or `None` for pages shown inline.
+    pub fn content_disposition(&self) -> Option<&str> {
+        self.attachment.as_deref()
+    }
+
+    /// Copies exactly [`len`](Self::len) bytes to `out` in constant memory.
+    ///
+    /// Reading starts at the beginning of the file on every call, through a buffer of
+    /// at most [`SEND_BUFFER_BYTES`]. Bytes appended after the file was opened are not
+    /// sent: the `Content-Length` already announced [`len`](Self::len).
+    ///
+    /// # Errors
+    /// The `io::Error` of a read or write; `UnexpectedEof` if the file shrank. The body
+    /// is never padded, so after an error part of it may already be written and the
+    /// caller must close the connection.
+    pub fn send_to(&mut self, out: &mut dyn io::Write) -> io::Result<u64> {
+        self.file.seek(SeekFrom::Start(0))?;
+        let buf_len =
+            usize::try_from(self.len).map_or(SEND_BUFFER_BYTES, |len| len.min(SEND_BUFFER_BYTES));
+        let mut buf = vec![0u8; buf_len];
+        let mut remaining = self.len;
+        while remaining > 0 {
+            let want = usize::try_from(remaining).map_or(buf.len(), |r| r.min(buf.len()));
+            let n = match self.file.read(&mut buf[..want]) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("file ended {remaining} bytes before its opened length"),
+                    ));
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            out.write_all(&buf[..n])?;
+            remaining -= n as u64;
+        }
+        Ok(self.len)
+    }
+}
+
+/// Returns the `Content-Disposition` value offering `file_name` as a download.
+///
+/// The quoted `filename` parameter (RFC 6266 section 4.3) is plain ASCII: `"` and `\`
+/// are escaped with a backslash, control characters are dropped and each non-ASCII
+/// character becomes `_`. When the name is not ASCII, the exact name follows as
+/// `filename*=UTF-8''…` percent-encoded per RFC 8187 section 3.2.1, which current
+/// browsers prefer. The result never holds CR, LF or other control bytes, so it is safe
+/// as a header value.
+///
+/// # Examples
+/// ```
+/// use httpd_files::attachment_disposition;
+///
+/// assert_eq!(attachment_disposition("logo.png"), r#"attachment; filename="logo.png""#);
+/// assert_eq!(
+///     attachment_disposition("café.txt"),
+///     r#"attachment; filename="caf_.txt"; filename*=UTF-8''caf%C3%A9.txt"#
+/// );
+/// ```
+pub fn attachment_disposition(file_name: &str) -> String {
+    let mut fallback = String::with_capacity(file_name.len());
+    let mut is_ascii = true;
+    for c in file_name.chars().filter(|c| !c.is_control()) {
+        match c {
+            '"' | '\\' => {
+                fallback.push('\\');
+                fallback.push(c);
+            }
+            c if c.is_ascii() => fallback.push(c),
+            _ => {
+                is_ascii = false;
+                fallback.push('_');
+            }
+        }
+    }
+    let mut value = format!("attachment; filename=\"{fallback}\"");
+    if !is_ascii {
+        value.push_str("; filename*=UTF-8''");
+        let mut utf8 = [0u8; 4];
+        for c in file_name.chars().filter(|c| !c.is_control()) {
+            for &b in c.encode_utf8(&mut utf8).as_bytes() {
+                if is_attr_char(b) {
+                    value.push(char::from(b));
+                } else {
+                    // Writing to a String cannot fail.
+                    let _ = write!(value, "%{b:02X}");
+                }
+            }
+        }
+    }
+    value
+}
+
+/// Returns the media type usually served for a file extension (case-insensitive), or
+/// `application/octet-stream` for an unknown one.
+///
+/// [`StaticFile`] does not use this yet: the seed sends every non-HTML file as a
+/// download. It is here for a server that wants real types (`text/css`, `image/png`,
+/// ...). Text types carry `; charset=utf-8`.
+///
+/// # Examples
+/// ```
+/// use httpd_files::media_type_for;
+///
+/// assert_eq!(media_type_for("PNG"), "image/png");
+/// assert_eq!(media_type_for("css"), "text/css; charset=utf-8");
+/// assert_eq!(media_type_for("exe"), "application/octet-stream");
+/// ```
+pub fn media_type_for(ext: &str) -> &'static str {
+    const TYPES: &[(&str, &str)] = &[
+        ("html", TEXT_HTML),
+        ("htm", TEXT_HTML),
+        ("css", "text/css; charset=utf-8"),
+        ("js", "text/javascript; charset=utf-8"),
+        ("mjs", "text/javascript; charset=utf-8"),
+        ("txt", "text/plain; charset=utf-8"),
+        ("json", "application/json"),
+        ("svg", "image/svg+xml"),
+        ("wasm", "application/wasm"),
+        ("woff", "font/woff"),
+        ("woff2", "font/woff2"),
+        ("pdf", "application/pdf"),
+        ("mp4", "video/mp4"),
+        ("webp", "image/webp"),
+        ("ico", "image/vnd.microsoft.icon"),
+        ("gif", "image/gif"),
+        ("png", "image/png"),
+        ("jpg", "image/jpeg"),
+        ("jpeg", "image/jpeg"),
+    ];
+    TYPES
+        .iter()
+        .find(|(known, _)| known.eq_ignore_ascii_case(ext))
+        .map_or(OCTET_STREAM, |&(_, media_type)| media_type)
+}
+
+/// Checks `full` and opens it; `Ok(None)` when the file changed between the checks and
+/// the open, so the caller may try again.
+fn open_under(full: &Path, root: &Path) -> Result<Option<(File, Metadata)>, ServeError> {
+    // Follows links, like the open below; lstat would only see the link itself.
+    let before = fs::metadata(full).map_err(|e| open_error(full, e))?;
+    let canonical = fs::canonicalize(full).map_err(|e| open_error(full, e))?;
+    if !canonical.starts_with(root) {
+        return Err(ServeError::new(full, ErrorKind::Forbidden));
+    }
+    if before.is_dir() {
+        return Err(ServeError::new(full, ErrorKind::IsDirectory));
+    }
+    if !before.is_file() {
+        return Err(ServeError::new(full, ErrorKind::Forbidden));
+    }
+
+    // Open the checked canonical path, so no link is followed that was not checked.
+    let file = open_read_only(&canonical).map_err(|e| open_error(full, e))?;
+    let meta = file.metadata().map_err(|e| open_error(full, e))?;
+    if !is_same_file(&before, &meta) {
+        return Ok(None);
+    }
+    if meta.is_dir() {
+        return Err(ServeError::new(full, ErrorKind::IsDirectory));
+    }
+    if !meta.is_file() {
+        return Err(ServeError::new(full, ErrorKind::Forbidden));
+    }
+    Ok(Some((file, meta)))
+}
+
+/// Opens `path` read-only, without blocking if it turned into a FIFO.
+fn open_read_only(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(any(
+        all(
+            target_os = "linux",
+            any(
+                target_arch = "x86",
+                target_arch = "x86_64",
+                target_arch = "arm",
+                target_arch = "aarch64",
+                target_arch = "riscv64",
+                target_arch = "powerpc64",
+                target_arch = "s390x",
+                target_arch = "loongarch64"
+            )
+        ),
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ))]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Non-blocking mode does not change reads of a regular file.
+        options.custom_flags(O_NONBLOCK);
+    }
+    options.open(path)
+}
+
+/// Tells whether two metadata describe the same file (device and inode).
+#[cfg(unix)]
+fn is_same_file(a: &Metadata, b: &Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+/// Without inode numbers, compare what std reports everywhere.
+#[cfg(not(unix))]
+fn is_same_file(a: &Metadata, b: &Metadata) -> bool {
+    a.file_type() == b.file_type() && a.len() == b.len()
+}
+
+/// Classifies an error from looking up or opening a file to serve.
+fn open_error(path: &Path, err: io::Error) -> ServeError {
+    let kind = match err.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => ErrorKind::NotFound,
+        io::ErrorKind::PermissionDenied => ErrorKind::Forbidden,
+        io::ErrorKind::IsADirectory => ErrorKind::IsDirectory,
+        _ => match err.raw_os_error() {
+            #[cfg(target_os = "linux")]
+            Some(ELOOP) => ErrorKind::Forbidden,
+            #[cfg(target_os = "linux")]
+            Some(ENAMETOOLONG) => ErrorKind::NotFound,
+            _ => ErrorKind::Io,
+        },
+    };
+    ServeError::with_source(path, kind, err)
+}
+
+/// Tells whether `b` may appear unencoded in an RFC 8187 `value-chars`:
+/// `attr-char = ALPHA / DIGIT / "!" / "#" / "$" / "&" / "+" / "-" / "." / "^" / "_" /
+/// "`" / "|" / "~"`.
+fn is_attr_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#' | b'$' | b'&' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::OpenOptions;
+    use std::os::unix::fs::symlink;
+    use std::process::Command;
+    use std::sync::mpsc;
+    use std::thread;
+    use std::time::Duration;
+
+    use httpd_security::resolve_path;
+
+    use super::*;
+    use crate::test_util::TempDir;
+
+    fn open(root: &TempDir, raw: &str) -> Result<StaticFile, ServeError> {
+        let safe = resolve_path(root.path(), raw).expect("test paths are safe");
+        StaticFile::open(&safe)
+    }
+
+    fn kind_of(result: Result<StaticFile, ServeError>) -> Option<ErrorKind> {
+        result.err().map(|e| e.kind())
+    }
+
+    #[test]
+    fn content_types_and_dispositions_follow_the_seed() {
+        let root = TempDir::new();
+        let table: &[(&str, &str, Option<&str>)] = &[
+            ("index.html", TEXT_HTML, None),
+            ("PAGE.HTML", TEXT_HTML, None),
+            (
+                "notes.txt",
+                OCTET_STREAM,
+                Some(r#"attachment; filename="notes.txt""#),
+            ),
+            (
+                "logo.png",
+                OCTET_STREAM,
+                Some(r#"attachment; filename="logo.png""#),
+            ),
+            (
+                "photo.jpg",
+                OCTET_STREAM,
+                Some(r#"attachment; filename="photo.jpg""#),
+            ),
+            (
+                "BIG.JPEG",
+                OCTET_STREAM,
+                Some(r#"attachment; filename="BIG.JPEG""#),
+            ),
+            (
+                "data.bin",
+                OCTET_STREAM,
+                Some(r#"attachment; filename="data.bin""#),
+            ),
+        ];
+        for (name, content_type, disposition) in table {
+            root.write(name, b"x");
+            let file = open(&root, &format!("/{name}")).expect(name);
+            assert_eq!(file.content_type(), *content_type, "{name}");
+            assert_eq!(file.content_disposition(), *disposition, "{name}");
+        }
+    }
+
+    #[test]
+    fn disposition_escapes_quotes_backslashes_and_drops_controls() {
+        let table: &[(&str, &str)] = &[
+            ("plain.txt", r#"attachment; filename="plain.txt""#),
+            (
+                r#"say "hi".txt"#,
+                r#"attachment; filename="say \"hi\".txt""#,
+            ),
+            (
+                r"back\slash.png",
+                r#"attachment; filename="back\\slash.png""#,
+            ),
+            (
+                "evil\r\nSet-Cookie: a=b.txt",
+                r#"attachment; filename="evilSet-Cookie: a=b.txt""#,
+            ),
+            ("tab\tdel\u{7f}.jpg", r#"attachment; filename="tabdel.jpg""#),
+        ];
+        for (name, expected) in table {
+            assert_eq!(attachment_disposition(name), *expected, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn disposition_adds_utf8_filename_for_unicode_names() {
+        let table: &[(&str, &str)] = &[
+            (
+                "résumé.txt",
+                r#"attachment; filename="r_sum_.txt"; filename*=UTF-8''r%C3%A9sum%C3%A9.txt"#,
+            ),
+            (
+                "日本.png",
+                r#"attachment; filename="__.png"; filename*=UTF-8''%E6%97%A5%E6%9C%AC.png"#,
+            ),
+            (
+                "a \"b\" ü.jpg",
+                r#"attachment; filename="a \"b\" _.jpg"; filename*=UTF-8''a%20%22b%22%20%C3%BC.jpg"#,
+            ),
+        ];
+        for (name, expected) in table {
+            let value = attachment_disposition(name);
+            assert_eq!(value, *expected, "{name:?}");
+            assert!(value.is_ascii());
+        }
+    }
+
+    #[test]
+    fn unicode_file_on_disk_gets_both_filename_forms() {
+        let root = TempDir::new();
+        root.write("café.txt", b"x");
+        let file = open(&root, "/caf%C3%A9.txt").expect("open unicode name");
+        assert_eq!(
+            file.content_disposition(),
+            Some(r#"attachment; filename="caf_.txt"; filename*=UTF-8''caf%C3%A9.txt"#)
+        );
+    }
+
+    #[test]
+    fn media_types_cover_common_extensions() {
+        let table: &[(&str, &str)] = &[
+            ("css", "text/css; charset=utf-8"),
+            ("JS", "text/javascript; charset=utf-8"),
+            ("svg", "image/svg+xml"),
+            ("json", "application/json"),
+            ("wasm", "application/wasm"),
+            ("woff2", "font/woff2"),
+            ("pdf", "application/pdf"),
+            ("mp4", "video/mp4"),
+            ("webp", "image/webp"),
+            ("ico", "image/vnd.microsoft.icon"),
+            ("gif", "image/gif"),
+            ("txt", "text/plain; charset=utf-8"),
+            ("png", "image/png"),
+            ("Jpeg", "image/jpeg"),
+            ("jpg", "image/jpeg"),
+            ("html", TEXT_HTML),
+            ("", OCTET_STREAM),
+            ("tar.gz", OCTET_STREAM),
+        ];
+        for (ext, expected) in table {
+            assert_eq!(media_type_for(ext), *expected, "{ext:?}");
+        }
+    }
+
+    #[test]
+    fn directory_form_serves_index_html() {
+        let root = TempDir::new();
+        root.write("index.html", b"<h1>home</h1>");
+        root.write("docs/index.html", b"<h1>docs</h1>");
+        for (raw, body) in [("/", &b"<h1>home</h1>"[..]), ("/docs/", b"<h1>docs</h1>")] {
+            let mut file = open(&root, raw).expect(raw);
+            assert_eq!(file.content_type(), TEXT_HTML);
+            assert_eq!(file.content_disposition(), None);
+            assert_eq!(file.len(), body.len() as u64);
+            let mut out = Vec::new();
+            file.send_to(&mut out).expect("send");
+            assert_eq!(out, body);
+        }
+    }
+
+    #[test]
+    fn directory_form_without_index_is_not_found() {
+        let root = TempDir::new();
+        root.mkdir("empty");
+        assert_eq!(kind_of(open(&root, "/empty/")), Some(ErrorKind::NotFound));
+    }
+
+    #[test]
+    fn missing_files_are_not_found() {
+        let root = TempDir::new();
+        root.write("file.txt", b"x");
+        for raw in ["/nope.txt", "/no/such/dir.html", "/file.txt/below.txt"] {
+            assert_eq!(
+                kind_of(open(&root, raw)),
+                Some(ErrorKind::NotFound),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn directory_without_trailing_slash_is_a_directory() {
+        let root = TempDir::new();
+        root.write("docs/index.html", b"x");
+        assert_eq!(kind_of(open(&root, "/docs")), Some(ErrorKind::IsDirectory));
+    }
+
+    #[test]
+    fn size_and_date_come_from_the_file() {
+        let root = TempDir::new();
+        let path = root.write("a.txt", b"hello");
+        let file = open(&root, "/a.txt").expect("open");
+        assert_eq!(file.len(), 5);
+        assert!(!file.is_empty());
+        let expected = fs::metadata(path).and_then(|m| m.modified()).ok();
+        assert_eq!(file.modified(), expected);
+
+        root.write("empty.txt", b"");
+        let mut empty = open(&root, "/empty.txt").expect("open empty");
+        assert!(empty.is_empty());
+        let mut out = Vec::new();
+        assert_eq!(empty.send_to(&mut out).expect("send empty"), 0);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn symlink_inside_root_to_file_inside_is_served() {
+        let root = TempDir::new();
+        root.write("real/data.txt", b"inside");
+        symlink(
+            root.path().join("real/data.txt"),
+            root.path().join("link.txt"),
+        )
+        .unwrap();
+        symlink("real", root.path().join("alias")).unwrap();
+        for (raw, name) in [("/link.txt", "link.txt"), ("/alias/data.txt", "data.txt")] {
+            let mut file = open(&root, raw).expect(raw);
+            let mut out = Vec::new();
+            file.send_to(&mut out).unwrap();
+            assert_eq!(out, b"inside", "{raw}");
+            let expected = format!("attachment; filename=\"{name}\"");
+            assert_eq!(file.content_disposition(), Some(expected.as_str()));
+        }
+    }
+
+    #[test]
+    fn symlink_to_file_outside_root_is_forbidden() {
+        let outside = TempDir::new();
+        let secret = outside.write("secret.txt", b"secret");
+        let root = TempDir::new();
+        symlink(&secret, root.path().join("leak.txt")).unwrap();
+        assert_eq!(
+            kind_of(open(&root, "/leak.txt")),
+            Some(ErrorKind::Forbidden)
+        );
+    }
+
+    #[test]
+    fn symlinked_directory_pointing_outside_is_forbidden() {
+        let outside = TempDir::new();
+        outside.write("secret.txt", b"secret");
+        outside.write("index.html", b"secret page");
+        let root = TempDir::new();
+        symlink(outside.path(), root.path().join("out")).unwrap();
+        assert_eq!(
+            kind_of(open(&root, "/out/secret.txt")),
+            Some(ErrorKind::Forbidden)
+        );
+        assert_eq!(kind_of(open(&root, "/out/")), Some(ErrorKind::Forbidden));
+        // A missing name behind the link never opens anything outside.
+        let missing = kind_of(open(&root, "/out/missing.txt"));
+        assert!(
+            matches!(missing, Some(ErrorKind::Forbidden | ErrorKind::NotFound)),
+            "{missing:?}"
+        );
+    }
+
+    #[test]
+    fn symlink_loop_is_refused() {
+        let root = TempDir::new();
+        symlink("b.txt", root.path().join("a.txt")).unwrap();
+        symlink("a.txt", root.path().join("b.txt")).unwrap();
+        let got = kind_of(open(&root, "/a.txt"));
+        assert!(
+            matches!(got, Some(ErrorKind::Forbidden | ErrorKind::NotFound)),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn fifo_is_forbidden_without_blocking() {
+        let root = TempDir::new();
+        let fifo = root.path().join("pipe.txt");
+        let made = Command::new("mkfifo").arg(&fifo).status();
+        if !matches!(made, Ok(status) if status.success()) {
+            println!("note: mkfifo unavailable, skipping fifo_is_forbidden_without_blocking");
+            return;
+        }
+        let safe = resolve_path(root.path(), "/pipe.txt").unwrap();
+        let (tx, rx) = mpsc::channel();
+        // If open blocked on the FIFO this thread would hang; the test fails on the
+        // timeout instead, and the process exit reaps the thread.
+        thread::spawn(move || {
+            let _ = tx.send(StaticFile::open(&safe).err().map(|e| e.kind()));
+        });
+        let got = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("open returned without blocking");
+        assert_eq!(got, Some(ErrorKind::Forbidden));
+    }
+
+    #[test]
+    fn unreadable_file_is_forbidden() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let root = TempDir::new();
+        let path = root.write("locked.txt", b"x");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o000)).unwrap();
+        if File::open(&path).is_ok() {
+            println!("note: running with privileges that ignore modes, skipping");
+            return;
+        }
+        assert_eq!(
+            kind_of(open(&root, "/locked.txt")),
+            Some(ErrorKind::Forbidden)
+        );
+    }
+
+    #[test]
+    fn send_to_copies_exact_bytes_of_a_large_file() {
+        let root = TempDir::new();
+        let contents: Vec<u8> = (0..(1u32 << 20)).map(|i| (i * 31 % 251) as u8).collect();
+        root.write("big.png", &contents);
+        let mut file = open(&root, "/big.png").expect("open");
+        assert_eq!(file.len(), contents.len() as u64);
+        let mut out = Vec::new();
+        assert_eq!(file.send_to(&mut out).expect("send"), contents.len() as u64);
+        assert!(out == contents, "body differs");
+
+        // A second call starts over from the beginning.
+        let mut again = Vec::new();
+        file.send_to(&mut again).expect("send again");
+        assert!(again == contents, "second body differs");
+    }
+
+    #[test]
+    fn send_to_reports_a_file_truncated_after_open() {
+        let root = TempDir::new();
+        let path = root.write("shrink.txt", &[7u8; 200_000]);
+        let mut file = open(&root, "/shrink.txt").expect("open");
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_len(1000))
+            .unwrap();
+        let mut out = Vec::new();
+        let err = file.send_to(&mut out).expect_err("file shrank");
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(out.len(), 1000, "no padding, only the bytes that exist");
+    }
+
+    #[test]
+    fn send_to_ignores_bytes_appended_after_open() {
+        let root = TempDir::new();
+        let path = root.write("grow.txt", b"12345");
+        let mut file = open(&root, "/grow.txt").expect("open");
+        fs::write(&path, b"1234567890").unwrap();
+        let mut out = Vec::new();
+        assert_eq!(file.send_to(&mut out).unwrap(), 5);
+        assert_eq!(out, b"12345");
+    }
+}

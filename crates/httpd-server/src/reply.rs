@@ -1,0 +1,217 @@
+//! Responses: what a handler produces, and how its head and body reach the socket.
+
+use std::cell::RefCell;
+use std::io::{self, Write};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use httpd_files::StaticFile;
+use httpd_proto::ResponseHead;
+
+use crate::SERVER_NAME;
+
+/// A response body.
+#[derive(Debug)]
+pub(crate) enum Body {
+    /// No body bytes (but `Content-Length: 0` unless the status forbids a body).
+    Empty,
+    /// A body held in memory.
+    Bytes(Vec<u8>),
+    /// A file streamed from disk in constant memory.
+    File(StaticFile),
+}
+
+impl Body {
+    fn len(&self) -> u64 {
+        match self {
+            Body::Empty => 0,
+            Body::Bytes(b) => b.len() as u64,
+            Body::File(f) => f.len(),
+        }
+    }
+}
+
+/// A response ready to be written.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(&'static str, String)>,
+    pub(crate) body: Body,
+}
+
+impl Reply {
+    /// Starts a reply with `status` and no body.
+    pub(crate) fn new(status: u16) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Body::Empty,
+        }
+    }
+
+    /// Builds the short HTML error page for `status`; the request is never reflected.
+    pub(crate) fn error(status: u16) -> Reply {
+        let text = crate::status_text(status);
+        let page = format!(
+            "<!DOCTYPE html>\n<html><head><title>{text}</title></head>\
+             <body><h1>{text}</h1></body></html>\n"
+        );
+        let mut reply = Reply::new(status);
+        reply
+            .headers
+            .push(("Content-Type", "text/html; charset=utf-8".to_string()));
+        reply.body = Body::Bytes(page.into_bytes());
+        reply
+    }
+
+    /// Adds a header.
+    pub(crate) fn with(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// How the connection continues after a response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Persistence {
+    /// Keep the connection open; `remaining` more requests are allowed on it.
+    KeepAlive { timeout: Duration, remaining: u32 },
+    /// Close after this response.
+    Close,
+}
+
+/// Writes `reply` to `out`; returns the number of body bytes sent.
+///
+/// `head_only` sends the head of a GET without its body (for HEAD). Statuses that
+/// cannot have a body (1xx, 204, 304) never get `Content-Length` or a body.
+pub(crate) fn send(
+    out: &mut dyn Write,
+    reply: Reply,
+    persistence: Persistence,
+    head_only: bool,
+) -> io::Result<u64> {
+    let Reply {
+        status,
+        headers,
+        mut body,
+    } = reply;
+    let mut head = ResponseHead::new(status);
+    head.header("Server", SERVER_NAME);
+    with_date(|date| {
+        head.header("Date", date);
+    });
+    for (name, value) in &headers {
+        head.header(name, value);
+    }
+    let bodyless = status < 200 || status == 204 || status == 304;
+    if !bodyless {
+        head.header("Content-Length", &body.len().to_string());
+    }
+    match persistence {
+        Persistence::KeepAlive { timeout, remaining } => {
+            head.header("Connection", "keep-alive");
+            head.header(
+                "Keep-Alive",
+                &format!("timeout={}, max={remaining}", timeout.as_secs()),
+            );
+        }
+        Persistence::Close => {
+            head.header("Connection", "close");
+        }
+    }
+    let head = head.finish();
+    if head_only || bodyless {
+        out.write_all(&head)?;
+        out.flush()?;
+        return Ok(0);
+    }
+    match &mut body {
+        Body::Empty => {
+            out.write_all(&head)?;
+            Ok(0)
+        }
+        Body::Bytes(bytes) => {
+            // One write for head and a small body keeps it in one segment.
+            let mut all = head;
+            all.extend_from_slice(bytes);
+            out.write_all(&all)?;
+            Ok(bytes.len() as u64)
+        }
+        Body::File(file) => {
+            out.write_all(&head)?;
+            file.send_to(out)
+        }
+    }
+}
+
+/// Calls `f` with the current HTTP date, formatted at most once a second per thread.
+fn with_date(f: impl FnOnce(&str)) {
+    thread_local! {
+        static CACHE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now();
+    let secs = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != secs {
+            *cache = (secs, httpdate::fmt_http_date(now));
+        }
+        f(&cache.1);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(reply: Reply, persistence: Persistence, head_only: bool) -> String {
+        let mut out = Vec::new();
+        send(&mut out, reply, persistence, head_only).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn error_page_has_length_date_server_and_type() {
+        let text = sent(Reply::error(404), Persistence::Close, false);
+        assert!(text.starts_with("HTTP/1.1 404 Not Found\r\n"), "{text}");
+        assert!(text.contains("\r\nServer: httpd/"));
+        assert!(text.contains("\r\nDate: "));
+        assert!(text.contains("\r\nContent-Type: text/html; charset=utf-8\r\n"));
+        assert!(text.contains("\r\nConnection: close\r\n"));
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains(&format!("Content-Length: {}", body.len())));
+        assert!(body.contains("404 Not Found"));
+    }
+
+    #[test]
+    fn keep_alive_reply_announces_timeout_and_remaining() {
+        let keep = Persistence::KeepAlive {
+            timeout: Duration::from_secs(30),
+            remaining: 99,
+        };
+        let text = sent(Reply::new(200), keep, false);
+        assert!(text.contains("\r\nConnection: keep-alive\r\n"));
+        assert!(text.contains("\r\nKeep-Alive: timeout=30, max=99\r\n"));
+    }
+
+    #[test]
+    fn head_only_keeps_length_but_sends_no_body() {
+        let reply = Reply::new(200).with("Content-Type", "text/plain");
+        let reply = Reply {
+            body: Body::Bytes(b"hello".to_vec()),
+            ..reply
+        };
+        let text = sent(reply, Persistence::Close, true);
+        assert!(text.contains("Content-Length: 5\r\n"));
+        assert!(text.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn no_content_has_neither_length_nor_body() {
+        let text = sent(Reply::new(204), Persistence::Close, false);
+        assert!(!text.contains("Content-Length"));
+        assert!(text.ends_with("\r\n\r\n"));
+    }
+}

@@ -1,0 +1,358 @@
+//! Routing one parsed request: Host and method policy, then static files (GET, HEAD),
+//! JSON uploads (POST /upload) and OPTIONS; every failure becomes its status here.
+
+use std::io::{self, Write};
+use std::time::Instant;
+
+use httpd_files::StaticFile;
+use httpd_proto::{Framing, Method, Version};
+use httpd_security::{ALLOW, PolicyError};
+
+use crate::Context;
+use crate::body::{self, BodyError};
+use crate::conn::{Conn, Head, log_access};
+use crate::error::Failure;
+use crate::reply::{self, Body, Persistence, Reply};
+
+/// The upload endpoint.
+const UPLOAD_PATH: &str = "/upload";
+
+/// Bodies up to this size are read and dropped when a request is answered without
+/// needing them, so the connection can stay open; larger ones close it instead.
+const DISCARD_MAX_BYTES: u64 = 64 * 1024;
+
+/// One request/response exchange on a connection.
+struct Exchange<'a> {
+    conn: &'a mut Conn,
+    head: &'a Head,
+    ctx: &'a Context,
+    /// The request's body is still on the wire.
+    body_pending: bool,
+    /// `100 Continue` was sent.
+    sent_continue: bool,
+    /// The body must not be read any further (too large, malformed, or timed out).
+    body_refused: bool,
+}
+
+/// Answers one request; returns how the connection continues.
+///
+/// # Errors
+/// The `io::Error` of writing the response; the connection is then dropped.
+pub(crate) fn handle(
+    conn: &mut Conn,
+    head: &Head,
+    persistence: Persistence,
+    ctx: &Context,
+    started: Instant,
+) -> io::Result<Persistence> {
+    let mut x = Exchange {
+        conn,
+        head,
+        ctx,
+        body_pending: head.framing != Framing::None,
+        sent_continue: false,
+        body_refused: false,
+    };
+    let mut persistence = persistence;
+    let reply = match route(&mut x) {
+        Ok(reply) => reply,
+        Err(Failure::Aborted) => return Ok(Persistence::Close),
+        Err(failure) => failure_reply(&x, failure),
+    };
+    if x.body_pending && !discard_body(&mut x) {
+        persistence = Persistence::Close;
+    }
+    let status = reply.status;
+    let head_only = head.method == Method::Head;
+    let n_bytes = reply::send(&mut x.conn.stream, reply, persistence, head_only)?;
+    log_access(x.conn, Some(head), status, n_bytes, started);
+    Ok(persistence)
+}
+
+fn route(x: &mut Exchange<'_>) -> Result<Reply, Failure> {
+    let head = x.head;
+    let path = request_path(x)?;
+    httpd_security::check_method(head.method).map_err(Failure::Policy)?;
+    if let Some(panic_path) = &x.ctx.panic_path {
+        if path == panic_path.as_str() {
+            panic!("fault injection: request for {path}");
+        }
+    }
+    match head.method {
+        Method::Options => Ok(Reply::new(204).with("Allow", ALLOW)),
+        Method::Post if path == UPLOAD_PATH => upload(x),
+        Method::Post => Err(Failure::WrongMethod("GET, HEAD, OPTIONS")),
+        _ => serve_file(x, path),
+    }
+}
+
+/// Validates the target's form and host; returns the (still encoded) path.
+fn request_path<'h>(x: &Exchange<'h>) -> Result<&'h str, Failure> {
+    let head = x.head;
+    let target = head.target.as_str();
+    if target == "*" {
+        check_host(x, None)?;
+        return if head.method == Method::Options {
+            Ok("*")
+        } else {
+            Err(Failure::BadTarget)
+        };
+    }
+    let (authority, path_and_query) = if target.starts_with('/') {
+        (None, target)
+    } else if let Some(rest) = strip_prefix_ignore_case(target, "http://") {
+        // Absolute form (RFC 9112 section 3.2.2): its authority replaces Host.
+        match rest.find(['/', '?']) {
+            Some(i) if rest[i..].starts_with('/') => (Some(&rest[..i]), &rest[i..]),
+            Some(_) => return Err(Failure::BadTarget),
+            None => (Some(rest), "/"),
+        }
+    } else {
+        return Err(Failure::BadTarget);
+    };
+    check_host(x, authority)?;
+    Ok(path_and_query
+        .split_once('?')
+        .map_or(path_and_query, |(path, _)| path))
+}
+
+fn check_host(x: &Exchange<'_>, authority: Option<&str>) -> Result<(), Failure> {
+    let head = x.head;
+    let checked = match authority {
+        Some(authority) => x.ctx.hosts.check(&[authority.as_bytes()]),
+        // HTTP/1.0 predates Host; only HTTP/1.1 requires it (RFC 9112 section 3.2).
+        None if head.version == Version::Http10 && head.hosts.is_empty() => Ok(()),
+        None => {
+            let values: Vec<&[u8]> = head.hosts.iter().map(Vec::as_slice).collect();
+            x.ctx.hosts.check(&values)
+        }
+    };
+    match checked {
+        Ok(()) => {
+            log::debug!(
+                "[{}] Host validation: {} ✓",
+                x.conn.worker,
+                host_for_log(x, authority)
+            );
+            Ok(())
+        }
+        Err(e) => {
+            if e == PolicyError::HostNotAllowed {
+                log::info!(
+                    "[{}] Host validation failed: {}",
+                    x.conn.worker,
+                    host_for_log(x, authority)
+                );
+            }
+            Err(Failure::Policy(e))
+        }
+    }
+}
+
+fn host_for_log(x: &Exchange<'_>, authority: Option<&str>) -> String {
+    match authority {
+        Some(a) => format!("{:?}", a),
+        None => x.head.hosts.first().map_or_else(
+            || "(none)".to_string(),
+            |h| format!("\"{}\"", h.escape_ascii()),
+        ),
+    }
+}
+
+fn serve_file(x: &mut Exchange<'_>, path: &str) -> Result<Reply, Failure> {
+    let ctx = x.ctx;
+    let resolved = httpd_security::resolve_path(&ctx.root, path).map_err(Failure::Policy)?;
+    let file_path = if resolved.is_dir_form() {
+        resolved.join("index.html").map_err(Failure::Policy)?
+    } else {
+        resolved
+    };
+    ctx.types.check(&file_path).map_err(Failure::Policy)?;
+    if file_path.is_hidden() {
+        // Dot-files are never served, whatever their extension.
+        return Err(Failure::Files(httpd_files::ErrorKind::NotFound));
+    }
+    let file = StaticFile::open(&file_path).map_err(|e| {
+        if e.kind() == httpd_files::ErrorKind::Io {
+            log::warn!("[{}] cannot serve: {e}", x.conn.worker);
+        }
+        Failure::Files(e.kind())
+    })?;
+    if file.content_disposition().is_some() {
+        log::debug!(
+            "[{}] Starting binary file transfer: {:?} ({} bytes)",
+            x.conn.worker,
+            file_path.relative(),
+            file.len()
+        );
+    }
+    let mut reply = Reply::new(200).with("Content-Type", file.content_type());
+    if let Some(disposition) = file.content_disposition() {
+        reply = reply.with("Content-Disposition", disposition);
+    }
+    reply.body = Body::File(file);
+    Ok(reply)
+}
+
+fn upload(x: &mut Exchange<'_>) -> Result<Reply, Failure> {
+    let head = x.head;
+    let ctx = x.ctx;
+    httpd_security::check_upload_type(head.content_type.as_deref()).map_err(Failure::Policy)?;
+    match head.framing {
+        Framing::None => return Err(Failure::LengthRequired),
+        Framing::Length(n) if n > ctx.limits.max_body_bytes => {
+            x.body_refused = true;
+            return Err(Failure::BodyTooLarge);
+        }
+        _ => {}
+    }
+    if let Some(expect) = &head.expect {
+        if !expect.eq_ignore_ascii_case(b"100-continue") {
+            return Err(Failure::ExpectationFailed);
+        }
+        if head.version == Version::Http11 {
+            x.conn
+                .stream
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .map_err(|_| Failure::Aborted)?;
+            x.sent_continue = true;
+        }
+    }
+    let mut pending = ctx.uploads.begin().map_err(|e| {
+        log::warn!("[{}] cannot start upload: {e}", x.conn.worker);
+        Failure::Files(e.kind())
+    })?;
+    let read = body::read_body(
+        x.conn,
+        head.framing,
+        ctx.limits.max_body_bytes,
+        ctx.limits.idle_timeout,
+        &mut pending,
+    );
+    let n_bytes = match read {
+        Ok(n) => n,
+        Err(e) => {
+            x.body_refused = true;
+            return Err(body_failure(x, e));
+        }
+    };
+    x.body_pending = false;
+    let stored = pending.commit().map_err(|e| {
+        if e.kind() != httpd_files::ErrorKind::InvalidJson {
+            log::warn!("[{}] upload failed: {e}", x.conn.worker);
+        }
+        Failure::Files(e.kind())
+    })?;
+    log::info!(
+        "[{}] Upload stored: {} ({n_bytes} bytes)",
+        x.conn.worker,
+        stored.url_path()
+    );
+    let body = serde_json::json!({
+        "status": "success",
+        "message": "File created successfully",
+        "filepath": stored.url_path(),
+    });
+    let mut reply = Reply::new(201)
+        .with("Content-Type", "application/json")
+        .with("Location", stored.url_path());
+    reply.body = Body::Bytes(body.to_string().into_bytes());
+    Ok(reply)
+}
+
+/// Maps a body failure to its response; the body stays "pending" so the connection closes.
+fn body_failure(x: &Exchange<'_>, e: BodyError) -> Failure {
+    log::debug!("[{}] {}: upload body: {e:?}", x.conn.worker, x.conn.peer);
+    match e {
+        BodyError::TooLarge => Failure::BodyTooLarge,
+        BodyError::Chunk(c) => Failure::Chunk(c),
+        BodyError::Timeout => Failure::BodyTimeout,
+        BodyError::Closed => Failure::Aborted,
+        BodyError::Sink(io) => {
+            log::warn!("[{}] cannot write upload: {io}", x.conn.worker);
+            if matches!(
+                io.kind(),
+                io::ErrorKind::StorageFull
+                    | io::ErrorKind::FileTooLarge
+                    | io::ErrorKind::QuotaExceeded
+            ) {
+                Failure::Files(httpd_files::ErrorKind::StorageFull)
+            } else {
+                Failure::Files(httpd_files::ErrorKind::Io)
+            }
+        }
+    }
+}
+
+/// Reads and drops an unneeded body so the connection can stay open; false to close.
+fn discard_body(x: &mut Exchange<'_>) -> bool {
+    if x.body_refused || (x.head.expect.is_some() && !x.sent_continue) {
+        // The client is waiting for 100 Continue before it sends the body.
+        return false;
+    }
+    let limit = match x.head.framing {
+        Framing::Length(n) if n <= DISCARD_MAX_BYTES => n,
+        Framing::Chunked => DISCARD_MAX_BYTES,
+        _ => return false,
+    };
+    let read = body::read_body(
+        x.conn,
+        x.head.framing,
+        limit,
+        x.ctx.limits.idle_timeout,
+        &mut io::sink(),
+    );
+    x.body_pending = false;
+    read.is_ok()
+}
+
+/// Builds the error reply for `failure`, logging security events as the seed does.
+fn failure_reply(x: &Exchange<'_>, failure: Failure) -> Reply {
+    let worker = &x.conn.worker;
+    let target = x.head.target.escape_debug();
+    match &failure {
+        Failure::Policy(PolicyError::Traversal)
+        | Failure::Files(httpd_files::ErrorKind::Forbidden) => {
+            log::info!("[{worker}] Path traversal/forbidden: {target}");
+        }
+        Failure::Policy(PolicyError::UnsupportedType) => {
+            log::info!("[{worker}] Unsupported file type: {target}");
+        }
+        Failure::Policy(PolicyError::UnsupportedUploadType) => {
+            let ct = x.head.content_type.as_deref().unwrap_or(b"(none)");
+            log::info!(
+                "[{worker}] Unsupported upload content type: {}",
+                ct.escape_ascii()
+            );
+        }
+        _ => log::debug!("[{worker}] {}: {failure}", x.conn.peer),
+    }
+    let status = failure.status();
+    let reply = Reply::error(status);
+    match failure {
+        Failure::WrongMethod(allow) => reply.with("Allow", allow),
+        Failure::Policy(PolicyError::MethodNotAllowed) => reply.with("Allow", ALLOW),
+        _ => reply,
+    }
+}
+
+fn strip_prefix_ignore_case<'s>(s: &'s str, prefix: &str) -> Option<&'s str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_scheme_case_insensitively() {
+        assert_eq!(
+            strip_prefix_ignore_case("HTTP://a/b", "http://"),
+            Some("a/b")
+        );
+        assert_eq!(strip_prefix_ignore_case("ftp://a", "http://"), None);
+        assert_eq!(strip_prefix_ignore_case("h", "http://"), None);
+    }
+}

@@ -1,0 +1,92 @@
+//! The worker pool as seen from outside: queueing, 503, panics, shutdown.
+
+use crate::util::TestServer;
+
+const GET_ROOT: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+#[test]
+fn full_queue_answers_503_with_retry_after() {
+    let server = TestServer::start(&["--threads", "1", "--queue", "1"]);
+    // The only worker keeps this keep-alive connection.
+    let mut busy = server.connect();
+    busy.write(GET_ROOT);
+    assert_eq!(busy.response().status, 200);
+    // This one waits in the queue...
+    let _queued = server.connect();
+    assert!(server.wait_for_log("Thread pool saturated"));
+    // ...so this one is refused.
+    let mut refused = server.connect();
+    let r = refused.response();
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("retry-after"), Some("5"));
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(refused.is_closed_by_server());
+}
+
+#[test]
+fn queued_connection_is_served_when_a_worker_frees_up() {
+    let server = TestServer::start(&["--threads", "1", "--queue", "4"]);
+    let mut first = server.connect();
+    first.write(GET_ROOT);
+    assert_eq!(first.response().status, 200);
+    let mut second = server.connect();
+    second.write(GET_ROOT);
+    assert!(server.wait_for_log("Thread pool saturated"));
+    first.write(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    assert_eq!(first.response().status, 200);
+    assert_eq!(second.response().status, 200);
+    assert!(server.wait_for_log("Connection dequeued, assigned to httpd-worker-1"));
+}
+
+#[test]
+fn more_clients_than_workers_all_get_their_file() {
+    let root = crate::util::Dir::docroot();
+    let photo: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    root.write("photo.jpg", &photo);
+    let server = TestServer::start_in(root, &["--threads", "2"]);
+    std::thread::scope(|s| {
+        for _ in 0..25 {
+            let server = &server;
+            let photo = &photo;
+            s.spawn(move || {
+                let r = server.send(
+                    b"GET /photo.jpg HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                );
+                assert_eq!(r.status, 200);
+                assert!(r.body == *photo);
+            });
+        }
+    });
+}
+
+#[test]
+fn handler_panic_gives_500_and_the_worker_survives() {
+    let server = TestServer::start(&["--threads", "1", "--test-panic-path", "/boom.html"]);
+    let r = server.get("/boom.html");
+    assert_eq!(r.status, 500);
+    assert!(server.wait_for_log("handler panicked"));
+    for _ in 0..3 {
+        assert_eq!(server.get("/").status, 200);
+    }
+}
+
+#[test]
+fn startup_lines_follow_the_seed() {
+    let server = TestServer::start(&["--threads", "7"]);
+    let addr = server.addr;
+    assert!(server.wait_for_log(&format!("HTTP Server started on http://{addr}")));
+    assert!(server.wait_for_log("Thread pool size: 7"));
+    assert!(server.wait_for_log("Serving files from '"));
+    assert!(server.wait_for_log("Press Ctrl+C to stop the server"));
+}
+
+#[test]
+fn sigterm_shuts_down_cleanly() {
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    c.write(GET_ROOT);
+    assert_eq!(c.response().status, 200);
+    let (status, stderr) = server.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(stderr.contains("Shutting down server..."), "{stderr}");
+}
