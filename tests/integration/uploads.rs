@@ -32,6 +32,11 @@ fn json_upload_is_created_with_the_seed_body() {
     let r = post(&server, "application/json", body);
     assert_eq!(r.status, 201);
     assert_eq!(r.header("content-type"), Some("application/json"));
+    assert!(
+        r.text().starts_with(r#"{"status":"success","message":"File created successfully","filepath":"/uploads/upload_"#),
+        "seed field order: {}",
+        r.text()
+    );
     let json: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(json["status"], "success");
     assert_eq!(json["message"], "File created successfully");

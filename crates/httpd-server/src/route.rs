@@ -21,6 +21,14 @@ const UPLOAD_PATH: &str = "/upload";
 /// needing them, so the connection can stay open; larger ones close it instead.
 const DISCARD_MAX_BYTES: u64 = 64 * 1024;
 
+/// The 201 body of an upload, fields in the seed's order.
+#[derive(serde::Serialize)]
+struct UploadReply<'a> {
+    status: &'a str,
+    message: &'a str,
+    filepath: &'a str,
+}
+
 /// One request/response exchange on a connection.
 struct Exchange<'a> {
     conn: &'a mut Conn,
@@ -248,15 +256,16 @@ fn upload(x: &mut Exchange<'_>) -> Result<Reply, Failure> {
         x.conn.worker,
         stored.url_path()
     );
-    let body = serde_json::json!({
-        "status": "success",
-        "message": "File created successfully",
-        "filepath": stored.url_path(),
-    });
+    let body = UploadReply {
+        status: "success",
+        message: "File created successfully",
+        filepath: stored.url_path(),
+    };
+    let body = serde_json::to_vec(&body).map_err(|_| Failure::Files(httpd_files::ErrorKind::Io))?;
     let mut reply = Reply::new(201)
         .with("Content-Type", "application/json")
         .with("Location", stored.url_path());
-    reply.body = Body::Bytes(body.to_string().into_bytes());
+    reply.body = Body::Bytes(body);
     Ok(reply)
 }
 
