@@ -22,6 +22,18 @@
 //! ([`attachment_disposition`]). [`media_type_for`] maps extensions to real media types
 //! for when the server wants them.
 //!
+//! Building blocks for full HTTP file semantics (RFC 9110 sections 13 and 14), which
+//! the server combines:
+//!
+//! - [`Validators`]: a strong `ETag` per content coding and `Last-Modified`;
+//!   [`evaluate`] applies `If-Match`, `If-None-Match`, `If-Modified-Since`,
+//!   `If-Unmodified-Since` and `If-Range` in the RFC's order.
+//! - [`StaticFile::send_range_to`] sends one byte range;
+//!   [`Multipart`] lays out a `multipart/byteranges` body of known length.
+//! - [`CachePolicy`] picks `Cache-Control` per extension.
+//! - [`is_compressible_ext`], [`find_precompressed`] (`name.gz`, `name.br`) and
+//!   [`gzip_stream`] (on the fly) provide content codings.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -54,16 +66,30 @@
 //! ```
 #![deny(missing_docs)]
 
+mod cache;
+mod conditional;
+mod encoding;
 mod error;
+mod gzip;
+mod multipart;
 mod random;
 mod static_file;
 #[cfg(test)]
 mod test_util;
 mod upload;
+mod validators;
 
+pub use crate::cache::{CachePolicy, DEFAULT_CACHE_CONTROL, HTML_CACHE_CONTROL};
+pub use crate::conditional::{Conditions, Precondition, evaluate};
+pub use crate::encoding::{
+    find_precompressed, is_compressible, is_compressible_ext, sidecar_suffix,
+};
 pub use crate::error::{ErrorKind, ServeError};
+pub use crate::gzip::{GZIP_LEVEL, gzip_stream};
+pub use crate::multipart::Multipart;
 pub use crate::static_file::{
     INDEX_FILE, OCTET_STREAM, SEND_BUFFER_BYTES, StaticFile, TEXT_HTML, attachment_disposition,
     media_type_for,
 };
 pub use crate::upload::{PendingUpload, StoredUpload, TEMP_PREFIX, TEMP_SUFFIX, UploadStore};
+pub use crate::validators::Validators;

@@ -12,9 +12,11 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::SystemTime;
 
+use httpd_proto::ByteRange;
 use httpd_security::SafePath;
 
 use crate::error::{ErrorKind, ServeError};
+use crate::validators::Validators;
 
 /// The file served for a directory-form path (`/` or `/docs/`).
 pub const INDEX_FILE: &str = "index.html";
@@ -75,6 +77,11 @@ pub struct StaticFile {
     modified: Option<SystemTime>,
     content_type: &'static str,
     attachment: Option<String>,
+    /// The requested name's extension, lowercased; for a sidecar opened with
+    /// `open_sibling` it is still the original's.
+    extension: Option<String>,
+    /// Computed from the same metadata as `len` and `modified`.
+    validators: Validators,
 }
 
 impl StaticFile {
@@ -98,14 +105,45 @@ impl StaticFile {
     pub fn open(path: &SafePath) -> Result<StaticFile, ServeError> {
         let index;
         let target = if path.is_dir_form() {
-            index = path.join(INDEX_FILE).map_err(|e| {
-                ServeError::with_source(path.as_path(), ErrorKind::Io, io::Error::other(e))
-            })?;
+            index = join_index(path)?;
+            &index
+        } else {
+            path
+        };
+        StaticFile::open_as(target, target.as_path())
+    }
+
+    /// Opens the file named like `path`'s file with `suffix` appended (`a.css` and
+    /// `.gz` give `a.css.gz`), with every check of [`open`](Self::open), but
+    /// describes it as `path`'s file: content type and disposition are those of the
+    /// original name. A directory-form path stands for its `index.html`.
+    ///
+    /// `suffix` must look like an extension: a dot then ASCII letters and digits.
+    /// The sibling must also lie under the root once links are resolved.
+    pub(crate) fn open_sibling(path: &SafePath, suffix: &str) -> Result<StaticFile, ServeError> {
+        let index;
+        let target = if path.is_dir_form() {
+            index = join_index(path)?;
             &index
         } else {
             path
         };
         let full = target.as_path();
+        let plain_suffix = suffix
+            .strip_prefix('.')
+            .is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric()));
+        let Some(name) = full.file_name().filter(|_| plain_suffix) else {
+            return Err(ServeError::new(full, ErrorKind::Forbidden));
+        };
+        let mut sibling_name = name.to_os_string();
+        sibling_name.push(suffix);
+        let sibling = full.with_file_name(sibling_name);
+        StaticFile::open_as(target, &sibling)
+    }
+
+    /// Opens the file at `full`, checked against `target`'s root, and describes it
+    /// with `target`'s name.
+    fn open_as(target: &SafePath, full: &Path) -> Result<StaticFile, ServeError> {
         let root = fs::canonicalize(target.root()).map_err(|e| open_error(full, e))?;
 
         let mut attempt = 1;
@@ -129,12 +167,15 @@ impl StaticFile {
             Some(ext) if ext.eq_ignore_ascii_case("html") => (TEXT_HTML, None),
             _ => (OCTET_STREAM, Some(attachment_disposition(&name))),
         };
+        let modified = meta.modified().ok();
         Ok(StaticFile {
             file,
             len: meta.len(),
-            modified: meta.modified().ok(),
+            modified,
             content_type,
             attachment,
+            extension: target.extension().map(str::to_ascii_lowercase),
+            validators: Validators::new(meta.len(), modified, inode(&meta)),
         })
     }
 
@@ -176,11 +217,69 @@ impl StaticFile {
     /// is never padded, so after an error part of it may already be written and the
     /// caller must close the connection.
     pub fn send_to(&mut self, out: &mut dyn io::Write) -> io::Result<u64> {
-        self.file.seek(SeekFrom::Start(0))?;
+        self.copy_span(0, self.len, out)
+    }
+
+    /// Copies exactly the bytes of `range` to `out` in constant memory.
+    ///
+    /// Like [`send_to`](Self::send_to), reading goes through a buffer of at most
+    /// [`SEND_BUFFER_BYTES`] and the length is the one announced: `range.len()`.
+    /// Offsets are `u64` throughout, so ranges past 4 GiB work.
+    ///
+    /// # Errors
+    /// `InvalidInput` if `range` is empty or ends at or past [`len`](Self::len)
+    /// (nothing is written then); otherwise as [`send_to`](Self::send_to), including
+    /// `UnexpectedEof` if the file shrank.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use std::path::Path;
+    ///
+    /// use httpd_files::StaticFile;
+    /// use httpd_proto::ByteRange;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let path = httpd_security::resolve_path(Path::new("resources"), "/index.html")?;
+    /// let mut file = StaticFile::open(&path)?;
+    /// let mut out = Vec::new();
+    /// file.send_range_to(&mut out, ByteRange { start: 0, end: 9 })?;
+    /// assert_eq!(out.len(), 10);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn send_range_to(&mut self, out: &mut dyn io::Write, range: ByteRange) -> io::Result<u64> {
+        if range.is_empty() || range.end >= self.len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "range {}-{} is not inside a file of {} bytes",
+                    range.start, range.end, self.len
+                ),
+            ));
+        }
+        self.copy_span(range.start, range.len(), out)
+    }
+
+    /// Returns the file's validators (`ETag`, `Last-Modified`), computed from the
+    /// metadata of the open handle.
+    pub fn validators(&self) -> &Validators {
+        &self.validators
+    }
+
+    /// Returns the extension of the name that was asked for, lowercased, or `None`
+    /// when it has none. For a directory-form path it is that of `index.html`; for a
+    /// precompressed sidecar it is the original's (`css` for `a.css.gz`).
+    pub fn extension(&self) -> Option<&str> {
+        self.extension.as_deref()
+    }
+
+    /// Copies `len` bytes starting at `start` to `out`.
+    fn copy_span(&mut self, start: u64, len: u64, out: &mut dyn io::Write) -> io::Result<u64> {
+        self.file.seek(SeekFrom::Start(start))?;
         let buf_len =
-            usize::try_from(self.len).map_or(SEND_BUFFER_BYTES, |len| len.min(SEND_BUFFER_BYTES));
+            usize::try_from(len).map_or(SEND_BUFFER_BYTES, |len| len.min(SEND_BUFFER_BYTES));
         let mut buf = vec![0u8; buf_len];
-        let mut remaining = self.len;
+        let mut remaining = len;
         while remaining > 0 {
             let want = usize::try_from(remaining).map_or(buf.len(), |r| r.min(buf.len()));
             let n = match self.file.read(&mut buf[..want]) {
@@ -197,7 +296,7 @@ impl StaticFile {
             out.write_all(&buf[..n])?;
             remaining -= n as u64;
         }
-        Ok(self.len)
+        Ok(len)
     }
 }
 
@@ -295,6 +394,25 @@ pub fn media_type_for(ext: &str) -> &'static str {
         .iter()
         .find(|(known, _)| known.eq_ignore_ascii_case(ext))
         .map_or(OCTET_STREAM, |&(_, media_type)| media_type)
+}
+
+/// Returns the `index.html` path of a directory-form path.
+fn join_index(path: &SafePath) -> Result<SafePath, ServeError> {
+    path.join(INDEX_FILE)
+        .map_err(|e| ServeError::with_source(path.as_path(), ErrorKind::Io, io::Error::other(e)))
+}
+
+/// Returns the inode number, which tells apart files of equal size and date.
+#[cfg(unix)]
+fn inode(meta: &Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.ino()
+}
+
+/// Without inode numbers the validators rely on size and date alone.
+#[cfg(not(unix))]
+fn inode(_meta: &Metadata) -> u64 {
+    0
 }
 
 /// Checks `full` and opens it; `Ok(None)` when the file changed between the checks and
@@ -755,5 +873,157 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(file.send_to(&mut out).unwrap(), 5);
         assert_eq!(out, b"12345");
+    }
+
+    #[test]
+    fn send_range_to_copies_exactly_the_range() {
+        let root = TempDir::new();
+        root.write("digits.txt", b"0123456789");
+        let mut file = open(&root, "/digits.txt").expect("open");
+        let cases: &[(u64, u64, &[u8])] = &[
+            (0, 0, b"0"),
+            (0, 9, b"0123456789"),
+            (3, 5, b"345"),
+            (9, 9, b"9"),
+        ];
+        for &(start, end, expected) in cases {
+            let mut out = Vec::new();
+            let n = file
+                .send_range_to(&mut out, ByteRange { start, end })
+                .expect("in range");
+            assert_eq!(out, expected, "{start}-{end}");
+            assert_eq!(n, expected.len() as u64);
+        }
+    }
+
+    #[test]
+    fn send_range_to_refuses_ranges_outside_the_file() {
+        let root = TempDir::new();
+        root.write("digits.txt", b"0123456789");
+        let mut file = open(&root, "/digits.txt").expect("open");
+        for (start, end) in [
+            (0, 10),
+            (10, 10),
+            (5, 4),
+            (0, u64::MAX),
+            (u64::MAX, u64::MAX),
+        ] {
+            let mut out = Vec::new();
+            let err = file
+                .send_range_to(&mut out, ByteRange { start, end })
+                .expect_err("outside");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{start}-{end}");
+            assert!(out.is_empty());
+        }
+    }
+
+    #[test]
+    fn send_range_to_reports_a_file_truncated_after_open() {
+        let root = TempDir::new();
+        let path = root.write("shrink.txt", &[7u8; 200_000]);
+        let mut file = open(&root, "/shrink.txt").expect("open");
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_len(150_000))
+            .unwrap();
+        let mut out = Vec::new();
+        let range = ByteRange {
+            start: 100_000,
+            end: 199_999,
+        };
+        let err = file.send_range_to(&mut out, range).expect_err("shrank");
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(out.len(), 50_000, "no padding");
+    }
+
+    #[test]
+    fn ranges_across_four_gib_read_the_right_bytes_of_a_sparse_file() {
+        use std::os::unix::fs::FileExt;
+
+        const FOUR_GIB: u64 = 4 << 30;
+        let root = TempDir::new();
+        let path = root.path().join("huge.bin");
+        let huge = File::create(&path).unwrap();
+        // Sparse: no disk blocks are used for the holes.
+        if huge.set_len(5 << 30).is_err() {
+            println!("note: filesystem refuses 5 GiB files, skipping");
+            return;
+        }
+        huge.write_all_at(b"ABCDEFGH", FOUR_GIB - 4).unwrap();
+        huge.write_all_at(b"END", (5 << 30) - 3).unwrap();
+        drop(huge);
+
+        let mut file = open(&root, "/huge.bin").expect("open");
+        assert_eq!(file.len(), 5 << 30);
+        let cases: &[(u64, u64, &[u8])] = &[
+            (FOUR_GIB - 4, FOUR_GIB + 3, b"ABCDEFGH"),
+            (FOUR_GIB, FOUR_GIB + 1, b"EF"),
+            (FOUR_GIB - 6, FOUR_GIB - 3, b"\0\0AB"),
+            ((5 << 30) - 3, (5 << 30) - 1, b"END"),
+        ];
+        for &(start, end, expected) in cases {
+            let mut out = Vec::new();
+            file.send_range_to(&mut out, ByteRange { start, end })
+                .expect("read");
+            assert_eq!(out, expected, "{start}-{end}");
+        }
+
+        // The parser and the multipart writer agree across the boundary.
+        let httpd_proto::RangeRequest::Ranges(ranges) =
+            httpd_proto::parse_range(b"bytes=4294967292-4294967295,-3", file.len(), 16)
+        else {
+            panic!("ranges expected");
+        };
+        let body =
+            crate::Multipart::with_boundary(&ranges, "application/octet-stream", file.len(), "B");
+        let mut out = Vec::new();
+        let n = body.write_to(&mut file, &mut out).expect("multipart");
+        assert_eq!(n, body.content_length());
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("Content-Range: bytes 4294967292-4294967295/5368709120\r\n\r\nABCD\r\n")
+        );
+        assert!(
+            text.contains("Content-Range: bytes 5368709117-5368709119/5368709120\r\n\r\nEND\r\n")
+        );
+    }
+
+    #[test]
+    fn validators_and_extension_come_from_the_open_file() {
+        use std::os::unix::fs::MetadataExt;
+
+        let root = TempDir::new();
+        let path = root.write("Page.HTML", b"<p>x</p>");
+        root.write("index.html", b"home");
+        root.write("noext", b"x");
+        let file = open(&root, "/Page.HTML").expect("open");
+        let meta = fs::metadata(&path).unwrap();
+        let expected = Validators::new(8, meta.modified().ok(), meta.ino());
+        assert_eq!(file.validators(), &expected);
+        assert_eq!(file.extension(), Some("html"));
+        assert_eq!(open(&root, "/").expect("index").extension(), Some("html"));
+        assert_eq!(open(&root, "/noext").expect("noext").extension(), None);
+    }
+
+    #[test]
+    fn open_sibling_checks_the_suffix() {
+        let root = TempDir::new();
+        root.write("a.txt", b"x");
+        root.write("a.txt.gz", b"gz");
+        let safe = resolve_path(root.path(), "/a.txt").unwrap();
+        assert_eq!(
+            StaticFile::open_sibling(&safe, ".gz")
+                .expect("sibling")
+                .len(),
+            2
+        );
+        for bad in ["", ".", "gz", "./x", "/../a", ".g/z", ".gz\0"] {
+            assert_eq!(
+                kind_of(StaticFile::open_sibling(&safe, bad)),
+                Some(ErrorKind::Forbidden),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -62,18 +62,25 @@
 //! ```
 #![deny(missing_docs)]
 
+mod accept;
 mod chunked;
 mod field;
+mod range;
 mod request;
 mod response;
 mod scan;
 mod table;
 
+pub use crate::accept::{AcceptEncoding, Coding, Q_MAX, parse_accept_encoding};
 pub use crate::chunked::{
     ChunkError, ChunkedDecoder, LAST_CHUNK, MAX_CHUNK_LINE_BYTES, MAX_CHUNK_SIZE_DIGITS,
     MAX_TRAILER_BYTES, encode_chunk,
 };
 pub use crate::field::{has_token, parse_content_length};
+pub use crate::range::{
+    ByteRange, DEFAULT_MAX_RANGES, MAX_RANGE_ELEMENTS, RangeRequest, parse_range,
+    unsatisfied_content_range,
+};
 pub use crate::request::{
     Framing, Header, MAX_HEADERS, MAX_LEADING_EMPTY_LINES, Method, ParseError, Request, Version,
     parse_request,

@@ -1,0 +1,664 @@
+//! Conditional requests: `If-Match`, `If-None-Match`, `If-Modified-Since`,
+//! `If-Unmodified-Since` and `If-Range` (RFC 9110 section 13).
+//!
+//! [`evaluate`] applies the preconditions in the order of RFC 9110 section 13.2.2 and
+//! tells the server to go on (and whether a `Range` may be honoured), to answer 304,
+//! or to answer 412. Field values are client input: entity-tag lists and dates that
+//! do not parse never cause a panic, and what they mean is spelled out on each
+//! function.
+//!
+//! ```text
+//! If-Match      = "*" / #entity-tag
+//! If-None-Match = "*" / #entity-tag
+//! If-Range      = entity-tag / HTTP-date
+//! entity-tag    = [ weak ] opaque-tag
+//! weak          = %s"W/"
+//! opaque-tag    = DQUOTE *etagc DQUOTE
+//! etagc         = %x21 / %x23-7E / obs-text
+//! ```
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The conditional header fields of a request, as raw values; `None` when absent.
+///
+/// When a field appears more than once, pass the values joined with `, ` for the
+/// entity-tag lists; a date field repeated is not a valid date.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Conditions<'a> {
+    /// The `If-Match` value.
+    pub if_match: Option<&'a [u8]>,
+    /// The `If-None-Match` value.
+    pub if_none_match: Option<&'a [u8]>,
+    /// The `If-Modified-Since` value.
+    pub if_modified_since: Option<&'a [u8]>,
+    /// The `If-Unmodified-Since` value.
+    pub if_unmodified_since: Option<&'a [u8]>,
+    /// The `If-Range` value.
+    pub if_range: Option<&'a [u8]>,
+}
+
+/// What the preconditions of a request decide, from [`evaluate`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precondition {
+    /// Perform the request. `use_range` is `false` when an `If-Range` is present and
+    /// does not match, so any `Range` must be ignored and the whole representation
+    /// sent (RFC 9110 section 13.1.5); it is `true` otherwise, even without `Range`.
+    Proceed {
+        /// Whether a `Range` field may be honoured.
+        use_range: bool,
+    },
+    /// Answer 304 Not Modified (GET and HEAD only).
+    NotModified,
+    /// Answer 412 Precondition Failed.
+    Failed,
+}
+
+/// Evaluates the preconditions `c` against the selected representation, whose
+/// entity-tag is `etag` (quoted, as sent in `ETag`) and whose modification time is
+/// `last_modified`, following RFC 9110 section 13.2.2:
+///
+/// 1. `If-Match`: `*` matches; otherwise a listed tag must match `etag` by the
+///    *strong* comparison (weak tags never match). No match: `Failed`.
+/// 2. Without `If-Match`, `If-Unmodified-Since`: `Failed` if the file changed after
+///    that date. Ignored when the date is invalid or `last_modified` is unknown.
+/// 3. `If-None-Match`: `*` matches; otherwise a listed tag must match by the *weak*
+///    comparison. On a match: `NotModified` for GET and HEAD, `Failed` for others.
+/// 4. Without `If-None-Match`, for GET and HEAD only, `If-Modified-Since`:
+///    `NotModified` unless the file changed after that date. Ignored when the date is
+///    invalid or `last_modified` is unknown.
+/// 5. `If-Range`: an entity-tag must match `etag` by the strong comparison; a date
+///    must equal `last_modified` to the second. Anything else (a weak tag, an invalid
+///    value, an unknown `last_modified`) sets `use_range` to `false`.
+///
+/// Dates are read in all three forms of RFC 9110 section 5.6.7 (IMF-fixdate,
+/// RFC 850, asctime) and compared at one-second resolution. An entity-tag list that
+/// stops parsing part-way keeps the tags before the fault and matches nothing after
+/// it, so a malformed `If-Match` tends towards 412 and a malformed `If-None-Match`
+/// towards a full response: both the safe side.
+///
+/// The caller applies this only when the response without preconditions would be
+/// 2xx (RFC 9110 section 13.2.1): a missing file is still 404.
+///
+/// # Examples
+/// ```
+/// use httpd_files::{Conditions, Precondition, evaluate};
+///
+/// let etag = r#""413-1-2a""#;
+/// let c = Conditions { if_none_match: Some(br#"W/"413-1-2a""#), ..Conditions::default() };
+/// assert_eq!(evaluate(true, &c, etag, None), Precondition::NotModified);
+/// assert_eq!(evaluate(false, &c, etag, None), Precondition::Failed);
+///
+/// let c = Conditions { if_range: Some(br#""old""#), ..Conditions::default() };
+/// assert_eq!(evaluate(true, &c, etag, None), Precondition::Proceed { use_range: false });
+/// ```
+pub fn evaluate(
+    method_is_get_or_head: bool,
+    c: &Conditions<'_>,
+    etag: &str,
+    last_modified: Option<SystemTime>,
+) -> Precondition {
+    let etag = etag.as_bytes();
+
+    // Step 1 and 2.
+    if let Some(list) = c.if_match {
+        if !list_matches(list, etag, Comparison::Strong) {
+            return Precondition::Failed;
+        }
+    } else if let (Some(value), Some(modified)) = (c.if_unmodified_since, last_modified) {
+        if let Some(date) = parse_date(value) {
+            if unix_seconds(modified) > unix_seconds(date) {
+                return Precondition::Failed;
+            }
+        }
+    }
+
+    // Step 3 and 4.
+    if let Some(list) = c.if_none_match {
+        if list_matches(list, etag, Comparison::Weak) {
+            return if method_is_get_or_head {
+                Precondition::NotModified
+            } else {
+                Precondition::Failed
+            };
+        }
+    } else if let (true, Some(value), Some(modified)) =
+        (method_is_get_or_head, c.if_modified_since, last_modified)
+    {
+        if let Some(date) = parse_date(value) {
+            if unix_seconds(modified) <= unix_seconds(date) {
+                return Precondition::NotModified;
+            }
+        }
+    }
+
+    // Step 5.
+    let use_range = match c.if_range {
+        None => true,
+        Some(value) => if_range_matches(value, etag, last_modified),
+    };
+    Precondition::Proceed { use_range }
+}
+
+/// How two entity-tags are compared (RFC 9110 section 8.8.3.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Comparison {
+    /// Both tags strong and their opaque parts equal.
+    Strong,
+    /// Opaque parts equal, weakness ignored.
+    Weak,
+}
+
+/// One parsed entity-tag, borrowing its opaque part (quotes included).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct EntityTag<'a> {
+    /// Whether the tag had the `W/` prefix.
+    weak: bool,
+    /// The quoted `opaque-tag`, such as `"abc"`.
+    opaque: &'a [u8],
+}
+
+impl EntityTag<'_> {
+    /// Tells whether `self` and `other` match under `comparison`.
+    fn matches(&self, other: &EntityTag<'_>, comparison: Comparison) -> bool {
+        let weakness_ok = comparison == Comparison::Weak || (!self.weak && !other.weak);
+        weakness_ok && self.opaque == other.opaque
+    }
+}
+
+/// Parses a complete entity-tag such as `"abc"` or `W/"abc"`, surrounding
+/// whitespace allowed; `None` if `bytes` is anything else.
+fn parse_entity_tag(bytes: &[u8]) -> Option<EntityTag<'_>> {
+    let bytes = trim_ows(bytes);
+    let (tag, rest) = split_entity_tag(bytes)?;
+    rest.is_empty().then_some(tag)
+}
+
+/// Splits the entity-tag at the start of `bytes` from what follows it.
+fn split_entity_tag(bytes: &[u8]) -> Option<(EntityTag<'_>, &[u8])> {
+    let (weak, quoted) = match bytes.strip_prefix(b"W/") {
+        Some(rest) => (true, rest),
+        None => (false, bytes),
+    };
+    let inner = quoted.strip_prefix(b"\"")?;
+    // `etagc` excludes DQUOTE, so the next quote closes the tag; commas before it
+    // belong to the tag.
+    let close = inner.iter().position(|&b| b == b'"')?;
+    if !inner[..close].iter().all(|&b| is_etagc(b)) {
+        return None;
+    }
+    let opaque = &quoted[..close + 2];
+    Some((EntityTag { weak, opaque }, &quoted[close + 2..]))
+}
+
+/// Iterates over the entity-tags of an `If-Match` / `If-None-Match` list.
+///
+/// Empty elements and whitespace around elements are skipped (RFC 9110 section
+/// 5.6.1). Iteration ends at the first element that is not an entity-tag.
+struct EntityTags<'a> {
+    /// The part of the list not yet parsed; empty once done or after a fault.
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for EntityTags<'a> {
+    type Item = EntityTag<'a>;
+
+    fn next(&mut self) -> Option<EntityTag<'a>> {
+        let start = self
+            .rest
+            .iter()
+            .position(|&b| !matches!(b, b' ' | b'\t' | b','))?;
+        let Some((tag, after)) = split_entity_tag(&self.rest[start..]) else {
+            self.rest = &[];
+            return None;
+        };
+        let after = trim_ows(after);
+        // Another element must follow a comma; anything else is a fault, but the tag
+        // itself was well-formed and counts.
+        self.rest = match after.first() {
+            None | Some(b',') => after,
+            Some(_) => &[],
+        };
+        Some(tag)
+    }
+}
+
+/// Tells whether the `If-Match` / `If-None-Match` value `list` matches `etag`.
+fn list_matches(list: &[u8], etag: &[u8], comparison: Comparison) -> bool {
+    let list = trim_ows(list);
+    if list == b"*" {
+        // The representation exists: the caller has the file open.
+        return true;
+    }
+    let Some(current) = parse_entity_tag(etag) else {
+        return false;
+    };
+    EntityTags { rest: list }.any(|tag| tag.matches(&current, comparison))
+}
+
+/// Tells whether an `If-Range` value validates the representation.
+fn if_range_matches(value: &[u8], etag: &[u8], last_modified: Option<SystemTime>) -> bool {
+    let value = trim_ows(value);
+    if value.starts_with(b"\"") || value.starts_with(b"W/") {
+        return match (parse_entity_tag(value), parse_entity_tag(etag)) {
+            (Some(sent), Some(current)) => sent.matches(&current, Comparison::Strong),
+            _ => false,
+        };
+    }
+    match (parse_date(value), last_modified) {
+        (Some(date), Some(modified)) => unix_seconds(date) == unix_seconds(modified),
+        _ => false,
+    }
+}
+
+/// Parses an HTTP-date in any of its three forms; `None` if invalid.
+fn parse_date(value: &[u8]) -> Option<SystemTime> {
+    let text = std::str::from_utf8(trim_ows(value)).ok()?;
+    httpdate::parse_http_date(text).ok()
+}
+
+/// Returns `t` as whole seconds since the Unix epoch, rounded towards the past.
+fn unix_seconds(t: SystemTime) -> i128 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i128::from(d.as_secs()),
+        Err(e) => {
+            let before = e.duration();
+            -i128::from(before.as_secs()) - i128::from(before.subsec_nanos() > 0)
+        }
+    }
+}
+
+/// Tells whether `b` is an `etagc`: `%x21 / %x23-7E / obs-text`.
+fn is_etagc(b: u8) -> bool {
+    b == 0x21 || (0x23..=0x7E).contains(&b) || b >= 0x80
+}
+
+/// Removes leading and trailing SP and HTAB.
+fn trim_ows(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |i| i + 1);
+    &bytes[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    const ETAG: &str = r#""413-1-2a""#;
+    /// Sun, 06 Nov 1994 08:49:37 GMT.
+    const T: u64 = 784_111_777;
+    const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
+    const BEFORE: &[u8] = b"Sun, 06 Nov 1994 08:49:36 GMT";
+    const AFTER: &[u8] = b"Sun, 06 Nov 1994 08:49:38 GMT";
+
+    fn at(secs: u64, nanos: u32) -> Option<SystemTime> {
+        Some(UNIX_EPOCH + Duration::new(secs, nanos))
+    }
+
+    const GO: Precondition = Precondition::Proceed { use_range: true };
+    const FULL: Precondition = Precondition::Proceed { use_range: false };
+    const NOT_MODIFIED: Precondition = Precondition::NotModified;
+    const FAILED: Precondition = Precondition::Failed;
+
+    /// Field values in the order of [`Conditions`]: im, inm, ims, ius, if-range.
+    type Fields = [Option<&'static [u8]>; 5];
+
+    fn conditions(f: &Fields) -> Conditions<'static> {
+        Conditions {
+            if_match: f[0],
+            if_none_match: f[1],
+            if_modified_since: f[2],
+            if_unmodified_since: f[3],
+            if_range: f[4],
+        }
+    }
+
+    fn check(cases: &[(&str, bool, Fields, Precondition)]) {
+        for (why, get, fields, expected) in cases {
+            let got = evaluate(*get, &conditions(fields), ETAG, at(T, 500));
+            assert_eq!(got, *expected, "{why}");
+        }
+    }
+
+    #[test]
+    fn no_conditions_proceed_with_ranges() {
+        check(&[("get", true, [None; 5], GO), ("post", false, [None; 5], GO)]);
+    }
+
+    #[test]
+    fn if_match_uses_the_strong_comparison() {
+        let m = |v: &'static [u8]| [Some(v), None, None, None, None];
+        check(&[
+            ("exact tag", true, m(br#""413-1-2a""#), GO),
+            ("star", true, m(b"*"), GO),
+            ("star with spaces", false, m(b" * "), GO),
+            ("in a list", false, m(br#""a", "413-1-2a", "b""#), GO),
+            ("other tag", true, m(br#""other""#), FAILED),
+            (
+                "weak tag never matches",
+                true,
+                m(br#"W/"413-1-2a""#),
+                FAILED,
+            ),
+            ("unquoted", true, m(b"413-1-2a"), FAILED),
+            ("empty", true, m(b""), FAILED),
+            ("star in a list is not star", true, m(br#""x", *"#), FAILED),
+            (
+                "lowercase w is not weak",
+                true,
+                m(br#"w/"413-1-2a""#),
+                FAILED,
+            ),
+            ("case matters", true, m(br#""413-1-2A""#), FAILED),
+        ]);
+    }
+
+    #[test]
+    fn if_unmodified_since_applies_only_without_if_match() {
+        let u = |v: &'static [u8]| [None, None, None, Some(v), None];
+        check(&[
+            ("same second", false, u(DATE), GO),
+            ("later date", false, u(AFTER), GO),
+            ("modified since", false, u(BEFORE), FAILED),
+            ("invalid date ignored", false, u(b"yesterday"), GO),
+            (
+                "rfc 850 form",
+                false,
+                u(b"Sunday, 06-Nov-94 08:49:36 GMT"),
+                FAILED,
+            ),
+            (
+                "asctime form",
+                false,
+                u(b"Sun Nov  6 08:49:36 1994"),
+                FAILED,
+            ),
+            (
+                "if-match present: date ignored",
+                false,
+                [Some(b"*"), None, None, Some(BEFORE), None],
+                GO,
+            ),
+            (
+                "if-match fails first",
+                false,
+                [Some(br#""x""#), None, None, Some(AFTER), None],
+                FAILED,
+            ),
+        ]);
+        // Without a modification time the field is ignored.
+        let c = conditions(&u(BEFORE));
+        assert_eq!(evaluate(true, &c, ETAG, None), GO);
+    }
+
+    #[test]
+    fn if_none_match_uses_the_weak_comparison() {
+        let n = |v: &'static [u8]| [None, Some(v), None, None, None];
+        check(&[
+            ("exact tag on get", true, n(br#""413-1-2a""#), NOT_MODIFIED),
+            ("weak tag on get", true, n(br#"W/"413-1-2a""#), NOT_MODIFIED),
+            ("star on get", true, n(b"*"), NOT_MODIFIED),
+            ("in a list", true, n(br#""x", W/"413-1-2a""#), NOT_MODIFIED),
+            ("other tag", true, n(br#""x""#), GO),
+            ("exact tag on post", false, n(br#""413-1-2a""#), FAILED),
+            ("star on put", false, n(b"*"), FAILED),
+            ("other tag on post", false, n(br#""x""#), GO),
+            ("garbage", true, n(b"garbage"), GO),
+        ]);
+    }
+
+    #[test]
+    fn if_modified_since_applies_only_to_get_without_if_none_match() {
+        let s = |v: &'static [u8]| [None, None, Some(v), None, None];
+        check(&[
+            ("same second", true, s(DATE), NOT_MODIFIED),
+            ("later date", true, s(AFTER), NOT_MODIFIED),
+            ("modified since", true, s(BEFORE), GO),
+            ("invalid date ignored", true, s(b"Sun, 06 Nov 1994"), GO),
+            (
+                "rfc 850 form",
+                true,
+                s(b"Sunday, 06-Nov-94 08:49:37 GMT"),
+                NOT_MODIFIED,
+            ),
+            (
+                "asctime form",
+                true,
+                s(b"Sun Nov  6 08:49:37 1994"),
+                NOT_MODIFIED,
+            ),
+            (
+                "surrounding spaces",
+                true,
+                s(b"  Sun, 06 Nov 1994 08:49:37 GMT "),
+                NOT_MODIFIED,
+            ),
+            ("not for post", false, s(DATE), GO),
+            (
+                "if-none-match present and not matching: date ignored",
+                true,
+                [None, Some(br#""x""#), Some(AFTER), None, None],
+                GO,
+            ),
+            (
+                "if-none-match matching wins",
+                true,
+                [None, Some(b"*"), Some(BEFORE), None, None],
+                NOT_MODIFIED,
+            ),
+        ]);
+        let c = conditions(&s(AFTER));
+        assert_eq!(evaluate(true, &c, ETAG, None), GO);
+    }
+
+    #[test]
+    fn failed_if_match_wins_over_everything_after_it() {
+        check(&[
+            (
+                "if-none-match matching",
+                true,
+                [Some(br#""x""#), Some(b"*"), None, None, None],
+                FAILED,
+            ),
+            (
+                "if-modified-since not modified",
+                true,
+                [Some(br#""x""#), None, Some(AFTER), None, None],
+                FAILED,
+            ),
+            (
+                "if-unmodified-since failing after if-match passes",
+                true,
+                [
+                    Some(b"*"),
+                    Some(br#""x""#),
+                    None,
+                    Some(BEFORE),
+                    Some(br#""x""#),
+                ],
+                FULL,
+            ),
+            (
+                "if-unmodified-since beats if-none-match",
+                true,
+                [None, Some(b"*"), None, Some(BEFORE), None],
+                FAILED,
+            ),
+        ]);
+    }
+
+    #[test]
+    fn if_range_needs_a_strong_tag_or_the_exact_date() {
+        let r = |v: &'static [u8]| [None, None, None, None, Some(v)];
+        check(&[
+            ("same strong tag", true, r(br#""413-1-2a""#), GO),
+            ("other tag", true, r(br#""x""#), FULL),
+            ("weak tag", true, r(br#"W/"413-1-2a""#), FULL),
+            ("exact date", true, r(DATE), GO),
+            (
+                "rfc 850 date",
+                true,
+                r(b"Sunday, 06-Nov-94 08:49:37 GMT"),
+                GO,
+            ),
+            ("older date", true, r(BEFORE), FULL),
+            ("newer date", true, r(AFTER), FULL),
+            ("garbage", true, r(b"garbage"), FULL),
+            (
+                "a list is not one tag",
+                true,
+                r(br#""413-1-2a", "x""#),
+                FULL,
+            ),
+            ("empty", true, r(b""), FULL),
+            (
+                "evaluated after the other preconditions pass",
+                true,
+                [Some(b"*"), Some(br#""x""#), None, None, Some(br#""x""#)],
+                FULL,
+            ),
+        ]);
+        let c = conditions(&r(DATE));
+        assert_eq!(evaluate(true, &c, ETAG, None), FULL);
+    }
+
+    #[test]
+    fn a_weak_current_tag_never_matches_strongly() {
+        let weak = r#"W/"413-1-2a""#;
+        let cases: &[(Conditions<'static>, Precondition)] = &[
+            (
+                Conditions {
+                    if_match: Some(br#"W/"413-1-2a""#),
+                    ..Conditions::default()
+                },
+                FAILED,
+            ),
+            (
+                Conditions {
+                    if_none_match: Some(br#""413-1-2a""#),
+                    ..Conditions::default()
+                },
+                NOT_MODIFIED,
+            ),
+            (
+                Conditions {
+                    if_range: Some(br#"W/"413-1-2a""#),
+                    ..Conditions::default()
+                },
+                FULL,
+            ),
+        ];
+        for (c, expected) in cases {
+            assert_eq!(evaluate(true, c, weak, None), *expected, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn entity_tag_lists_parse_robustly() {
+        let cases: &[(&[u8], &[&[u8]])] = &[
+            (b"", &[]),
+            (b" , ,", &[]),
+            (br#""a""#, &[br#""a""#]),
+            (br#""""#, &[br#""""#]),
+            (br#""a","b""#, &[br#""a""#, br#""b""#]),
+            (br#" "a" ,	W/"b" , "#, &[br#""a""#, br#"W/"b""#]),
+            (br#"W/"x,y", "z""#, &[br#"W/"x,y""#, br#""z""#]),
+            (br#""a",,,"b""#, &[br#""a""#, br#""b""#]),
+            // Faults end the list; well-formed tags before them count.
+            (br#""a" "b""#, &[br#""a""#]),
+            (br#""a", b, "c""#, &[br#""a""#]),
+            (br#""unterminated"#, &[]),
+            (br#"W/ "a""#, &[]),
+            (br#"W/"#, &[]),
+            (br#""a"x"#, &[br#""a""#]),
+            (b"\"sp ace\"", &[]),
+            (b"\"ctl\x01\"", &[]),
+            (b"\"obs\xff\"", &[b"\"obs\xff\""]),
+            (b"*", &[]),
+        ];
+        for &(list, expected) in cases {
+            let got: Vec<Vec<u8>> = EntityTags { rest: list }
+                .map(|t| {
+                    let mut v = if t.weak { b"W/".to_vec() } else { Vec::new() };
+                    v.extend_from_slice(t.opaque);
+                    v
+                })
+                .collect();
+            let expected: Vec<Vec<u8>> = expected.iter().map(|e| e.to_vec()).collect();
+            assert_eq!(got, expected, "{:?}", list.escape_ascii().to_string());
+        }
+    }
+
+    #[test]
+    fn strong_and_weak_comparison_follow_the_rfc_table() {
+        // RFC 9110 section 8.8.3.2.
+        let cases: &[(&[u8], &[u8], bool, bool)] = &[
+            (br#"W/"1""#, br#"W/"1""#, false, true),
+            (br#"W/"1""#, br#"W/"2""#, false, false),
+            (br#"W/"1""#, br#""1""#, false, true),
+            (br#""1""#, br#""1""#, true, true),
+        ];
+        for &(a, b, strong, weak) in cases {
+            let (a_tag, b_tag) = (parse_entity_tag(a).unwrap(), parse_entity_tag(b).unwrap());
+            assert_eq!(
+                a_tag.matches(&b_tag, Comparison::Strong),
+                strong,
+                "{a:?} {b:?}"
+            );
+            assert_eq!(a_tag.matches(&b_tag, Comparison::Weak), weak, "{a:?} {b:?}");
+        }
+    }
+
+    #[test]
+    fn hostile_values_never_panic() {
+        let values: &[&[u8]] = &[
+            b"\"",
+            b"W",
+            b"W/",
+            b"W/\"",
+            b"\"\"\"",
+            b",",
+            b"\xff\xfe\"",
+            b"\t",
+            b"Sun, 06 Nov 1994 08:49:37 GMT, Sun, 06 Nov 1994 08:49:37 GMT",
+            b"Thu, 01 Jan 10000 00:00:00 GMT",
+            b"\"a\"\x00",
+        ];
+        for &v in values {
+            let c = Conditions {
+                if_match: Some(v),
+                if_none_match: Some(v),
+                if_modified_since: Some(v),
+                if_unmodified_since: Some(v),
+                if_range: Some(v),
+            };
+            let _ = evaluate(true, &c, ETAG, at(T, 0));
+            let _ = evaluate(false, &c, "garbage", None);
+            let only_inm = Conditions {
+                if_none_match: Some(v),
+                ..Conditions::default()
+            };
+            let _ = evaluate(true, &only_inm, ETAG, at(T, 0));
+        }
+    }
+
+    #[test]
+    fn unix_seconds_rounds_towards_the_past() {
+        let cases: &[(SystemTime, i128)] = &[
+            (UNIX_EPOCH, 0),
+            (UNIX_EPOCH + Duration::new(5, 999_999_999), 5),
+            (UNIX_EPOCH - Duration::from_millis(1), -1),
+            (UNIX_EPOCH - Duration::from_secs(2), -2),
+        ];
+        for &(t, expected) in cases {
+            assert_eq!(unix_seconds(t), expected, "{t:?}");
+        }
+    }
+}
