@@ -1,0 +1,508 @@
+//! A deliberately small HTTP/1.1 client for the scenarios.
+//!
+//! It writes literal request bytes and reads responses with its own parser,
+//! independent of httpd-proto, so the server's parser never checks itself.
+//! Every socket has 5 s read and write timeouts and every read is bounded, so
+//! a misbehaving server turns into an error, never a hang.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// Read and write timeout of every client socket.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Largest response head the client accepts.
+const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+
+/// Largest response body the client accepts (the big-file scenario is 20 MiB).
+const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
+
+/// Largest chunk-size line, trailer line or trailer section the client accepts.
+const MAX_LINE: usize = 4096;
+
+/// One parsed response.
+#[derive(Debug)]
+pub struct Response {
+    /// `HTTP/1.1` or `HTTP/1.0` as sent.
+    pub version: String,
+    /// The three-digit status code.
+    pub status: u16,
+    /// Header fields in order, names as sent.
+    pub headers: Vec<(String, String)>,
+    /// The body after de-chunking.
+    pub body: Vec<u8>,
+    /// Whether the body came with `Transfer-Encoding: chunked`.
+    pub chunked: bool,
+}
+
+impl Response {
+    /// Returns the first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Returns how many times header `name` occurs.
+    pub fn count_header(&self, name: &str) -> usize {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .count()
+    }
+
+    /// Tells whether the `Connection` header lists `token` (a comma list).
+    pub fn has_connection_token(&self, token: &str) -> bool {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
+            .flat_map(|(_, v)| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    }
+
+    /// Returns the body as (lossy) text, for messages.
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Returns a one-line description for failure messages.
+    pub fn summary(&self) -> String {
+        let mut s = format!("{} {}", self.version, self.status);
+        for (n, v) in &self.headers {
+            s.push_str(&format!(" | {n}: {v}"));
+        }
+        let body = self.body_text();
+        let cut: String = body.chars().take(120).collect();
+        s.push_str(&format!(" | body {} bytes {:?}", self.body.len(), cut));
+        s
+    }
+}
+
+/// How a read that expected the end of the connection ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Closed {
+    /// The server closed cleanly (read returned 0).
+    Eof,
+    /// The server reset the connection.
+    Reset,
+}
+
+/// A client connection with its own read buffer.
+#[derive(Debug)]
+pub struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// Start of the unread bytes in `buf`.
+    pos: usize,
+}
+
+impl Conn {
+    /// Connects to `addr` with 5 s read and write timeouts.
+    pub fn connect(addr: SocketAddr) -> Result<Conn, String> {
+        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+            .map_err(|e| format!("connect to {addr}: {e}"))?;
+        stream
+            .set_read_timeout(Some(IO_TIMEOUT))
+            .and_then(|()| stream.set_write_timeout(Some(IO_TIMEOUT)))
+            .map_err(|e| format!("set timeouts: {e}"))?;
+        // Small requests must leave at once, not wait for Nagle.
+        let _ = stream.set_nodelay(true);
+        Ok(Conn {
+            stream,
+            buf: Vec::new(),
+            pos: 0,
+        })
+    }
+
+    /// Returns the socket, e.g. to change its timeout.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Writes all of `bytes` in one call.
+    pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)?;
+        self.stream.flush()
+    }
+
+    /// Like [`Conn::send`] with a readable error.
+    pub fn send_all(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.send(bytes).map_err(|e| format!("write request: {e}"))
+    }
+
+    /// Reads one response. `to_head` says the request was HEAD, so the
+    /// response has no body whatever its headers say.
+    pub fn read_response(&mut self, to_head: bool) -> Result<Response, String> {
+        let head_end = loop {
+            if let Some(i) = find(&self.buf[self.pos..], b"\r\n\r\n") {
+                break self.pos + i + 4;
+            }
+            if self.buf.len() - self.pos > MAX_RESPONSE_HEAD {
+                return Err("response head larger than 64 KiB".into());
+            }
+            if self.fill()? == 0 {
+                return Err(if self.buf.len() == self.pos {
+                    "connection closed before any response byte".into()
+                } else {
+                    format!(
+                        "connection closed inside the response head: {:?}",
+                        String::from_utf8_lossy(&self.buf[self.pos..])
+                    )
+                });
+            }
+        };
+        let head = String::from_utf8_lossy(&self.buf[self.pos..head_end - 4]).into_owned();
+        self.pos = head_end;
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap_or_default();
+        let (version, status) = parse_status_line(status_line)?;
+        let mut headers = Vec::new();
+        for line in lines {
+            let (name, value) = line
+                .split_once(':')
+                .ok_or_else(|| format!("header line without colon: {line:?}"))?;
+            if name.is_empty() || name.trim() != name {
+                return Err(format!("bad header name in {line:?}"));
+            }
+            headers.push((name.to_string(), value.trim().to_string()));
+        }
+        let mut resp = Response {
+            version,
+            status,
+            headers,
+            body: Vec::new(),
+            chunked: false,
+        };
+        if to_head || status / 100 == 1 || status == 204 || status == 304 {
+            return Ok(resp);
+        }
+        let te = resp
+            .header("transfer-encoding")
+            .map(str::to_ascii_lowercase);
+        if let Some(te) = te {
+            if te.trim() != "chunked" {
+                return Err(format!("unexpected Transfer-Encoding {te:?}"));
+            }
+            if resp.header("content-length").is_some() {
+                return Err("response has both Content-Length and Transfer-Encoding".into());
+            }
+            resp.chunked = true;
+            resp.body = self.read_chunked()?;
+        } else if let Some(cl) = resp.header("content-length") {
+            if resp.count_header("content-length") != 1 {
+                return Err("response repeats Content-Length".into());
+            }
+            let n: usize = parse_digits(cl).ok_or_else(|| format!("bad Content-Length {cl:?}"))?;
+            if n > MAX_RESPONSE_BODY {
+                return Err(format!("Content-Length {n} too large for the client"));
+            }
+            resp.body = self.read_exact_body(n)?;
+        } else {
+            resp.body = self.read_to_close()?;
+        }
+        Ok(resp)
+    }
+
+    /// Expects the server to close: no further bytes, then EOF (or a reset).
+    pub fn expect_closed(&mut self) -> Result<Closed, String> {
+        if self.pos < self.buf.len() {
+            return Err(format!(
+                "unexpected bytes after the response: {:?}",
+                String::from_utf8_lossy(&self.buf[self.pos..])
+            ));
+        }
+        let mut byte = [0u8; 512];
+        match self.stream.read(&mut byte) {
+            Ok(0) => Ok(Closed::Eof),
+            Ok(n) => Err(format!(
+                "expected the server to close, got {n} more bytes: {:?}",
+                String::from_utf8_lossy(&byte[..n])
+            )),
+            Err(e) if is_reset(&e) => Ok(Closed::Reset),
+            Err(e) if is_timeout(&e) => {
+                Err("server kept the connection open (read timed out)".into())
+            }
+            Err(e) => Err(format!("read: {e}")),
+        }
+    }
+
+    /// Tells whether the server has sent anything (or closed) within `wait`;
+    /// buffered bytes count. Restores the 5 s read timeout afterwards.
+    pub fn has_data(&mut self, wait: Duration) -> Result<bool, String> {
+        if self.pos < self.buf.len() {
+            return Ok(true);
+        }
+        self.stream
+            .set_read_timeout(Some(wait))
+            .map_err(|e| format!("set timeout: {e}"))?;
+        let result = self.fill();
+        self.stream
+            .set_read_timeout(Some(IO_TIMEOUT))
+            .map_err(|e| format!("set timeout: {e}"))?;
+        match result {
+            // Bytes, or EOF: either way the server has acted on this connection.
+            Ok(_) => Ok(true),
+            Err(e) if e.starts_with("read timed out") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits (within the socket's read timeout per read) for the server to
+    /// close, and returns whatever bytes it sent before closing (at most
+    /// 64 KiB), including bytes already buffered.
+    pub fn wait_closed(&mut self) -> Result<(Vec<u8>, Closed), String> {
+        let mut got = self.buf[self.pos..].to_vec();
+        self.pos = self.buf.len();
+        let mut chunk = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Ok((got, Closed::Eof)),
+                Ok(n) => {
+                    got.extend_from_slice(&chunk[..n]);
+                    if got.len() > MAX_RESPONSE_HEAD {
+                        return Err("server keeps sending instead of closing".into());
+                    }
+                }
+                Err(e) if is_reset(&e) => return Ok((got, Closed::Reset)),
+                Err(e) if is_timeout(&e) => {
+                    return Err(format!(
+                        "server did not close the connection (read timed out; got {} bytes)",
+                        got.len()
+                    ));
+                }
+                Err(e) => return Err(format!("read: {e}")),
+            }
+        }
+    }
+
+    /// Reads more bytes into the buffer; returns how many (0 = EOF).
+    fn fill(&mut self) -> Result<usize, String> {
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        }
+        let mut chunk = [0u8; 16 * 1024];
+        match self.stream.read(&mut chunk) {
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                Ok(n)
+            }
+            Err(e) if is_timeout(&e) => Err("read timed out after 5 s".into()),
+            Err(e) => Err(format!("read: {e}")),
+        }
+    }
+
+    fn read_exact_body(&mut self, n: usize) -> Result<Vec<u8>, String> {
+        while self.buf.len() - self.pos < n {
+            if self.fill()? == 0 {
+                return Err(format!(
+                    "connection closed after {} of {n} body bytes",
+                    self.buf.len() - self.pos
+                ));
+            }
+        }
+        let body = self.buf[self.pos..self.pos + n].to_vec();
+        self.pos += n;
+        Ok(body)
+    }
+
+    fn read_line(&mut self) -> Result<String, String> {
+        loop {
+            if let Some(i) = find(&self.buf[self.pos..], b"\r\n") {
+                let line = String::from_utf8_lossy(&self.buf[self.pos..self.pos + i]).into_owned();
+                self.pos += i + 2;
+                return Ok(line);
+            }
+            if self.buf.len() - self.pos > MAX_LINE {
+                return Err("line in chunked body too long".into());
+            }
+            if self.fill()? == 0 {
+                return Err("connection closed inside a chunked body".into());
+            }
+        }
+    }
+
+    fn read_chunked(&mut self) -> Result<Vec<u8>, String> {
+        let mut body = Vec::new();
+        loop {
+            let line = self.read_line()?;
+            let size_text = line.split(';').next().unwrap_or_default().trim();
+            let size = usize::from_str_radix(size_text, 16)
+                .map_err(|_| format!("bad chunk size line {line:?}"))?;
+            if body.len() + size > MAX_RESPONSE_BODY {
+                return Err("chunked body too large for the client".into());
+            }
+            if size == 0 {
+                // Trailer section: lines until the blank one.
+                let mut n_trailers = 0;
+                while !self.read_line()?.is_empty() {
+                    n_trailers += 1;
+                    if n_trailers > 64 {
+                        return Err("too many trailer lines".into());
+                    }
+                }
+                return Ok(body);
+            }
+            body.extend_from_slice(&self.read_exact_body(size)?);
+            let end = self.read_line()?;
+            if !end.is_empty() {
+                return Err(format!("chunk not followed by CRLF: {end:?}"));
+            }
+        }
+    }
+
+    fn read_to_close(&mut self) -> Result<Vec<u8>, String> {
+        loop {
+            if self.buf.len() - self.pos > MAX_RESPONSE_BODY {
+                return Err("close-delimited body too large".into());
+            }
+            match self.fill() {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => return Err(format!("reading a close-delimited body: {e}")),
+            }
+        }
+        let body = self.buf[self.pos..].to_vec();
+        self.pos = self.buf.len();
+        Ok(body)
+    }
+}
+
+/// Connects, sends `raw`, reads one response (not to a HEAD request).
+pub fn exchange(addr: SocketAddr, raw: &[u8]) -> Result<(Conn, Response), String> {
+    let mut conn = Conn::connect(addr)?;
+    conn.send_all(raw)?;
+    let resp = conn.read_response(false)?;
+    Ok((conn, resp))
+}
+
+/// Builds a `GET` request like curl sends it, plus `extra` header lines
+/// (each ending in CRLF).
+pub fn get(target: &str, host: &str, extra: &str) -> Vec<u8> {
+    format!(
+        "GET {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: httpd-e2e\r\nAccept: */*\r\n{extra}\r\n"
+    )
+    .into_bytes()
+}
+
+/// Builds a `POST` request with a Content-Length body.
+pub fn post(target: &str, host: &str, content_type: &str, body: &[u8], extra: &str) -> Vec<u8> {
+    let mut req = format!(
+        "POST {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: httpd-e2e\r\nAccept: */*\r\n\
+         Content-Type: {content_type}\r\nContent-Length: {}\r\n{extra}\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    req
+}
+
+/// Tells whether an I/O error is a read/write timeout.
+pub fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// Tells whether an I/O error means the peer reset or already closed the socket.
+pub fn is_reset(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
+}
+
+fn parse_status_line(line: &str) -> Result<(String, u16), String> {
+    let mut parts = line.splitn(3, ' ');
+    let version = parts.next().unwrap_or_default();
+    let code = parts.next().unwrap_or_default();
+    if !(version == "HTTP/1.1" || version == "HTTP/1.0") {
+        return Err(format!("bad status line {line:?}"));
+    }
+    if code.len() != 3 {
+        return Err(format!("bad status code in {line:?}"));
+    }
+    let status = parse_digits(code).ok_or_else(|| format!("bad status code in {line:?}"))?;
+    Ok((version.to_string(), status))
+}
+
+/// Parses ASCII digits only: no sign, no spaces, no overflow.
+fn parse_digits<T: std::str::FromStr>(s: &str) -> Option<T> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::thread;
+
+    use super::*;
+
+    /// Serves `canned` to one loopback client, then closes.
+    fn canned(canned: &'static [u8]) -> Conn {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            s.write_all(canned).unwrap();
+        });
+        Conn::connect(addr).unwrap()
+    }
+
+    #[test]
+    fn reads_length_chunked_and_head_responses_in_sequence() {
+        let mut conn = canned(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-A: 1\r\n\r\nabc\
+              HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+              2;ext=1\r\nhe\r\n3\r\nllo\r\n0\r\nTrailer: x\r\n\r\n\
+              HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n\
+              HTTP/1.0 404 Not Found\r\n\r\ntail",
+        );
+        let r = conn.read_response(false).unwrap();
+        assert_eq!(
+            (r.status, r.body.as_slice(), r.header("x-a")),
+            (200, &b"abc"[..], Some("1"))
+        );
+        let r = conn.read_response(false).unwrap();
+        assert!(r.chunked);
+        assert_eq!(r.body, b"hello");
+        let r = conn.read_response(true).unwrap();
+        assert_eq!((r.status, r.body.len()), (200, 0));
+        let r = conn.read_response(false).unwrap();
+        assert_eq!(
+            (r.version.as_str(), r.status, r.body.as_slice()),
+            ("HTTP/1.0", 404, &b"tail"[..])
+        );
+        assert_eq!(conn.expect_closed().unwrap(), Closed::Eof);
+    }
+
+    #[test]
+    fn rejects_malformed_responses() {
+        let cases: [&'static [u8]; 4] = [
+            b"HTTP/1.1 20 OK\r\n\r\n",
+            b"ICY 200 OK\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: +3\r\n\r\nabc",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+        ];
+        for case in cases {
+            let mut conn = canned(case);
+            assert!(
+                conn.read_response(false).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(case)
+            );
+        }
+    }
+}
