@@ -2,9 +2,12 @@
 
 mod cli;
 mod connections;
+mod corpus;
 mod pool;
 mod protocol;
+mod scheduling;
 mod security;
+mod semantics;
 mod serving;
 mod uploads;
 mod util;

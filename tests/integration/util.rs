@@ -60,6 +60,22 @@ impl Dir {
         fs::write(path, bytes).unwrap();
     }
 
+    /// Writes a file of `len` bytes in a pattern that does not compress; returns them.
+    pub fn write_large(&self, rel: &str, len: usize) -> Vec<u8> {
+        let mut state: u32 = 0x9E37_79B9;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                // xorshift32: cheap bytes with no structure for a compressor to find.
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                state as u8
+            })
+            .collect();
+        self.write(rel, &bytes);
+        bytes
+    }
+
     /// Lists the regular files in `uploads/`.
     pub fn uploads(&self) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(self.path.join("uploads"))
@@ -357,6 +373,59 @@ impl Client {
             Ok(_) => false,
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => true,
             Err(e) => panic!("expected the server to close, got {e}"),
+        }
+    }
+
+    /// Sends `bytes` one at a time, waiting up to `pause` for an answer after each;
+    /// stops at the first byte of an answer (kept for [`response`](Client::response)), or
+    /// when the server no longer takes bytes. Returns how many bytes were sent.
+    pub fn drip(&mut self, bytes: &[u8], pause: std::time::Duration) -> usize {
+        self.stream.set_read_timeout(Some(pause)).unwrap();
+        let mut n_sent = 0;
+        let mut chunk = [0u8; 16384];
+        for byte in bytes {
+            if self.stream.write_all(std::slice::from_ref(byte)).is_err() {
+                break;
+            }
+            n_sent += 1;
+            match self.stream.read(&mut chunk) {
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    break;
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => break,
+            }
+        }
+        self.stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        n_sent
+    }
+
+    /// Reads exactly `len` more bytes (a body after [`read_response`](Client::read_response)
+    /// with `head` set).
+    pub fn read_bytes(&mut self, len: usize) -> Vec<u8> {
+        while self.buf.len() < len {
+            assert!(self.fill() > 0, "connection closed mid-body");
+        }
+        self.buf.drain(..len).collect()
+    }
+
+    /// Reads until the server closes (EOF or reset); returns how many bytes came,
+    /// counting those already buffered.
+    pub fn read_until_closed(&mut self) -> usize {
+        let mut total = std::mem::take(&mut self.buf).len();
+        let mut chunk = [0u8; 65536];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return total,
+                Ok(n) => total += n,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return total,
+                Err(e) => panic!("expected the server to close, got {e}"),
+            }
         }
     }
 

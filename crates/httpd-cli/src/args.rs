@@ -25,7 +25,10 @@ Options:
                            (overrides PORT and HOST)
       --root DIR           document root [default: ./resources]
       --threads N          worker threads, 1-4096 [default: 10]
-      --queue N            connections waiting for a worker before 503 [default: 50]
+      --queue N            ready connections (request head received) waiting for a
+                           worker before 503 [default: 50]
+      --max-connections N  connections open at once before 503, lowered to fit the
+                           open-file limit [default: 16384]
       --idle-timeout DUR   keep-alive idle time, e.g. 30s or 500ms [default: 30s]
       --header-timeout DUR time to send a whole request head [default: 10s]
       --write-timeout DUR  time one blocked write may take [default: 30s]
@@ -34,6 +37,17 @@ Options:
       --max-body BYTES     largest upload, e.g. 10485760 or 10M [default: 10M]
       --max-head BYTES     largest request head [default: 8192]
       --allowed-host HOST  also accept this Host (repeatable; * accepts any)
+      --serve-type EXT     also serve files with this extension, inline with their
+                           real media type (repeatable), e.g. css, js, svg, pdf
+      --inline-images      serve png/jpg/jpeg inline with image/* types instead of
+                           the seed's octet-stream downloads
+      --cache-control EXT=VALUE  Cache-Control for an extension (repeatable;
+                           *=VALUE sets the fallback) [default: html=no-cache,
+                           *=public, max-age=3600]
+      --no-gzip            never compress on the fly
+      --no-precompressed   ignore name.gz / name.br sidecar files
+      --max-ranges N       ranges per request before Range is ignored [default: 16]
+      --dir-listing        list directories that have no index.html
       --log-level LEVEL    off, error, warn, info, debug or trace [default: info]
       --access-log FILE    append access lines to FILE instead of stdout
   -h, --help               print this help
@@ -131,6 +145,9 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             "--root" => root = Some(value()?),
             "--threads" => threads = Some(parse_count(flag, &value()?, 1, 4096)?),
             "--queue" => config.queue_capacity = parse_count(flag, &value()?, 0, 1_000_000)?,
+            "--max-connections" => {
+                config.max_connections = parse_count(flag, &value()?, 1, 16_777_216)?;
+            }
             "--idle-timeout" => limits.idle_timeout = parse_duration(flag, &value()?)?,
             "--header-timeout" => limits.header_timeout = parse_duration(flag, &value()?)?,
             "--write-timeout" => limits.write_timeout = parse_duration(flag, &value()?)?,
@@ -163,6 +180,34 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                     .map_err(|_| UsageError(format!("{flag}: unknown level '{v}'")))?;
             }
             "--access-log" => access_log = Some(PathBuf::from(value()?)),
+            "--serve-type" => {
+                let ext = value()?;
+                let ext = ext.trim().trim_start_matches('.').to_ascii_lowercase();
+                if ext.is_empty() || !ext.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    return Err(UsageError(format!("{flag} needs an extension like css")));
+                }
+                config.types.allow_extension(&ext);
+            }
+            "--inline-images" => config.files.inline_images = true,
+            "--dir-listing" => config.files.listing = true,
+            "--no-gzip" => config.files.gzip = false,
+            "--no-precompressed" => config.files.precompressed = false,
+            "--max-ranges" => config.files.max_ranges = parse_count(flag, &value()?, 0, 1000)?,
+            "--cache-control" => {
+                let v = value()?;
+                let (ext, cc) = v
+                    .split_once('=')
+                    .filter(|(e, c)| !e.is_empty() && !c.trim().is_empty())
+                    .ok_or_else(|| UsageError(format!("{flag} needs EXT=VALUE, not '{v}'")))?;
+                if cc.bytes().any(|b| b.is_ascii_control()) {
+                    return Err(UsageError(format!("{flag}: control characters in '{v}'")));
+                }
+                if ext == "*" {
+                    config.files.cache.set_fallback(cc.trim());
+                } else {
+                    config.files.cache.set(ext, cc.trim());
+                }
+            }
             "--test-panic-path" => config.panic_path = Some(value()?),
             _ => return Err(UsageError(format!("unknown option '{flag}'"))),
         }
@@ -302,6 +347,7 @@ mod tests {
         assert_eq!(s.config.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(s.config.n_workers, 10);
         assert_eq!(s.config.queue_capacity, 50);
+        assert_eq!(s.config.max_connections, 16_384);
         assert_eq!(s.config.root, PathBuf::from("resources"));
         assert_eq!(s.config.limits, Limits::default());
         assert_eq!(s.log_level, log::LevelFilter::Info);
@@ -339,6 +385,50 @@ mod tests {
         assert_eq!(s.config.limits.max_head_bytes, 4096);
         assert_eq!(s.config.allowed_hosts, vec!["example.com".to_string()]);
         assert_eq!(s.log_level, log::LevelFilter::Debug);
+    }
+
+    #[test]
+    fn max_connections_is_a_count_from_one() {
+        let s = settings("--max-connections 300");
+        assert_eq!(s.config.max_connections, 300);
+        let s = settings("--max-connections=1");
+        assert_eq!(s.config.max_connections, 1);
+        for bad in [
+            "--max-connections 0",
+            "--max-connections -5",
+            "--max-connections lots",
+            "--max-connections 99999999999",
+            "--max-connections",
+        ] {
+            assert!(parse(&args(bad)).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn file_options_are_parsed() {
+        let s = settings(
+            "--serve-type css --serve-type .SVG --inline-images --dir-listing --no-gzip \
+             --no-precompressed --max-ranges 2 --cache-control png=no-store \
+             --cache-control *=max-age=60",
+        );
+        assert!(s.config.types.allows(Some("css")));
+        assert!(s.config.types.allows(Some("svg")));
+        assert!(s.config.files.inline_images && s.config.files.listing);
+        assert!(!s.config.files.gzip && !s.config.files.precompressed);
+        assert_eq!(s.config.files.max_ranges, 2);
+        assert_eq!(s.config.files.cache.for_extension(Some("png")), "no-store");
+        assert_eq!(
+            s.config.files.cache.for_extension(Some("txt")),
+            "max-age=60"
+        );
+        for bad in [
+            "--serve-type ../x",
+            "--cache-control png",
+            "--cache-control =x",
+            "--max-ranges x",
+        ] {
+            assert!(parse(&args(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,38 +1,48 @@
-//! One connection on one worker: read a head within its limits, hand it to the router,
-//! repeat while keep-alive allows, and answer every failure with a precise status.
+//! One connection on one worker: serve every request whose head is already buffered
+//! (pipelined ones at once), answer every failure with a precise status, then close the
+//! connection or hand it back to the poller to wait for its next request.
+//!
+//! A worker gets a connection only when a whole head is buffered (see
+//! [`poller`](crate::poller)), so it never waits for a head; it may still block reading a
+//! body (bounded by the read timeout `body` sets) or writing a response (bounded by the
+//! socket's write timeout, [`Limits::write_timeout`](httpd_security::Limits)).
 
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use httpd_proto::{
     Framing, HeadScanner, Header, MAX_HEADERS, Method, ParseError, Status, Version, parse_request,
 };
+use mio::Token;
 
 use crate::Context;
 use crate::error::Failure;
+use crate::poller::{Parked, Returner};
 use crate::reply::{self, Persistence, Reply};
 use crate::route;
-
-/// How long one blocking read waits while a connection is idle, so that a worker notices
-/// a shutdown request without any client activity.
-const IDLE_POLL: Duration = Duration::from_millis(500);
 
 /// How many bytes one read asks the kernel for.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// A connection accepted by the listener, waiting for (or given to) a worker.
+/// How many reads of at most [`DRAIN_CHUNK`] bytes a refused connection gets before it
+/// is closed (see [`close_gently`]).
+const DRAIN_READS: usize = 16;
+
+/// The size of one such read.
+const DRAIN_CHUNK: usize = 4096;
+
+/// A connection with a complete head buffered, waiting for (or given to) a worker.
 #[derive(Debug)]
 pub(crate) struct Job {
-    pub(crate) stream: TcpStream,
-    pub(crate) peer: SocketAddr,
-    /// Set when every worker was busy at accept time, so the hand-off is logged.
+    pub(crate) conn: Parked,
+    /// Set when every worker was busy at submission, so the hand-off is logged.
     pub(crate) queued_at: Option<Instant>,
 }
 
-/// A connection owned by a worker.
+/// A connection owned by a worker; its socket is in blocking mode.
 #[derive(Debug)]
 pub(crate) struct Conn {
     pub(crate) stream: TcpStream,
@@ -66,6 +76,8 @@ pub(crate) struct Head {
     pub(crate) expect: Option<Vec<u8>>,
     pub(crate) hosts: Vec<Vec<u8>>,
     pub(crate) content_type: Option<Vec<u8>>,
+    /// Range, validator and content-coding headers for file responses.
+    pub(crate) file_headers: route::FileHeaders,
 }
 
 impl Head {
@@ -80,48 +92,144 @@ impl Head {
     }
 }
 
-/// Why reading a head ended without one.
-enum HeadEnd {
-    /// The peer closed, went idle past the timeout, or the server is stopping.
-    Closed,
-    /// The head is unacceptable; answer and close.
+/// What the start of a buffer holds, as far as the head is concerned.
+#[derive(Debug)]
+pub(crate) enum HeadScan {
+    /// A head of this many bytes, within the size limit.
+    Complete(usize),
+    /// No complete head yet (possibly nothing at all).
+    Partial,
+    /// The head is unacceptable (too large, bare LF); answer and close.
     Fail(Failure),
 }
 
-/// Serves every request of one connection; runs on a pool worker.
-pub(crate) fn serve(job: Job, ctx: &Context) {
+/// Looks for a complete head at the start of `buf`; `scanner` must have seen only
+/// prefixes of `buf` (a fresh one is always right).
+pub(crate) fn scan_head(scanner: &mut HeadScanner, buf: &[u8], max_head_bytes: usize) -> HeadScan {
+    if buf.is_empty() {
+        return HeadScan::Partial;
+    }
+    match scanner.scan(buf) {
+        Ok(Status::Complete(n)) if n <= max_head_bytes => HeadScan::Complete(n),
+        Ok(Status::Complete(_)) => HeadScan::Fail(head_too_large(buf, max_head_bytes)),
+        Ok(Status::Partial) if buf.len() > max_head_bytes => {
+            HeadScan::Fail(head_too_large(buf, max_head_bytes))
+        }
+        Ok(Status::Partial) => HeadScan::Partial,
+        Err(e) => HeadScan::Fail(Failure::Parse(e)),
+    }
+}
+
+/// How a worker's turn with a connection ends.
+enum TurnEnd {
+    /// Nothing complete is buffered: back to the poller.
+    Park,
+    /// The connection is done.
+    Close,
+}
+
+/// Tells the poller about a connection a worker was given, whatever happens: dropping an
+/// unsettled lease (a normal close, or unwinding) reports the token as closed.
+struct Lease<'a> {
+    back: &'a Returner,
+    token: Token,
+    parked: bool,
+}
+
+impl Lease<'_> {
+    fn park(mut self, conn: Parked) {
+        self.parked = true;
+        self.back.park(conn);
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if !self.parked {
+            self.back.closed(self.token);
+        }
+    }
+}
+
+/// Serves the buffered requests of one ready connection; runs on a pool worker. The
+/// connection is then closed or handed back to the poller through `back`.
+pub(crate) fn serve(job: Job, ctx: &Context, back: &Returner) {
+    let Job { conn, queued_at } = job;
+    let lease = Lease {
+        back,
+        token: conn.token,
+        parked: false,
+    };
     let worker = std::thread::current()
         .name()
         .unwrap_or("httpd-worker")
         .to_string();
-    if let Some(at) = job.queued_at {
-        log::info!(
+    if let Some(at) = queued_at {
+        log::debug!(
             "Connection dequeued, assigned to {worker} after {:.1}ms",
             at.elapsed().as_secs_f64() * 1000.0
         );
     }
-    let Job { stream, peer, .. } = job;
-    // Small responses go out at once; the kernel still coalesces our single writes.
-    let _ = stream.set_nodelay(true);
-    if let Err(e) = stream.set_write_timeout(Some(ctx.limits.write_timeout)) {
-        log::debug!("{peer}: cannot set write timeout: {e}");
-        return;
-    }
+    let Parked {
+        token,
+        stream,
+        peer,
+        buf,
+        mut n_served,
+    } = conn;
     let mut conn = Conn {
         stream,
         peer,
-        buf: Vec::with_capacity(READ_CHUNK),
+        buf,
         worker,
     };
-    log::debug!("[{}] connection from {peer}", conn.worker);
-    let mut n_served: u32 = 0;
+    let end = match conn.stream.set_nonblocking(false) {
+        Ok(()) => serve_buffered(&mut conn, &mut n_served, ctx),
+        Err(e) => {
+            log::debug!(
+                "[{}] {peer}: cannot make the socket blocking: {e}",
+                conn.worker
+            );
+            TurnEnd::Close
+        }
+    };
+    if let TurnEnd::Park = end {
+        // While stopping, connections are not parked: the poller may be gone.
+        if !ctx.stop.load(Ordering::Acquire) && conn.stream.set_nonblocking(true).is_ok() {
+            lease.park(Parked {
+                token,
+                stream: conn.stream,
+                peer,
+                buf: conn.buf,
+                n_served,
+            });
+            return;
+        }
+    }
+    back.deregister(&conn.stream);
+    // The poller hears of the close before the peer can see it: a client that reconnects
+    // after our FIN finds its old connection already uncounted. The descriptor stays
+    // open until `conn` is dropped, so its number cannot be reused meanwhile.
+    drop(lease);
+    let _ = conn.stream.shutdown(Shutdown::Both);
+    drop(conn);
+}
+
+/// Serves every complete head in the buffer, in order.
+fn serve_buffered(conn: &mut Conn, n_served: &mut u32, ctx: &Context) -> TurnEnd {
+    let peer = conn.peer;
     loop {
-        let head_len = match read_head(&mut conn, ctx) {
-            Ok(n) => n,
-            Err(HeadEnd::Closed) => break,
-            Err(HeadEnd::Fail(failure)) => {
-                answer_failure(&mut conn, None, failure, Instant::now());
-                break;
+        let scan = scan_head(
+            &mut HeadScanner::default(),
+            &conn.buf,
+            ctx.limits.max_head_bytes,
+        );
+        let head_len = match scan {
+            HeadScan::Complete(n) => n,
+            HeadScan::Partial => return TurnEnd::Park,
+            HeadScan::Fail(failure) => {
+                answer_failure(conn, None, failure, Instant::now());
+                return TurnEnd::Close;
             }
         };
         let started = Instant::now();
@@ -130,37 +238,37 @@ pub(crate) fn serve(job: Job, ctx: &Context) {
         let head = match parsed {
             Ok(head) => head,
             Err(failure) => {
-                answer_failure(&mut conn, None, failure, started);
-                break;
+                answer_failure(conn, None, failure, started);
+                return TurnEnd::Close;
             }
         };
-        n_served += 1;
-        let last = n_served >= ctx.limits.max_requests || ctx.stop.load(Ordering::Acquire);
+        *n_served += 1;
+        let last = *n_served >= ctx.limits.max_requests || ctx.stop.load(Ordering::Acquire);
         let persistence = if head.keep_alive && !last {
             Persistence::KeepAlive {
                 timeout: ctx.limits.idle_timeout,
-                remaining: ctx.limits.max_requests - n_served,
+                remaining: ctx.limits.max_requests - *n_served,
             }
         } else {
             Persistence::Close
         };
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-            route::handle(&mut conn, &head, persistence, ctx, started)
+            route::handle(conn, &head, persistence, ctx, started)
         }));
         match outcome {
             Ok(Ok(Persistence::KeepAlive { .. })) => continue,
             Ok(Ok(Persistence::Close)) => {
-                if head.keep_alive && n_served >= ctx.limits.max_requests {
+                if head.keep_alive && *n_served >= ctx.limits.max_requests {
                     log::debug!(
                         "[{}] Closing persistent connection after {n_served} requests",
                         conn.worker
                     );
                 }
-                break;
+                return TurnEnd::Close;
             }
             Ok(Err(e)) => {
                 log::debug!("[{}] {peer}: write failed: {e}", conn.worker);
-                break;
+                return TurnEnd::Close;
             }
             Err(payload) => {
                 ctx.counters
@@ -172,32 +280,52 @@ pub(crate) fn serve(job: Job, ctx: &Context) {
                     head.request_line(),
                     panic_message(payload.as_ref())
                 );
-                answer_failure(&mut conn, Some(&head), Failure::Panic, started);
-                break;
+                answer_failure(conn, Some(&head), Failure::Panic, started);
+                return TurnEnd::Close;
             }
         }
     }
-    let _ = conn.stream.shutdown(Shutdown::Both);
 }
 
-/// Answers a connection the pool had no room for: 503 with `Retry-After`, then close.
-pub(crate) fn reject_busy(job: Job) {
-    let mut stream = job.stream;
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+/// Answers a connection the server has no room for (the pool's queue is full, or the
+/// connection cap is reached): 503 with `Retry-After`, then close. `stream` must be
+/// nonblocking: the write is one best-effort attempt, so the poller never waits.
+pub(crate) fn reject_busy(stream: TcpStream, peer: SocketAddr, by: &str) {
+    let mut stream = stream;
     let reply = Reply::error(503).with("Retry-After", "5");
     let sent = reply::send(&mut stream, reply, Persistence::Close, false);
     log::info!(
         target: "access",
-        "{} \"-\" 503 {} 0.0ms httpd-accept",
-        job.peer,
+        "{peer} \"-\" 503 {} 0.0ms {by}",
         sent.unwrap_or(0)
     );
-    // Read what the client already sent, so closing does not turn into a reset that
-    // could destroy the 503 before the client reads it.
+    close_gently(stream);
+}
+
+/// Answers a head that missed its deadline with 408, then closes. `stream` must be
+/// nonblocking, as for [`reject_busy`].
+pub(crate) fn answer_head_timeout(stream: TcpStream, peer: SocketAddr, started: Instant, by: &str) {
+    let mut stream = stream;
+    let status = Failure::HeadTimeout.status();
+    let sent = reply::send(&mut stream, Reply::error(status), Persistence::Close, false);
+    log::info!(
+        target: "access",
+        "{peer} \"-\" {status} {} {:.1}ms {by}",
+        sent.unwrap_or(0),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    close_gently(stream);
+}
+
+/// Closes after an error reply without turning the close into a reset that could destroy
+/// the reply before the client reads it: half-close, then read (without waiting) what the
+/// client already sent.
+fn close_gently(stream: TcpStream) {
+    let mut stream = stream;
     let _ = stream.shutdown(Shutdown::Write);
     if stream.set_nonblocking(true).is_ok() {
-        let mut sink = [0u8; 4096];
-        for _ in 0..16 {
+        let mut sink = [0u8; DRAIN_CHUNK];
+        for _ in 0..DRAIN_READS {
             match stream.read(&mut sink) {
                 Ok(n) if n > 0 => continue,
                 _ => break,
@@ -241,77 +369,6 @@ pub(crate) fn log_access(
     );
 }
 
-/// Reads until the buffer holds a whole head; returns its length.
-fn read_head(conn: &mut Conn, ctx: &Context) -> Result<usize, HeadEnd> {
-    let limits = &ctx.limits;
-    let mut scanner = HeadScanner::default();
-    let idle_deadline = Instant::now() + limits.idle_timeout;
-    // The head deadline starts with the head's first byte, which may already be buffered.
-    let mut head_deadline = (!conn.buf.is_empty()).then(|| Instant::now() + limits.header_timeout);
-    loop {
-        if !conn.buf.is_empty() {
-            match scanner.scan(&conn.buf) {
-                Ok(Status::Complete(n)) if n <= limits.max_head_bytes => return Ok(n),
-                Ok(Status::Complete(_)) => {
-                    return Err(HeadEnd::Fail(head_too_large(
-                        &conn.buf,
-                        limits.max_head_bytes,
-                    )));
-                }
-                Ok(Status::Partial) => {}
-                Err(e) => return Err(HeadEnd::Fail(Failure::Parse(e))),
-            }
-            if conn.buf.len() > limits.max_head_bytes {
-                return Err(HeadEnd::Fail(head_too_large(
-                    &conn.buf,
-                    limits.max_head_bytes,
-                )));
-            }
-        }
-        let now = Instant::now();
-        let wait = match head_deadline {
-            Some(deadline) => {
-                if now >= deadline {
-                    log::debug!("[{}] {}: head deadline passed", conn.worker, conn.peer);
-                    return Err(HeadEnd::Fail(Failure::HeadTimeout));
-                }
-                deadline - now
-            }
-            None => {
-                if now >= idle_deadline {
-                    log::debug!("[{}] {}: idle timeout", conn.worker, conn.peer);
-                    return Err(HeadEnd::Closed);
-                }
-                if ctx.stop.load(Ordering::Acquire) {
-                    return Err(HeadEnd::Closed);
-                }
-                (idle_deadline - now).min(IDLE_POLL)
-            }
-        };
-        if conn.stream.set_read_timeout(Some(wait)).is_err() {
-            return Err(HeadEnd::Closed);
-        }
-        match conn.fill() {
-            Ok(0) => {
-                if !conn.buf.is_empty() {
-                    log::debug!("[{}] {}: closed mid-head", conn.worker, conn.peer);
-                }
-                return Err(HeadEnd::Closed);
-            }
-            Ok(_) => {
-                if head_deadline.is_none() {
-                    head_deadline = Some(Instant::now() + limits.header_timeout);
-                }
-            }
-            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                log::debug!("[{}] {}: read failed: {e}", conn.worker, conn.peer);
-                return Err(HeadEnd::Closed);
-            }
-        }
-    }
-}
-
 /// Tells 414 (the request line alone is too long) from 431 (the head is).
 fn head_too_large(buf: &[u8], max_head_bytes: usize) -> Failure {
     let window = &buf[..buf.len().min(max_head_bytes)];
@@ -346,6 +403,7 @@ fn parse_head(bytes: &[u8]) -> Result<Head, Failure> {
         expect: request.header("expect").map(<[u8]>::to_vec),
         hosts: request.headers_named("host").map(<[u8]>::to_vec).collect(),
         content_type: request.header("content-type").map(<[u8]>::to_vec),
+        file_headers: route::FileHeaders::from_request(&request),
     })
 }
 
@@ -377,6 +435,48 @@ mod tests {
         let mut head = b"GET / HTTP/1.1\r\n".to_vec();
         head.extend(vec![b'x'; 100]);
         assert!(matches!(head_too_large(&head, 50), Failure::HeadTooLarge));
+    }
+
+    #[test]
+    fn scan_head_tells_complete_partial_and_refused() {
+        let cases: &[(&[u8], usize, &str)] = &[
+            (b"", 64, "partial"),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n", 64, "partial"),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 64, "complete 27"),
+            (
+                b"GET / HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n",
+                64,
+                "complete 18",
+            ),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 20, "431"),
+            (b"GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 20, "414"),
+            (b"GET / HTTP/1.1\r\nHost: aaaaaaaaaaaaaaa", 20, "431"),
+            (b"GET / HTTP/1.1\nHost: a\r\n\r\n", 64, "400"),
+        ];
+        for (buf, max, expected) in cases {
+            let got = match scan_head(&mut HeadScanner::default(), buf, *max) {
+                HeadScan::Complete(n) => format!("complete {n}"),
+                HeadScan::Partial => "partial".to_string(),
+                HeadScan::Fail(failure) => failure.status().to_string(),
+            };
+            assert_eq!(got, *expected, "{:?}", buf.escape_ascii().to_string());
+        }
+    }
+
+    #[test]
+    fn scan_head_resumes_over_a_growing_buffer() {
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let mut scanner = HeadScanner::default();
+        for end in 0..head.len() {
+            assert!(matches!(
+                scan_head(&mut scanner, &head[..end], 64),
+                HeadScan::Partial
+            ));
+        }
+        assert!(matches!(
+            scan_head(&mut scanner, head, 64),
+            HeadScan::Complete(27)
+        ));
     }
 
     #[test]

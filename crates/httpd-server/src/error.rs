@@ -31,6 +31,8 @@ pub(crate) enum Failure {
     BadTarget,
     /// The route exists but not for this method (POST to a file, GET on /upload).
     WrongMethod(&'static str),
+    /// A precondition (`If-Match`, `If-Unmodified-Since`) failed.
+    PreconditionFailed,
     /// The body did not arrive in time.
     BodyTimeout,
     /// The client went away mid-request; nothing can be answered.
@@ -70,6 +72,7 @@ impl Failure {
             Failure::HeadTimeout | Failure::BodyTimeout => 408,
             Failure::Aborted => 400,
             Failure::BodyTooLarge => 413,
+            Failure::PreconditionFailed => 412,
             Failure::LengthRequired => 411,
             Failure::ExpectationFailed => 417,
             Failure::WrongMethod(_) => 405,
@@ -126,6 +129,7 @@ mod tests {
             (Failure::HeadTimeout, 408),
             (Failure::BodyTimeout, 408),
             (Failure::BodyTooLarge, 413),
+            (Failure::PreconditionFailed, 412),
             (Failure::LengthRequired, 411),
             (Failure::ExpectationFailed, 417),
             (Failure::WrongMethod("GET"), 405),

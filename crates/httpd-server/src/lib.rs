@@ -1,12 +1,21 @@
-//! The httpd server: listener, accept loop, connection state machine, keep-alive and
-//! routing, composed from httpd-proto, httpd-security, httpd-files and httpd-pool.
+//! The httpd server: listener, connection scheduling, keep-alive and routing, composed
+//! from httpd-proto, httpd-security, httpd-files and httpd-pool.
 //!
-//! One accept thread (`httpd-accept`, the caller of [`Server::run`]) hands each new
-//! connection to a fixed [`httpd_pool::ThreadPool`] of `n_workers` threads with a queue of
-//! `queue_capacity` waiting connections; when that queue is full the accept thread answers
-//! `503 Service Unavailable` with `Retry-After: 5` itself and closes. A worker owns its
-//! connection until the client closes it, it idles past the idle timeout, or it reaches the
-//! per-connection request cap. Every read and write is bounded in size and time.
+//! Workers serve *requests on ready connections*. The thread that calls [`Server::run`]
+//! becomes the poller (`httpd-poll` in logs): it accepts connections and keeps every
+//! connection that is idle between requests, or still sending its head, in one readiness
+//! poll (mio), without a thread of its own. When a whole request head is buffered, the
+//! connection goes to a fixed [`httpd_pool::ThreadPool`] of `n_workers` threads whose
+//! queue holds at most `queue_capacity` such ready connections; when that queue is full
+//! the poller answers `503 Service Unavailable` with `Retry-After: 5` and closes. A worker
+//! serves the buffered request (and any pipelined ones), then hands the connection back
+//! to the poller, or closes it. At most `max_connections` connections are open at once;
+//! beyond that a new connection gets the same 503 and is closed.
+//!
+//! Time limits: an idle keep-alive connection is closed by the poller after the idle
+//! timeout; a head must be complete within the header timeout from its first byte, else
+//! the poller answers 408 and closes; a blocked write gives up after the write timeout.
+//! Every read is bounded in size and time.
 //!
 //! This crate is the only one that opens sockets. It logs with the `log` macros: one line
 //! per response on the `access` target, diagnostics on the others.
@@ -29,28 +38,40 @@
 mod body;
 mod conn;
 mod error;
+mod file_route;
+mod poller;
 mod reply;
 mod route;
 
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use httpd_files::UploadStore;
-use httpd_pool::{SubmitError, ThreadPool};
+use httpd_pool::ThreadPool;
 use httpd_security::{HostPolicy, Limits, TypePolicy};
+use mio::{Poll, Waker};
 
 pub use crate::error::status_text;
+pub use crate::file_route::FileOptions;
 
 /// The `Server` header value sent with every response.
 pub const SERVER_NAME: &str = concat!("httpd/", env!("CARGO_PKG_VERSION"));
 
 /// Default time [`Server::run`] waits for in-flight connections after a shutdown request.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default cap on connections open at once ([`Config::max_connections`]).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+
+/// File descriptors kept free beside the connections, on top of two per worker (the file
+/// it serves and an upload's temporary file): the listener, the poll and its waker,
+/// stdio, log files, and the odd directory read.
+pub const FD_RESERVE: usize = 64;
 
 /// Everything the server needs to run; each field documents its default.
 #[derive(Clone, Debug)]
@@ -62,16 +83,26 @@ pub struct Config {
     pub server_name: String,
     /// Document root; default `./resources`.
     pub root: PathBuf,
-    /// Number of worker threads; default 10.
+    /// Number of worker threads, each serving one request at a time; default 10.
     pub n_workers: usize,
-    /// Connections that may wait for a worker before new ones get 503; default 50.
+    /// Ready connections (a whole request head buffered) that may wait for a worker;
+    /// when this many wait, a further ready one gets 503 with `Retry-After: 5` and is
+    /// closed. Idle connections do not count. Default 50.
     pub queue_capacity: usize,
+    /// Connections open at once, idle or busy; a connection beyond this gets 503 with
+    /// `Retry-After: 5` and is closed. [`Server::bind`] raises the process's soft
+    /// open-file limit to its hard limit and lowers this cap, if need be, to that limit
+    /// minus [`FD_RESERVE`] and two per worker. Default [`DEFAULT_MAX_CONNECTIONS`].
+    pub max_connections: usize,
     /// Size and time limits; default [`Limits::default`].
     pub limits: Limits,
     /// Further `Host` values to accept (`*` accepts any); default none.
     pub allowed_hosts: Vec<String>,
     /// File extensions that may be served; default the seed's html, txt, png, jpg, jpeg.
     pub types: TypePolicy,
+    /// How files are served (caching, compression, ranges, media types, listings);
+    /// default [`FileOptions::default`].
+    pub files: FileOptions,
     /// How long [`Server::run`] waits for busy workers after shutdown; default
     /// [`DEFAULT_SHUTDOWN_TIMEOUT`].
     pub shutdown_timeout: Duration,
@@ -89,9 +120,11 @@ impl Default for Config {
             root: PathBuf::from("resources"),
             n_workers: httpd_security::DEFAULT_WORKERS,
             queue_capacity: httpd_security::DEFAULT_QUEUE,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             limits: Limits::default(),
             allowed_hosts: Vec::new(),
             types: TypePolicy::default(),
+            files: FileOptions::default(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             panic_path: None,
         }
@@ -142,10 +175,13 @@ impl From<io::Error> for ServerError {
     }
 }
 
-/// Counters shared by the accept thread and the workers.
+/// Counters shared by the poller and the workers.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
+    /// Ready connections refused because the pool's queue was full.
     pub(crate) n_rejected: AtomicU64,
+    /// New connections refused beyond the connection cap.
+    pub(crate) n_over_capacity: AtomicU64,
     pub(crate) n_handler_panics: AtomicU64,
 }
 
@@ -156,6 +192,7 @@ pub(crate) struct Context {
     pub(crate) limits: Limits,
     pub(crate) hosts: HostPolicy,
     pub(crate) types: TypePolicy,
+    pub(crate) files: FileOptions,
     pub(crate) uploads: UploadStore,
     pub(crate) stop: AtomicBool,
     pub(crate) counters: Counters,
@@ -167,8 +204,13 @@ pub struct Server {
     listener: TcpListener,
     local_addr: SocketAddr,
     ctx: Arc<Context>,
+    /// The poll the poller waits in; created here so that `waker` exists before `run`.
+    poll: Poll,
+    /// Wakes the poller: workers handing connections back, and shutdown.
+    waker: Arc<Waker>,
     n_workers: usize,
     queue_capacity: usize,
+    max_connections: usize,
     shutdown_timeout: Duration,
 }
 
@@ -178,25 +220,36 @@ impl fmt::Debug for Server {
             .field("local_addr", &self.local_addr)
             .field("root", &self.ctx.root)
             .field("n_workers", &self.n_workers)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }
 
 impl Server {
-    /// Checks the document root and binds the listening socket.
+    /// Checks the document root, binds the listening socket, and fits the connection cap
+    /// to the open-file limit (raising the soft limit to the hard one first).
     ///
     /// # Errors
     /// [`ServerError::Root`] when the root is not a directory, [`ServerError::Bind`] when
-    /// the address cannot be bound.
+    /// the address cannot be bound, [`ServerError::Io`] when the readiness poll cannot be
+    /// created.
     ///
     /// # Panics
-    /// If `config.n_workers` is 0.
+    /// If `config.n_workers` or `config.max_connections` is 0.
     pub fn bind(config: Config) -> Result<Server, ServerError> {
         assert!(config.n_workers > 0, "a server needs at least one worker");
+        assert!(
+            config.max_connections > 0,
+            "a server needs room for one connection"
+        );
         let root = canonical_dir(&config.root)?;
         let listener =
             TcpListener::bind(config.listen).map_err(|e| ServerError::Bind(config.listen, e))?;
         let local_addr = listener.local_addr()?;
+        listener.set_nonblocking(true)?;
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), poller::WAKER)?);
+        let max_connections = fit_connections(config.max_connections, config.n_workers);
 
         let mut hosts = HostPolicy::new(&config.server_name, local_addr.port());
         let ip = local_addr.ip().to_string();
@@ -218,6 +271,7 @@ impl Server {
             limits: config.limits,
             hosts,
             types: config.types,
+            files: config.files,
             uploads,
             stop: AtomicBool::new(false),
             counters: Counters::default(),
@@ -227,8 +281,11 @@ impl Server {
             listener,
             local_addr,
             ctx: Arc::new(ctx),
+            poll,
+            waker,
             n_workers: config.n_workers,
             queue_capacity: config.queue_capacity,
+            max_connections,
             shutdown_timeout: config.shutdown_timeout,
         })
     }
@@ -243,86 +300,61 @@ impl Server {
         &self.ctx.root
     }
 
+    /// Returns the connection cap in force: [`Config::max_connections`], lowered if the
+    /// open-file limit is too small for it.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
+    }
+
     /// Returns a handle that stops [`run`](Server::run) from another thread.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
             ctx: Arc::clone(&self.ctx),
-            addr: self.local_addr,
+            waker: Arc::clone(&self.waker),
         }
     }
 
-    /// Accepts connections until shut down, then lets in-flight requests finish (within
-    /// the shutdown timeout) and joins the workers.
+    /// Polls and serves connections until shut down; then closes the listener and every
+    /// idle connection at once, lets in-flight requests finish (within the shutdown
+    /// timeout) and joins the workers. The calling thread is the poller.
     ///
     /// # Errors
-    /// [`ServerError::Spawn`] when the workers cannot be started.
+    /// [`ServerError::Spawn`] when the workers cannot be started, [`ServerError::Io`] when
+    /// the readiness poll fails.
     pub fn run(self) -> Result<(), ServerError> {
+        let (returner, back) = poller::channel(&self.poll, Arc::clone(&self.waker))?;
         let ctx = Arc::clone(&self.ctx);
         let pool = httpd_pool::Builder::new()
             .workers(self.n_workers)
             .queue_capacity(self.queue_capacity)
             .name_prefix("httpd-worker")
-            .build(move |job: conn::Job| conn::serve(job, &ctx))
+            .build(move |job: conn::Job| conn::serve(job, &ctx, &returner))
             .map_err(ServerError::Spawn)?;
-
-        let mut monitor = PoolMonitor::default();
-        for stream in self.listener.incoming() {
-            if self.ctx.stop.load(Ordering::Acquire) {
-                break;
+        let mut poller = match poller::Poller::new(
+            self.poll,
+            self.listener,
+            Arc::clone(&self.ctx),
+            self.max_connections,
+            back,
+        ) {
+            Ok(poller) => poller,
+            Err(e) => {
+                self.ctx.stop.store(true, Ordering::Release);
+                finish_pool(pool, self.shutdown_timeout);
+                return Err(ServerError::Io(e));
             }
-            let stream = match stream {
-                Ok(s) => s,
-                Err(e) => {
-                    // EMFILE, ECONNABORTED and friends: the listener itself is fine.
-                    log::warn!("accept failed: {e}");
-                    continue;
-                }
-            };
-            self.dispatch(&pool, stream, &mut monitor);
+        };
+        let result = poller.run(&pool);
+        if let Err(e) = &result {
+            log::error!("readiness poll failed: {e}");
+            // Workers must close their connections rather than park them.
+            self.ctx.stop.store(true, Ordering::Release);
         }
-        drop(self.listener);
         log::info!("Shutting down server...");
         finish_pool(pool, self.shutdown_timeout);
-        Ok(())
-    }
-
-    fn dispatch(&self, pool: &ThreadPool<conn::Job>, stream: TcpStream, monitor: &mut PoolMonitor) {
-        let peer = match stream.peer_addr() {
-            Ok(p) => p,
-            Err(_) => return, // Already reset by the client.
-        };
-        let busy = pool.n_busy();
-        let saturated = busy >= pool.n_workers();
-        monitor.observe(
-            busy,
-            pool.n_workers(),
-            pool.n_queued(),
-            pool.queue_capacity(),
-        );
-        if saturated {
-            log::warn!(
-                "Warning: Thread pool saturated, queuing connection from {peer} ({}/{} queued)",
-                pool.n_queued(),
-                pool.queue_capacity()
-            );
-        }
-        let job = conn::Job {
-            stream,
-            peer,
-            queued_at: saturated.then(Instant::now),
-        };
-        match pool.try_submit(job) {
-            Ok(()) => {}
-            Err(SubmitError::Full(job)) | Err(SubmitError::Closed(job)) => {
-                self.ctx.counters.n_rejected.fetch_add(1, Ordering::Relaxed);
-                log::warn!(
-                    "queue full ({}/{}): 503 for {peer}",
-                    pool.n_queued(),
-                    pool.queue_capacity()
-                );
-                conn::reject_busy(job);
-            }
-        }
+        // The poller (its poll, and with it the workers' registry) outlives the pool.
+        drop(poller);
+        result.map_err(ServerError::Io)
     }
 }
 
@@ -330,7 +362,7 @@ impl Server {
 #[derive(Clone, Debug)]
 pub struct ShutdownHandle {
     ctx: Arc<Context>,
-    addr: SocketAddr,
+    waker: Arc<Waker>,
 }
 
 impl ShutdownHandle {
@@ -339,49 +371,15 @@ impl ShutdownHandle {
         if self.ctx.stop.swap(true, Ordering::AcqRel) {
             return;
         }
-        // Wake the accept loop, which blocks in accept(): connect to ourselves.
-        let mut wake = self.addr;
-        if wake.ip().is_unspecified() {
-            wake.set_ip(match wake {
-                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-            });
-        }
-        if let Err(e) = TcpStream::connect_timeout(&wake, Duration::from_secs(1)) {
-            log::debug!("shutdown wake-up connect failed: {e}");
+        // The poller sees the flag as soon as its poll returns.
+        if let Err(e) = self.waker.wake() {
+            log::error!("cannot wake the poller for shutdown: {e}");
         }
     }
 
     /// Tells whether shutdown was requested.
     pub fn is_shutting_down(&self) -> bool {
         self.ctx.stop.load(Ordering::Acquire)
-    }
-}
-
-/// Logs the seed's pool status line whenever its colour changes.
-#[derive(Debug, Default)]
-struct PoolMonitor {
-    last: Option<char>,
-}
-
-impl PoolMonitor {
-    fn observe(&mut self, busy: usize, workers: usize, queued: usize, capacity: usize) {
-        // Green below 70 % busy, yellow from 70 %, red when every worker is busy.
-        let marker = if busy >= workers {
-            '🔴'
-        } else if busy * 10 >= workers * 7 {
-            '🟡'
-        } else {
-            '🟢'
-        };
-        let line =
-            format!("{marker} Thread pool: {busy}/{workers} active | Queue: {queued}/{capacity}");
-        if self.last != Some(marker) {
-            self.last = Some(marker);
-            log::info!("{line}");
-        } else {
-            log::debug!("{line}");
-        }
     }
 }
 
@@ -396,6 +394,35 @@ fn canonical_dir(root: &Path) -> Result<PathBuf, ServerError> {
         ));
     }
     Ok(canonical)
+}
+
+/// Raises the soft open-file limit to the hard one and returns `wanted`, lowered to what
+/// that limit leaves after the reserve.
+fn fit_connections(wanted: usize, n_workers: usize) -> usize {
+    let soft = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(soft) => soft,
+        Err(e) => {
+            log::warn!("cannot raise the open-file limit: {e}");
+            match rlimit::Resource::NOFILE.get() {
+                Ok((soft, _)) => soft,
+                Err(_) => return wanted,
+            }
+        }
+    };
+    let reserve = FD_RESERVE.saturating_add(n_workers.saturating_mul(2));
+    let fit = usize::try_from(soft)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(reserve)
+        .max(1);
+    if fit < wanted {
+        log::warn!(
+            "max connections lowered from {wanted} to {fit} to fit the open-file limit ({soft})"
+        );
+        fit
+    } else {
+        log::debug!("max connections {wanted} (open-file limit {soft})");
+        wanted
+    }
 }
 
 /// Joins the pool, giving up (and leaving the process to end the threads) after `timeout`.

@@ -4,8 +4,8 @@ use std::cell::RefCell;
 use std::io::{self, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use httpd_files::StaticFile;
-use httpd_proto::ResponseHead;
+use httpd_files::{Multipart, StaticFile};
+use httpd_proto::{ByteRange, LAST_CHUNK, ResponseHead};
 
 use crate::SERVER_NAME;
 
@@ -18,15 +18,65 @@ pub(crate) enum Body {
     Bytes(Vec<u8>),
     /// A file streamed from disk in constant memory.
     File(StaticFile),
+    /// One byte range of a file (206).
+    Range(StaticFile, ByteRange),
+    /// Several ranges of a file as `multipart/byteranges` (206).
+    Multipart(StaticFile, Multipart),
+    /// A file gzip-compressed on the fly: length unknown, sent chunked (HTTP/1.1 only).
+    Gzip(StaticFile),
 }
 
 impl Body {
-    fn len(&self) -> u64 {
+    /// Returns the body length, or `None` when it is only known after sending.
+    fn len(&self) -> Option<u64> {
         match self {
-            Body::Empty => 0,
-            Body::Bytes(b) => b.len() as u64,
-            Body::File(f) => f.len(),
+            Body::Empty => Some(0),
+            Body::Bytes(b) => Some(b.len() as u64),
+            Body::File(f) => Some(f.len()),
+            Body::Range(_, r) => Some(r.len()),
+            Body::Multipart(_, m) => Some(m.content_length()),
+            Body::Gzip(_) => None,
         }
+    }
+}
+
+/// Frames everything written to it as chunks (RFC 9112 section 7.1); [`finish`]
+/// writes the last chunk.
+///
+/// [`finish`]: ChunkedWriter::finish
+pub(crate) struct ChunkedWriter<'w> {
+    out: &'w mut dyn Write,
+    frame: Vec<u8>,
+}
+
+impl<'w> ChunkedWriter<'w> {
+    pub(crate) fn new(out: &'w mut dyn Write) -> ChunkedWriter<'w> {
+        ChunkedWriter {
+            out,
+            frame: Vec::new(),
+        }
+    }
+
+    /// Writes the last chunk and an empty trailer section.
+    pub(crate) fn finish(self) -> io::Result<()> {
+        self.out.write_all(LAST_CHUNK)?;
+        self.out.flush()
+    }
+}
+
+impl Write for ChunkedWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.frame.clear();
+        httpd_proto::encode_chunk(buf, &mut self.frame);
+        self.out.write_all(&self.frame)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 }
 
@@ -104,7 +154,16 @@ pub(crate) fn send(
     }
     let bodyless = status < 200 || status == 204 || status == 304;
     if !bodyless {
-        head.header("Content-Length", &body.len().to_string());
+        match body.len() {
+            Some(len) => {
+                head.header("Content-Length", &len.to_string());
+            }
+            // A HEAD response omits both rather than announce a transfer coding.
+            None if !head_only => {
+                head.header("Transfer-Encoding", "chunked");
+            }
+            None => {}
+        }
     }
     match persistence {
         Persistence::KeepAlive { timeout, remaining } => {
@@ -139,6 +198,27 @@ pub(crate) fn send(
         Body::File(file) => {
             out.write_all(&head)?;
             file.send_to(out)
+        }
+        Body::Range(file, range) => {
+            out.write_all(&head)?;
+            file.send_range_to(out, *range)
+        }
+        Body::Multipart(file, parts) => {
+            out.write_all(&head)?;
+            parts.write_to(file, out)
+        }
+        Body::Gzip(file) => {
+            out.write_all(&head)?;
+            // Buffer so each chunk carries a useful amount, not one deflate block each.
+            let mut chunked = ChunkedWriter::new(out);
+            let n = {
+                let mut buffered = io::BufWriter::with_capacity(16 * 1024, &mut chunked);
+                let n = httpd_files::gzip_stream(file, &mut buffered)?;
+                buffered.flush()?;
+                n
+            };
+            chunked.finish()?;
+            Ok(n)
         }
     }
 }
@@ -206,6 +286,20 @@ mod tests {
         let text = sent(reply, Persistence::Close, true);
         assert!(text.contains("Content-Length: 5\r\n"));
         assert!(text.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn chunked_writer_frames_each_write_and_ends_with_last_chunk() {
+        let mut out = Vec::new();
+        let mut w = ChunkedWriter::new(&mut out);
+        w.write_all(b"hello").unwrap();
+        w.write_all(b"").unwrap();
+        w.write_all(&[b'x'; 26]).unwrap();
+        w.finish().unwrap();
+        let mut expected = b"5\r\nhello\r\n1A\r\n".to_vec();
+        expected.extend([b'x'; 26]);
+        expected.extend(b"\r\n0\r\n\r\n");
+        assert_eq!(out, expected);
     }
 
     #[test]

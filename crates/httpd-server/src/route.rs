@@ -4,7 +4,6 @@
 use std::io::{self, Write};
 use std::time::Instant;
 
-use httpd_files::StaticFile;
 use httpd_proto::{Framing, Method, Version};
 use httpd_security::{ALLOW, PolicyError};
 
@@ -12,6 +11,8 @@ use crate::Context;
 use crate::body::{self, BodyError};
 use crate::conn::{Conn, Head, log_access};
 use crate::error::Failure;
+use crate::file_route;
+pub(crate) use crate::file_route::FileHeaders;
 use crate::reply::{self, Body, Persistence, Reply};
 
 /// The upload endpoint.
@@ -168,38 +169,17 @@ fn host_for_log(x: &Exchange<'_>, authority: Option<&str>) -> String {
 }
 
 fn serve_file(x: &mut Exchange<'_>, path: &str) -> Result<Reply, Failure> {
-    let ctx = x.ctx;
-    let resolved = httpd_security::resolve_path(&ctx.root, path).map_err(Failure::Policy)?;
-    let file_path = if resolved.is_dir_form() {
-        resolved.join("index.html").map_err(Failure::Policy)?
-    } else {
-        resolved
+    let resolved = httpd_security::resolve_path(&x.ctx.root, path).map_err(Failure::Policy)?;
+    let query = x.head.target.split_once('?').map(|(_, q)| q);
+    let req = file_route::FileRequest {
+        method: x.head.method,
+        version: x.head.version,
+        raw_path: path,
+        query,
+        headers: &x.head.file_headers,
+        worker: &x.conn.worker,
     };
-    ctx.types.check(&file_path).map_err(Failure::Policy)?;
-    if file_path.is_hidden() {
-        // Dot-files are never served, whatever their extension.
-        return Err(Failure::Files(httpd_files::ErrorKind::NotFound));
-    }
-    let file = StaticFile::open(&file_path).map_err(|e| {
-        if e.kind() == httpd_files::ErrorKind::Io {
-            log::warn!("[{}] cannot serve: {e}", x.conn.worker);
-        }
-        Failure::Files(e.kind())
-    })?;
-    if file.content_disposition().is_some() {
-        log::debug!(
-            "[{}] Starting binary file transfer: {:?} ({} bytes)",
-            x.conn.worker,
-            file_path.relative(),
-            file.len()
-        );
-    }
-    let mut reply = Reply::new(200).with("Content-Type", file.content_type());
-    if let Some(disposition) = file.content_disposition() {
-        reply = reply.with("Content-Disposition", disposition);
-    }
-    reply.body = Body::File(file);
-    Ok(reply)
+    file_route::serve(&req, resolved, x.ctx)
 }
 
 fn upload(x: &mut Exchange<'_>) -> Result<Reply, Failure> {

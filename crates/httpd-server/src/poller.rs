@@ -1,0 +1,736 @@
+//! The poller: one thread that owns every connection no worker is serving, and hands a
+//! connection to the pool only when a whole request head is buffered.
+//!
+//! The poller runs on the thread that calls [`Server::run`](crate::Server::run); its log
+//! lines and access lines name it [`POLLER_NAME`] (`httpd-poll`). It waits in one
+//! [`mio::Poll`] on the listener, on a [`Waker`] and on every parked connection, so an idle
+//! keep-alive connection or a client still sending its head costs a socket and a few
+//! bytes of bookkeeping, never a thread.
+//!
+//! # A connection's life
+//!
+//! 1. Accepted: nonblocking, registered for readability under a fresh [`Token`] that it
+//!    keeps until it is closed, and parked with an idle deadline
+//!    ([`Limits::idle_timeout`](httpd_security::Limits)). Beyond the connection cap the
+//!    poller answers `503` with `Retry-After: 5` itself and closes.
+//! 2. Readable: the poller reads what the kernel has into the connection's buffer. The
+//!    first byte of a head replaces the idle deadline with the head deadline
+//!    ([`Limits::header_timeout`](httpd_security::Limits), counted from that byte).
+//! 3. A complete head (or a head that must be refused: too large, malformed) is submitted
+//!    to the pool as a [`Job`]; the pool's queue therefore holds only *ready*
+//!    connections. When the queue is full the poller answers `503` + `Retry-After: 5`.
+//! 4. A worker serves the buffered requests in blocking mode (pipelined heads at once),
+//!    then either closes the connection or, when nothing complete is left, hands it back
+//!    over a channel and wakes the poller ([`Returner`]). Back at step 2.
+//!
+//! Deadlines live in one ordered set of `(Instant, Token)`; the poll timeout is the
+//! earliest one. An idle deadline closes silently, a head deadline answers `408` (one
+//! small nonblocking write, best effort) and closes. Only parked connections have a
+//! deadline: a connection in a worker is bounded by its socket timeouts instead.
+//!
+//! # Why no wake-up is lost
+//!
+//! Readiness is edge-triggered: an event reports that new bytes arrived, once. Whoever
+//! owns a connection is responsible for the bytes the kernel holds for it:
+//!
+//! - While parked, every event for it is followed by reads until `WouldBlock` (or until
+//!   a whole head is buffered, when ownership passes to a worker).
+//! - While a worker owns it, the poller ignores events for its token; the worker reads
+//!   with blocking reads as it needs.
+//! - A connection handed back is treated as readable at once: the poller reads until
+//!   `WouldBlock` before waiting again. Bytes that arrived while a worker owned it are
+//!   read then; bytes arriving after that `WouldBlock` raise a fresh edge, because the
+//!   registration stays in place from accept to close (it is removed by the owner right
+//!   before the socket is closed, so a reused descriptor number is never touched).
+//!
+//! The return channel works the same way: a worker sends first and wakes second, and the
+//! poller drains the channel after every wake-up (and on every loop turn), so a message
+//! is never left behind an already consumed wake-up.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::{self, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use httpd_pool::{Stats, SubmitError, ThreadPool};
+use httpd_proto::HeadScanner;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+
+use crate::Context;
+use crate::conn::{self, HeadScan, Job};
+
+/// How the poller's thread is named in log and access lines.
+pub(crate) const POLLER_NAME: &str = "httpd-poll";
+
+/// The listening socket's token.
+pub(crate) const LISTENER: Token = Token(0);
+
+/// The token of the [`Waker`] that workers and [`ShutdownHandle`](crate::ShutdownHandle)
+/// use.
+pub(crate) const WAKER: Token = Token(1);
+
+/// The first token given to a connection.
+const FIRST_CONN_TOKEN: usize = 2;
+
+/// How many connections one turn of the loop accepts before it looks at other events;
+/// the rest are accepted on the next turn (polled without waiting).
+const ACCEPT_BATCH: usize = 256;
+
+/// How long the poller waits before calling `accept` again after it failed for a reason
+/// other than the peer (out of file descriptors, for instance).
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// How many readiness events one poll returns at most.
+const EVENTS_CAPACITY: usize = 1024;
+
+/// Overload lines (pool saturated, queue full, connection cap, pool colour) are logged
+/// at their level at most once per this interval; the others in between go to debug.
+const LOG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How many bytes one read of a parked connection asks for; the buffer is shared by
+/// every parked connection, whose own buffers grow only by what was read.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A connection between requests: its socket and what must survive from one request to
+/// the next. The socket is nonblocking while parked.
+#[derive(Debug)]
+pub(crate) struct Parked {
+    /// The connection's registration with the poller, kept from accept to close.
+    pub(crate) token: Token,
+    pub(crate) stream: TcpStream,
+    pub(crate) peer: SocketAddr,
+    /// Bytes read and not consumed yet: a partial or complete head, pipelined requests.
+    pub(crate) buf: Vec<u8>,
+    /// Requests already served on this connection, for the per-connection cap.
+    pub(crate) n_served: u32,
+}
+
+/// What a worker tells the poller about a connection it was given.
+#[derive(Debug)]
+pub(crate) enum Back {
+    /// Nothing complete is buffered: wait for more bytes.
+    Parked(Parked),
+    /// The connection was closed (and deregistered); its token is free.
+    Closed(Token),
+}
+
+/// The workers' way back to the poller: a channel plus the poller's [`Waker`].
+#[derive(Debug)]
+pub(crate) struct Returner {
+    tx: Sender<Back>,
+    waker: Arc<Waker>,
+    /// A handle on the poller's registry, so a worker deregisters what it closes.
+    registry: Registry,
+}
+
+impl Returner {
+    /// Hands a connection back to the poller; its socket must be nonblocking.
+    ///
+    /// If the poller is gone (shutting down), the connection is closed instead.
+    pub(crate) fn park(&self, conn: Parked) {
+        if let Err(unsent) = self.tx.send(Back::Parked(conn)) {
+            if let Back::Parked(conn) = unsent.into_inner() {
+                self.deregister(&conn.stream);
+            }
+            return;
+        }
+        self.wake();
+    }
+
+    /// Tells the poller that the connection of `token` is closed.
+    pub(crate) fn closed(&self, token: Token) {
+        if self.tx.send(Back::Closed(token)).is_ok() {
+            self.wake();
+        }
+    }
+
+    /// Removes `stream` from the poller's interest; call right before closing it.
+    pub(crate) fn deregister(&self, stream: &TcpStream) {
+        let _ = self.registry.deregister(&mut SourceFd(&stream.as_raw_fd()));
+    }
+
+    fn wake(&self) {
+        if let Err(e) = self.waker.wake() {
+            log::error!("cannot wake the poller: {e}");
+        }
+    }
+}
+
+/// Creates the channel between the workers and the poller.
+pub(crate) fn channel(poll: &Poll, waker: Arc<Waker>) -> io::Result<(Returner, Receiver<Back>)> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let registry = poll.registry().try_clone()?;
+    Ok((
+        Returner {
+            tx,
+            waker,
+            registry,
+        },
+        rx,
+    ))
+}
+
+/// The poller's state; see the module docs.
+pub(crate) struct Poller {
+    poll: Poll,
+    /// `None` once shutdown began.
+    listener: Option<TcpListener>,
+    ctx: Arc<Context>,
+    /// Connections open at once (parked or in the pool); more get 503.
+    max_connections: usize,
+    /// Every open connection, by token: `len()` is the number of open connections.
+    conns: HashMap<Token, Slot>,
+    /// The deadline of every parked connection, earliest first; each entry matches the
+    /// `deadline` field of a `Slot::Parked` (invariant kept by `park` and `unpark`).
+    deadlines: BTreeSet<(Instant, Token)>,
+    back: Receiver<Back>,
+    next_token: usize,
+    /// Read buffer shared by all parked connections.
+    scratch: Vec<u8>,
+    /// The listener may hold connections that no future edge will announce.
+    accept_pending: bool,
+    /// Set after `accept` failed on our side: do not call it again before this.
+    accept_retry_at: Option<Instant>,
+    monitor: PoolMonitor,
+    saturated_log: Throttle,
+    rejected_log: Throttle,
+}
+
+/// Where an open connection is.
+enum Slot {
+    /// Owned by the poller, waiting for bytes.
+    Parked(Waiting),
+    /// Owned by a worker or waiting in the pool's queue.
+    Busy,
+}
+
+/// A parked connection with its scanning state and deadline.
+struct Waiting {
+    conn: Parked,
+    /// Remembers how far `conn.buf` was scanned for the end of the head.
+    scanner: HeadScanner,
+    /// When the first byte of the buffered head was read; `None` while idle.
+    head_started: Option<Instant>,
+    /// The entry of this connection in `Poller::deadlines`.
+    deadline: Instant,
+}
+
+/// What reading a parked connection led to.
+enum Step {
+    /// Still waiting for bytes.
+    Wait,
+    /// A head is complete (or must be refused): give it to a worker.
+    Ready,
+    /// The peer closed or the socket failed.
+    Closed,
+}
+
+impl Poller {
+    /// Registers the listener; the poll must already hold the workers' [`Waker`].
+    pub(crate) fn new(
+        poll: Poll,
+        listener: TcpListener,
+        ctx: Arc<Context>,
+        max_connections: usize,
+        back: Receiver<Back>,
+    ) -> io::Result<Poller> {
+        poll.registry().register(
+            &mut SourceFd(&listener.as_raw_fd()),
+            LISTENER,
+            Interest::READABLE,
+        )?;
+        Ok(Poller {
+            poll,
+            listener: Some(listener),
+            ctx,
+            max_connections,
+            conns: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            back,
+            next_token: FIRST_CONN_TOKEN,
+            scratch: vec![0; READ_CHUNK],
+            // Connections may have queued between bind and the registration above.
+            accept_pending: true,
+            accept_retry_at: None,
+            monitor: PoolMonitor::default(),
+            saturated_log: Throttle::default(),
+            rejected_log: Throttle::default(),
+        })
+    }
+
+    /// Runs until shutdown is requested, then closes the listener and every parked
+    /// connection; connections in the pool are left to finish.
+    ///
+    /// # Errors
+    /// The `io::Error` of `poll` itself (not of any connection).
+    pub(crate) fn run(&mut self, pool: &ThreadPool<Job>) -> io::Result<()> {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        let result = loop {
+            let timeout = self.timeout(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                break Err(e);
+            }
+            if self.ctx.stop.load(Ordering::Acquire) {
+                break Ok(());
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept_pending = true,
+                    // The channel is drained below, wake-up or not.
+                    WAKER => {}
+                    token => self.pump(token, pool),
+                }
+            }
+            self.take_back(pool);
+            let now = Instant::now();
+            if self.accept_pending && self.accept_retry_at.is_none_or(|at| at <= now) {
+                self.accept(pool);
+            }
+            self.expire(Instant::now());
+        };
+        self.close_parked();
+        result
+    }
+
+    /// How long the next poll may wait: until the earliest deadline or accept retry.
+    fn timeout(&self, now: Instant) -> Option<Duration> {
+        let mut next = self.deadlines.first().map(|&(at, _)| at);
+        if self.accept_pending {
+            let at = self.accept_retry_at.unwrap_or(now);
+            next = Some(next.map_or(at, |d| d.min(at)));
+        }
+        next.map(|at| at.saturating_duration_since(now))
+    }
+
+    /// Accepts up to [`ACCEPT_BATCH`] connections.
+    fn accept(&mut self, pool: &ThreadPool<Job>) {
+        self.accept_retry_at = None;
+        for _ in 0..ACCEPT_BATCH {
+            let Some(listener) = &self.listener else {
+                self.accept_pending = false;
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, peer)) => self.admit(stream, peer, pool),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.accept_pending = false;
+                    return;
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted
+                            | io::ErrorKind::ConnectionAborted
+                            | io::ErrorKind::ConnectionReset
+                    ) => {}
+                Err(e) => {
+                    // EMFILE and friends: the backlog stays, and no new edge may come
+                    // for it, so try again shortly.
+                    log::warn!("accept failed: {e}");
+                    self.accept_retry_at = Some(Instant::now() + ACCEPT_RETRY);
+                    return;
+                }
+            }
+        }
+        // The batch is used up with connections possibly left: `accept_pending` stays
+        // set and the next poll does not wait.
+    }
+
+    /// Parks a new connection, or refuses it beyond the connection cap.
+    fn admit(&mut self, stream: TcpStream, peer: SocketAddr, pool: &ThreadPool<Job>) {
+        if let Err(e) = stream.set_nonblocking(true) {
+            log::debug!("{peer}: cannot make the socket nonblocking: {e}");
+            return;
+        }
+        if self.conns.len() >= self.max_connections {
+            self.ctx
+                .counters
+                .n_over_capacity
+                .fetch_add(1, Ordering::Relaxed);
+            let (level, n_more) = self.rejected_log.level(log::Level::Warn);
+            log::log!(
+                level,
+                "connection limit reached ({}/{}): 503 for {peer}{}",
+                self.conns.len(),
+                self.max_connections,
+                n_more
+            );
+            conn::reject_busy(stream, peer, POLLER_NAME);
+            return;
+        }
+        let limits = &self.ctx.limits;
+        // Small responses go out at once; the kernel still coalesces our single writes.
+        // The timeouts apply while a worker owns the socket in blocking mode: writes
+        // (the client stops reading) and body reads that set no timeout of their own.
+        let configured = stream
+            .set_nodelay(true)
+            .and_then(|()| stream.set_write_timeout(Some(limits.write_timeout)))
+            .and_then(|()| stream.set_read_timeout(Some(limits.idle_timeout)));
+        if let Err(e) = configured {
+            log::debug!("{peer}: cannot configure the socket: {e}");
+            return;
+        }
+        let token = self.new_token();
+        if let Err(e) = self.poll.registry().register(
+            &mut SourceFd(&stream.as_raw_fd()),
+            token,
+            Interest::READABLE,
+        ) {
+            log::warn!("cannot poll the connection from {peer}: {e}");
+            return;
+        }
+        log::debug!("connection from {peer}");
+        let conn = Parked {
+            token,
+            stream,
+            peer,
+            buf: Vec::new(),
+            n_served: 0,
+        };
+        // Bytes that came with the connection raise an event once registered.
+        self.park(conn, Instant::now(), pool, false);
+    }
+
+    /// Returns a token no open connection uses.
+    fn new_token(&mut self) -> Token {
+        loop {
+            let token = Token(self.next_token);
+            self.next_token = self.next_token.wrapping_add(1).max(FIRST_CONN_TOKEN);
+            if !self.conns.contains_key(&token) {
+                return token;
+            }
+        }
+    }
+
+    /// Makes the poller the owner of `conn`, with the deadline its buffer calls for.
+    /// With `read_now` it reads at once (a connection handed back by a worker, whose
+    /// readiness edges were ignored meanwhile).
+    fn park(&mut self, mut conn: Parked, now: Instant, pool: &ThreadPool<Job>, read_now: bool) {
+        let limits = &self.ctx.limits;
+        let (head_started, deadline) = if conn.buf.is_empty() {
+            // An idle connection keeps no buffer memory.
+            conn.buf = Vec::new();
+            (None, now + limits.idle_timeout)
+        } else {
+            // Pipelined bytes of a head: its deadline counts from now, when the worker
+            // that read them gave the connection back.
+            conn.buf.shrink_to_fit();
+            (Some(now), now + limits.header_timeout)
+        };
+        let token = conn.token;
+        self.deadlines.insert((deadline, token));
+        self.conns.insert(
+            token,
+            Slot::Parked(Waiting {
+                conn,
+                scanner: HeadScanner::default(),
+                head_started,
+                deadline,
+            }),
+        );
+        if read_now {
+            self.pump(token, pool);
+        }
+    }
+
+    /// Reads what a parked connection has and acts on it.
+    fn pump(&mut self, token: Token, pool: &ThreadPool<Job>) {
+        // Busy or already closed: its owner answers for its bytes (see the module docs).
+        let Some(Slot::Parked(waiting)) = self.conns.get_mut(&token) else {
+            return;
+        };
+        let was_idle = waiting.head_started.is_none();
+        match read_available(waiting, &mut self.scratch, self.ctx.limits.max_head_bytes) {
+            Step::Wait => {
+                if let (true, Some(started)) = (was_idle, waiting.head_started) {
+                    // The first byte of a head: the idle deadline gives way to the
+                    // head deadline, counted from that byte.
+                    let deadline = started + self.ctx.limits.header_timeout;
+                    self.deadlines.remove(&(waiting.deadline, token));
+                    self.deadlines.insert((deadline, token));
+                    waiting.deadline = deadline;
+                }
+            }
+            Step::Ready => self.dispatch(token, pool),
+            Step::Closed => {
+                if let Some(waiting) = self.unpark(token) {
+                    self.close(waiting.conn);
+                }
+            }
+        }
+    }
+
+    /// Removes a parked connection from the bookkeeping and returns it.
+    fn unpark(&mut self, token: Token) -> Option<Waiting> {
+        match self.conns.remove(&token) {
+            Some(Slot::Parked(waiting)) => {
+                self.deadlines.remove(&(waiting.deadline, token));
+                Some(waiting)
+            }
+            Some(Slot::Busy) => {
+                // Not ours to take; put it back.
+                self.conns.insert(token, Slot::Busy);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Submits a connection with a complete head to the pool, or answers 503.
+    fn dispatch(&mut self, token: Token, pool: &ThreadPool<Job>) {
+        let Some(waiting) = self.unpark(token) else {
+            return;
+        };
+        let conn = waiting.conn;
+        let peer = conn.peer;
+        let stats = pool.stats();
+        let saturated = stats.n_busy >= stats.n_workers;
+        self.monitor.observe(&stats);
+        if saturated {
+            let (level, n_more) = self.saturated_log.level(log::Level::Warn);
+            log::log!(
+                level,
+                "Warning: Thread pool saturated, queuing connection from {peer} ({}/{} queued){}",
+                stats.n_queued,
+                stats.queue_capacity,
+                n_more
+            );
+        }
+        let job = Job {
+            conn,
+            queued_at: saturated.then(Instant::now),
+        };
+        match pool.try_submit(job) {
+            Ok(()) => {
+                self.conns.insert(token, Slot::Busy);
+            }
+            Err(SubmitError::Full(job)) | Err(SubmitError::Closed(job)) => {
+                self.ctx.counters.n_rejected.fetch_add(1, Ordering::Relaxed);
+                let (level, n_more) = self.rejected_log.level(log::Level::Warn);
+                log::log!(
+                    level,
+                    "queue full ({}/{}): 503 for {peer}{}",
+                    pool.n_queued(),
+                    pool.queue_capacity(),
+                    n_more
+                );
+                let conn = job.conn;
+                self.deregister(&conn.stream);
+                conn::reject_busy(conn.stream, peer, POLLER_NAME);
+            }
+        }
+    }
+
+    /// Takes every message the workers sent.
+    fn take_back(&mut self, pool: &ThreadPool<Job>) {
+        while let Ok(back) = self.back.try_recv() {
+            match back {
+                Back::Parked(conn) => self.park(conn, Instant::now(), pool, true),
+                Back::Closed(token) => {
+                    // The worker deregistered and closed the socket already.
+                    self.conns.remove(&token);
+                }
+            }
+        }
+    }
+
+    /// Ends every parked connection whose deadline is not after `now`.
+    fn expire(&mut self, now: Instant) {
+        while let Some(&(at, token)) = self.deadlines.first() {
+            if at > now {
+                break;
+            }
+            let Some(waiting) = self.unpark(token) else {
+                // Not parked: the entry is stale (never expected); drop it.
+                self.deadlines.remove(&(at, token));
+                continue;
+            };
+            let peer = waiting.conn.peer;
+            match waiting.head_started {
+                Some(started) => {
+                    log::debug!("[{POLLER_NAME}] {peer}: head deadline passed");
+                    self.deregister(&waiting.conn.stream);
+                    conn::answer_head_timeout(waiting.conn.stream, peer, started, POLLER_NAME);
+                }
+                None => {
+                    log::debug!("[{POLLER_NAME}] {peer}: idle timeout");
+                    self.close(waiting.conn);
+                }
+            }
+        }
+    }
+
+    /// Deregisters and closes a parked connection.
+    fn close(&self, conn: Parked) {
+        self.deregister(&conn.stream);
+        drop(conn);
+    }
+
+    fn deregister(&self, stream: &TcpStream) {
+        let _ = self
+            .poll
+            .registry()
+            .deregister(&mut SourceFd(&stream.as_raw_fd()));
+    }
+
+    /// Shutdown: stops listening and closes every parked connection at once.
+    fn close_parked(&mut self) {
+        if let Some(listener) = self.listener.take() {
+            let _ = self
+                .poll
+                .registry()
+                .deregister(&mut SourceFd(&listener.as_raw_fd()));
+        }
+        let tokens: Vec<Token> = self.conns.keys().copied().collect();
+        for token in tokens {
+            if let Some(waiting) = self.unpark(token) {
+                self.close(waiting.conn);
+            }
+        }
+        // Workers still serving see the stop flag and close instead of parking.
+        while let Ok(back) = self.back.try_recv() {
+            if let Back::Parked(conn) = back {
+                self.close(conn);
+            }
+        }
+    }
+}
+
+/// Reads from a parked connection until `WouldBlock`, a complete head, or the end.
+///
+/// Bounded: a partial head longer than `max_head_bytes` counts as ready (the worker
+/// answers 414 or 431), so at most `max_head_bytes + READ_CHUNK` bytes are buffered.
+fn read_available(waiting: &mut Waiting, scratch: &mut [u8], max_head_bytes: usize) -> Step {
+    let conn = &mut waiting.conn;
+    // A buffer handed back may already hold more than the worker saw.
+    if !matches!(
+        conn::scan_head(&mut waiting.scanner, &conn.buf, max_head_bytes),
+        HeadScan::Partial
+    ) {
+        return Step::Ready;
+    }
+    loop {
+        match conn.stream.read(scratch) {
+            Ok(0) => {
+                if !conn.buf.is_empty() {
+                    log::debug!("[{POLLER_NAME}] {}: closed mid-head", conn.peer);
+                }
+                return Step::Closed;
+            }
+            Ok(n) => {
+                if waiting.head_started.is_none() {
+                    waiting.head_started = Some(Instant::now());
+                }
+                conn.buf.extend_from_slice(&scratch[..n]);
+                let scan = conn::scan_head(&mut waiting.scanner, &conn.buf, max_head_bytes);
+                if !matches!(scan, HeadScan::Partial) {
+                    return Step::Ready;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Wait,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                log::debug!("[{POLLER_NAME}] {}: read failed: {e}", conn.peer);
+                return Step::Closed;
+            }
+        }
+    }
+}
+
+/// Logs the seed's pool status line when its colour changes (at most once per
+/// [`LOG_INTERVAL`] at info; at debug otherwise).
+#[derive(Debug, Default)]
+struct PoolMonitor {
+    last: Option<char>,
+    throttle: Throttle,
+}
+
+impl PoolMonitor {
+    fn observe(&mut self, stats: &Stats) {
+        let (busy, workers) = (stats.n_busy, stats.n_workers);
+        // Green below 70 % busy, yellow from 70 %, red when every worker is busy.
+        let marker = if busy >= workers {
+            '🔴'
+        } else if busy * 10 >= workers * 7 {
+            '🟡'
+        } else {
+            '🟢'
+        };
+        let level = if self.last == Some(marker) {
+            log::Level::Debug
+        } else {
+            self.throttle.level(log::Level::Info).0
+        };
+        // A change logged at debug is not remembered, so it is logged at info later.
+        if level != log::Level::Debug {
+            self.last = Some(marker);
+        }
+        log::log!(
+            level,
+            "{marker} Thread pool: {busy}/{workers} active | Queue: {}/{}",
+            stats.n_queued,
+            stats.queue_capacity
+        );
+    }
+}
+
+/// Lets one line of a kind through at its level per [`LOG_INTERVAL`], and counts the
+/// ones sent to debug in between.
+#[derive(Debug, Default)]
+struct Throttle {
+    last: Option<Instant>,
+    n_suppressed: u64,
+}
+
+impl Throttle {
+    /// Returns the level for the next line (`level`, or debug) and, with `level`, a
+    /// suffix telling how many lines went to debug since the last one.
+    fn level(&mut self, level: log::Level) -> (log::Level, String) {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < LOG_INTERVAL)
+        {
+            self.n_suppressed += 1;
+            return (log::Level::Debug, String::new());
+        }
+        self.last = Some(now);
+        let suffix = match std::mem::take(&mut self.n_suppressed) {
+            0 => String::new(),
+            n => format!(" (and {n} more at debug)"),
+        };
+        (level, suffix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_lets_one_line_through_per_interval() {
+        let mut throttle = Throttle::default();
+        assert_eq!(
+            throttle.level(log::Level::Warn),
+            (log::Level::Warn, String::new())
+        );
+        for _ in 0..3 {
+            assert_eq!(throttle.level(log::Level::Warn).0, log::Level::Debug);
+        }
+        // As if the interval had passed: the next line is let through with the count.
+        throttle.last = Instant::now().checked_sub(LOG_INTERVAL);
+        assert_eq!(
+            throttle.level(log::Level::Warn),
+            (log::Level::Warn, " (and 3 more at debug)".to_string())
+        );
+        assert_eq!(throttle.level(log::Level::Warn).0, log::Level::Debug);
+    }
+}

@@ -1,0 +1,183 @@
+//! Scheduling: workers serve requests on ready connections; idle connections, heads in
+//! progress and the connection cap are the poller's business.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::util::{Client, Dir, TestServer};
+
+const GET_ROOT: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+const GET_BIG: &[u8] = b"GET /big.jpg HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+/// Larger than what the kernel buffers between a server and a client that stopped
+/// reading (a few MiB each side on loopback), so the server's writes block.
+const BIG_BYTES: usize = 16 * 1024 * 1024;
+
+/// A docroot with `big.jpg` of [`BIG_BYTES`].
+fn root_with_big_file() -> Dir {
+    let root = Dir::docroot();
+    root.write_large("big.jpg", BIG_BYTES);
+    root
+}
+
+/// Asks for `big.jpg`, reads only the response head, and stops reading: the worker that
+/// serves it is then stuck in a write until the write timeout.
+fn stalled_reader(server: &TestServer) -> Client {
+    let mut client = server.connect();
+    client.write(GET_BIG);
+    let head = client.read_response(true);
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        head.header("content-length"),
+        Some(BIG_BYTES.to_string().as_str())
+    );
+    client
+}
+
+#[test]
+fn idle_keep_alive_connections_do_not_hold_workers() {
+    // Ten workers, a queue of 50: before, the 61st idle client got 503.
+    let server = TestServer::start(&["--threads", "10"]);
+    let mut idle: Vec<Client> = Vec::new();
+    for i in 0..300 {
+        let mut client = server.connect();
+        // Half between requests, half that never sent a byte.
+        if i % 2 == 0 {
+            client.write(GET_ROOT);
+            let r = client.response();
+            assert_eq!(r.status, 200);
+            assert_eq!(r.header("connection"), Some("keep-alive"));
+        }
+        idle.push(client);
+    }
+    // A new client is served at once.
+    let r = server.get("/about.html");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "<!DOCTYPE html><title>about</title>\n");
+    // Every idle connection is still open and served.
+    for client in &mut idle {
+        client.write(GET_ROOT);
+        assert_eq!(client.response().status, 200);
+    }
+    assert!(!server.stderr().contains("503 for"));
+}
+
+#[test]
+fn head_sent_byte_by_byte_is_cut_off_while_others_are_served() {
+    // One worker: if the drip held it, nobody else could be served until the deadline.
+    let server = TestServer::start(&["--threads", "1", "--header-timeout", "2s"]);
+    let mut head = b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Drip: ".to_vec();
+    head.extend(std::iter::repeat_n(b'a', 4000));
+    head.extend_from_slice(b"\r\n\r\n");
+    let (started_tx, started_rx) = mpsc::channel();
+    let (served_tx, served_rx) = mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let head = &head;
+        let server = &server;
+        let dripper = s.spawn(move || {
+            let mut drip = server.connect();
+            drip.write(&head[..10]);
+            started_tx.send(()).unwrap();
+            // One byte every 20 ms: 4000 bytes would take 80 s; the head deadline
+            // (2 s from the first byte) ends it long before.
+            let n_sent = 10 + drip.drip(&head[10..], Duration::from_millis(20));
+            // Whether the others were all served before the cut.
+            let others_first = served_rx.try_recv().is_ok();
+            let r = drip.response();
+            (n_sent, r.status, drip.is_closed_by_server(), others_first)
+        });
+        started_rx.recv().unwrap();
+        for path in ["/", "/about.html", "/sample.txt", "/", "/about.html"] {
+            assert_eq!(server.get(path).status, 200, "{path} during the drip");
+        }
+        // The dripper may be gone if it was cut first; it reports that itself.
+        let _ = served_tx.send(());
+        let (n_sent, status, closed, others_first) = dripper.join().unwrap();
+        assert!(n_sent < head.len(), "the whole head went through");
+        assert_eq!(status, 408);
+        assert!(closed);
+        assert!(
+            others_first,
+            "the other clients were served only after the drip was cut"
+        );
+    });
+    assert!(server.wait_for_log("head deadline passed"));
+    assert_eq!(server.get("/").status, 200);
+}
+
+#[test]
+fn stalled_reader_of_a_large_file_does_not_delay_others() {
+    let server = TestServer::start_in(
+        root_with_big_file(),
+        &["--threads", "2", "--write-timeout", "1s"],
+    );
+    // Holds one worker in a blocked write.
+    let mut stalled = stalled_reader(&server);
+    // Three keep-alive clients take turns on the other worker: none of them owns it
+    // between its requests.
+    let mut clients: Vec<Client> = (0..3).map(|_| server.connect()).collect();
+    for round in 0..4 {
+        for (i, client) in clients.iter_mut().enumerate() {
+            client.write(GET_ROOT);
+            let r = client.response();
+            assert_eq!(r.status, 200, "client {i}, round {round}");
+        }
+    }
+    assert_eq!(server.get("/sample.txt").status, 200);
+    // The write timeout ends the stalled response; the client gets part of it, then
+    // the end of the connection.
+    assert!(server.wait_for_log("write failed"));
+    let n_received = stalled.read_until_closed();
+    assert!(n_received < BIG_BYTES, "{n_received} bytes");
+}
+
+#[test]
+fn full_queue_of_ready_connections_answers_503_with_retry_after() {
+    let server = TestServer::start_in(root_with_big_file(), &["--threads", "1", "--queue", "1"]);
+    // A client that stops reading a large response holds the only worker...
+    let stalled = stalled_reader(&server);
+    // ...so this ready connection waits in the queue...
+    let mut queued = server.connect();
+    queued.write(GET_ROOT);
+    assert!(server.wait_for_log("Thread pool saturated"));
+    // ...and this one finds it full.
+    let mut refused = server.connect();
+    refused.write(GET_ROOT);
+    let r = refused.response();
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("retry-after"), Some("5"));
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(refused.is_closed_by_server());
+    // Idle connections are not in the queue: this one is not refused.
+    let mut idle = server.connect();
+    // The stalled client goes away, its worker's write fails, the queued one is served.
+    drop(stalled);
+    assert_eq!(queued.response().status, 200);
+    assert!(server.wait_for_log("Connection dequeued, assigned to httpd-worker-1"));
+    idle.write(GET_ROOT);
+    assert_eq!(idle.response().status, 200);
+}
+
+#[test]
+fn connections_beyond_the_cap_get_503_and_are_closed() {
+    let server = TestServer::start(&["--max-connections", "3"]);
+    let mut open: Vec<Client> = (0..3).map(|_| server.connect()).collect();
+    // The fourth is refused before it sends anything.
+    let mut refused = server.connect();
+    let r = refused.response();
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("retry-after"), Some("5"));
+    assert!(refused.is_closed_by_server());
+    assert!(server.wait_for_log("connection limit reached (3/3)"));
+    // The three are served; once one closes, a new connection is welcome.
+    for client in &mut open {
+        client.write(GET_ROOT);
+        assert_eq!(client.response().status, 200);
+    }
+    let mut leaving = open.pop().unwrap();
+    leaving.write(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    assert_eq!(leaving.response().status, 200);
+    assert!(leaving.is_closed_by_server());
+    assert_eq!(server.get("/").status, 200);
+}
