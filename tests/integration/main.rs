@@ -4,6 +4,7 @@ mod cli;
 mod connections;
 mod corpus;
 mod pool;
+mod production;
 mod protocol;
 mod scheduling;
 mod security;

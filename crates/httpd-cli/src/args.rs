@@ -50,6 +50,21 @@ Options:
       --dir-listing        list directories that have no index.html
       --log-level LEVEL    off, error, warn, info, debug or trace [default: info]
       --access-log FILE    append access lines to FILE instead of stdout
+      --access-format FMT  default, common, combined or json [default: default]
+      --header 'NAME: VALUE'  add or replace a response header on every response
+                           (repeatable) [default: X-Content-Type-Options: nosniff,
+                           X-Frame-Options: SAMEORIGIN, Referrer-Policy:
+                           strict-origin-when-cross-origin]
+      --no-security-headers  drop the default headers above
+      --csp VALUE          Content-Security-Policy for html [default: default-src 'self']
+      --no-csp             send no Content-Security-Policy
+      --cors-origin ORIGIN allow this Origin (repeatable; * for any)
+      --trusted-proxy IP   believe X-Forwarded-For / Forwarded from IP (repeatable)
+      --rate-limit N       requests per second per client address (burst 2N); 429 beyond
+      --health-path PATH   liveness endpoint [default: /healthz]
+      --metrics-path PATH  Prometheus endpoint [default: /metrics]
+      --no-health          disable the liveness endpoint
+      --no-metrics         disable the metrics endpoint
   -h, --help               print this help
   -V, --version            print the version
 ";
@@ -208,6 +223,60 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                     config.files.cache.set(ext, cc.trim());
                 }
             }
+            "--access-format" => {
+                let v = value()?;
+                config.access_format = httpd_server::AccessFormat::from_name(&v)
+                    .ok_or_else(|| UsageError(format!("{flag}: unknown format '{v}'")))?;
+            }
+            "--header" => {
+                let v = value()?;
+                let (name, val) = v
+                    .split_once(':')
+                    .map(|(n, v)| (n.trim(), v.trim()))
+                    .filter(|(n, _)| {
+                        !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    })
+                    .ok_or_else(|| UsageError(format!("{flag} needs 'Name: value', not '{v}'")))?;
+                if val.bytes().any(|b| b.is_ascii_control()) {
+                    return Err(UsageError(format!("{flag}: control characters in '{v}'")));
+                }
+                let headers = &mut config.web.security_headers;
+                headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+                headers.push((name.to_string(), val.to_string()));
+            }
+            "--no-security-headers" => config.web.security_headers.clear(),
+            "--csp" => {
+                let v = value()?;
+                if v.bytes().any(|b| b.is_ascii_control()) {
+                    return Err(UsageError(format!("{flag}: control characters")));
+                }
+                config.web.html_csp = Some(v);
+            }
+            "--no-csp" => config.web.html_csp = None,
+            "--cors-origin" => {
+                let v = value()?;
+                if v.is_empty() || v.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+                    return Err(UsageError(format!(
+                        "{flag} needs an origin like https://app.example"
+                    )));
+                }
+                config.web.cors_origins.push(v);
+            }
+            "--trusted-proxy" => {
+                let v = value()?;
+                let ip = v
+                    .parse()
+                    .map_err(|_| UsageError(format!("{flag} needs an IP address, not '{v}'")))?;
+                config.web.trusted_proxies.push(ip);
+            }
+            "--rate-limit" => {
+                let n = parse_count(flag, &value()?, 1, 1_000_000)?;
+                config.web.rate_limit = Some(u32::try_from(n).unwrap_or(u32::MAX));
+            }
+            "--health-path" => config.web.health_path = Some(endpoint_path(flag, &value()?)?),
+            "--metrics-path" => config.web.metrics_path = Some(endpoint_path(flag, &value()?)?),
+            "--no-health" => config.web.health_path = None,
+            "--no-metrics" => config.web.metrics_path = None,
             "--test-panic-path" => config.panic_path = Some(value()?),
             _ => return Err(UsageError(format!("unknown option '{flag}'"))),
         }
@@ -279,6 +348,21 @@ fn resolve_listen(listen: &str) -> Result<(SocketAddr, String), UsageError> {
         resolve(host, port)?,
         host.trim_matches(['[', ']']).to_string(),
     ))
+}
+
+fn endpoint_path(flag: &str, value: &str) -> Result<String, UsageError> {
+    let ok = value.starts_with('/')
+        && value.len() > 1
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.'));
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(UsageError(format!(
+            "{flag} needs a path like /healthz, not '{value}'"
+        )))
+    }
 }
 
 fn parse_count(flag: &str, value: &str, min: usize, max: usize) -> Result<usize, UsageError> {
@@ -426,6 +510,46 @@ mod tests {
             "--cache-control png",
             "--cache-control =x",
             "--max-ranges x",
+        ] {
+            assert!(parse(&args(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn web_options_are_parsed() {
+        let s = settings(
+            "--access-format json --header X-Frame-Options:DENY --header X-Extra:1 --csp none \
+             --cors-origin https://a.example --trusted-proxy 10.0.0.1 --rate-limit 5 \
+             --health-path /up --no-metrics",
+        );
+        assert_eq!(s.config.access_format, httpd_server::AccessFormat::Json);
+        let h = &s.config.web.security_headers;
+        assert!(h.contains(&("X-Frame-Options".to_string(), "DENY".to_string())));
+        assert!(h.contains(&("X-Extra".to_string(), "1".to_string())));
+        assert_eq!(h.iter().filter(|(n, _)| n == "X-Frame-Options").count(), 1);
+        assert_eq!(s.config.web.html_csp.as_deref(), Some("none"));
+        assert_eq!(
+            s.config.web.cors_origins,
+            vec!["https://a.example".to_string()]
+        );
+        assert_eq!(
+            s.config.web.trusted_proxies,
+            vec!["10.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert_eq!(s.config.web.rate_limit, Some(5));
+        assert_eq!(s.config.web.health_path.as_deref(), Some("/up"));
+        assert_eq!(s.config.web.metrics_path, None);
+        let s = settings("--no-security-headers --no-csp --no-health");
+        assert!(s.config.web.security_headers.is_empty());
+        assert!(s.config.web.html_csp.is_none() && s.config.web.health_path.is_none());
+        for bad in [
+            "--access-format xml",
+            "--header NoColon",
+            "--header Bad_Name:x",
+            "--trusted-proxy example.com",
+            "--rate-limit 0",
+            "--health-path healthz",
+            "--metrics-path /a?b",
         ] {
             assert!(parse(&args(bad)).is_err(), "{bad}");
         }

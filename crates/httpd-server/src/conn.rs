@@ -19,10 +19,12 @@ use httpd_proto::{
 use mio::Token;
 
 use crate::Context;
+use crate::access::AccessRecord;
 use crate::error::Failure;
 use crate::poller::{Parked, Returner};
 use crate::reply::{self, Persistence, Reply};
 use crate::route;
+use crate::web;
 
 /// How many bytes one read asks the kernel for.
 const READ_CHUNK: usize = 16 * 1024;
@@ -78,6 +80,10 @@ pub(crate) struct Head {
     pub(crate) content_type: Option<Vec<u8>>,
     /// Range, validator and content-coding headers for file responses.
     pub(crate) file_headers: route::FileHeaders,
+    /// Origin, request id, forwarding and logging headers.
+    pub(crate) meta: web::RequestMeta,
+    /// The client's well-formed `X-Request-Id`, or a fresh one.
+    pub(crate) request_id: String,
 }
 
 impl Head {
@@ -228,7 +234,7 @@ fn serve_buffered(conn: &mut Conn, n_served: &mut u32, ctx: &Context) -> TurnEnd
             HeadScan::Complete(n) => n,
             HeadScan::Partial => return TurnEnd::Park,
             HeadScan::Fail(failure) => {
-                answer_failure(conn, None, failure, Instant::now());
+                answer_failure(ctx, conn, None, failure, Instant::now());
                 return TurnEnd::Close;
             }
         };
@@ -238,7 +244,7 @@ fn serve_buffered(conn: &mut Conn, n_served: &mut u32, ctx: &Context) -> TurnEnd
         let head = match parsed {
             Ok(head) => head,
             Err(failure) => {
-                answer_failure(conn, None, failure, started);
+                answer_failure(ctx, conn, None, failure, started);
                 return TurnEnd::Close;
             }
         };
@@ -280,7 +286,7 @@ fn serve_buffered(conn: &mut Conn, n_served: &mut u32, ctx: &Context) -> TurnEnd
                     head.request_line(),
                     panic_message(payload.as_ref())
                 );
-                answer_failure(conn, Some(&head), Failure::Panic, started);
+                answer_failure(ctx, conn, Some(&head), Failure::Panic, started);
                 return TurnEnd::Close;
             }
         }
@@ -336,6 +342,7 @@ fn close_gently(stream: TcpStream) {
 
 /// Sends the error reply for `failure`, closing the connection, and logs it.
 pub(crate) fn answer_failure(
+    ctx: &Context,
     conn: &mut Conn,
     head: Option<&Head>,
     failure: Failure,
@@ -347,26 +354,54 @@ pub(crate) fn answer_failure(
     if let Failure::WrongMethod(allow) = failure {
         reply = reply.with("Allow", allow);
     }
+    if let Some(head) = head {
+        reply = reply.with("X-Request-Id", head.request_id.clone());
+    }
     let sent = reply::send(&mut conn.stream, reply, Persistence::Close, false).unwrap_or(0);
-    log_access(conn, head, status, sent, started);
+    log_access(ctx, conn, head, status, sent, started);
 }
 
-/// Writes the access line for one response.
+/// Writes the access line for one response and counts it in the metrics.
 pub(crate) fn log_access(
+    ctx: &Context,
     conn: &Conn,
     head: Option<&Head>,
     status: u16,
     n_bytes: u64,
     started: Instant,
 ) {
-    let line = head.map_or_else(|| "-".to_string(), Head::request_line);
-    log::info!(
-        target: "access",
-        "{} \"{line}\" {status} {n_bytes} {:.1}ms {}",
-        conn.peer,
-        started.elapsed().as_secs_f64() * 1000.0,
-        conn.worker
+    let took = started.elapsed();
+    ctx.metrics.record(
+        head.map_or(Method::Other, |h| h.method),
+        status,
+        n_bytes,
+        took,
     );
+    let client = match head {
+        Some(h) => {
+            let ip = web::client_ip(conn.peer.ip(), &h.meta, &ctx.web.trusted_proxies);
+            if ip == conn.peer.ip() {
+                conn.peer.to_string()
+            } else {
+                ip.to_string()
+            }
+        }
+        None => conn.peer.to_string(),
+    };
+    let record = AccessRecord {
+        client,
+        method: head.map(|h| h.method_str.as_str()),
+        target: head.map(|h| h.target.as_str()),
+        version: head.map(|h| h.version.as_str()),
+        status,
+        n_bytes,
+        took,
+        worker: &conn.worker,
+        request_id: head.map(|h| h.request_id.as_str()),
+        referer: head.and_then(|h| h.meta.referer.as_deref()),
+        user_agent: head.and_then(|h| h.meta.user_agent.as_deref()),
+    };
+    log::info!(target: "access", "{}", record.format(ctx.access_format));
 }
 
 /// Tells 414 (the request line alone is too long) from 431 (the head is).
@@ -404,6 +439,12 @@ fn parse_head(bytes: &[u8]) -> Result<Head, Failure> {
         hosts: request.headers_named("host").map(<[u8]>::to_vec).collect(),
         content_type: request.header("content-type").map(<[u8]>::to_vec),
         file_headers: route::FileHeaders::from_request(&request),
+        meta: web::RequestMeta::from_request(&request),
+        request_id: web::request_id(
+            request
+                .header("x-request-id")
+                .and_then(|v| std::str::from_utf8(v).ok()),
+        ),
     })
 }
 

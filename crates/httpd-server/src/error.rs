@@ -33,6 +33,8 @@ pub(crate) enum Failure {
     WrongMethod(&'static str),
     /// A precondition (`If-Match`, `If-Unmodified-Since`) failed.
     PreconditionFailed,
+    /// The client exceeded its rate limit; retry after this many seconds.
+    RateLimited(u64),
     /// The body did not arrive in time.
     BodyTimeout,
     /// The client went away mid-request; nothing can be answered.
@@ -73,6 +75,7 @@ impl Failure {
             Failure::Aborted => 400,
             Failure::BodyTooLarge => 413,
             Failure::PreconditionFailed => 412,
+            Failure::RateLimited(_) => 429,
             Failure::LengthRequired => 411,
             Failure::ExpectationFailed => 417,
             Failure::WrongMethod(_) => 405,
@@ -130,6 +133,7 @@ mod tests {
             (Failure::BodyTimeout, 408),
             (Failure::BodyTooLarge, 413),
             (Failure::PreconditionFailed, 412),
+            (Failure::RateLimited(3), 429),
             (Failure::LengthRequired, 411),
             (Failure::ExpectationFailed, 417),
             (Failure::WrongMethod("GET"), 405),

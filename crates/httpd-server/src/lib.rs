@@ -35,13 +35,16 @@
 //! ```
 #![deny(missing_docs)]
 
+mod access;
 mod body;
 mod conn;
 mod error;
 mod file_route;
+mod metrics;
 mod poller;
 mod reply;
 mod route;
+mod web;
 
 use std::fmt;
 use std::io;
@@ -56,8 +59,10 @@ use httpd_pool::ThreadPool;
 use httpd_security::{HostPolicy, Limits, TypePolicy};
 use mio::{Poll, Waker};
 
+pub use crate::access::AccessFormat;
 pub use crate::error::status_text;
 pub use crate::file_route::FileOptions;
+pub use crate::web::WebOptions;
 
 /// The `Server` header value sent with every response.
 pub const SERVER_NAME: &str = concat!("httpd/", env!("CARGO_PKG_VERSION"));
@@ -103,6 +108,11 @@ pub struct Config {
     /// How files are served (caching, compression, ranges, media types, listings);
     /// default [`FileOptions::default`].
     pub files: FileOptions,
+    /// Security headers, CORS, trusted proxies, rate limit, health and metrics paths;
+    /// default [`WebOptions::default`].
+    pub web: WebOptions,
+    /// Format of access lines; default [`AccessFormat::Default`].
+    pub access_format: AccessFormat,
     /// How long [`Server::run`] waits for busy workers after shutdown; default
     /// [`DEFAULT_SHUTDOWN_TIMEOUT`].
     pub shutdown_timeout: Duration,
@@ -125,6 +135,8 @@ impl Default for Config {
             allowed_hosts: Vec::new(),
             types: TypePolicy::default(),
             files: FileOptions::default(),
+            web: WebOptions::default(),
+            access_format: AccessFormat::Default,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             panic_path: None,
         }
@@ -197,6 +209,12 @@ pub(crate) struct Context {
     pub(crate) stop: AtomicBool,
     pub(crate) counters: Counters,
     pub(crate) panic_path: Option<String>,
+    pub(crate) metrics: metrics::Metrics,
+    pub(crate) rate_limiter: Option<web::RateLimiter>,
+    pub(crate) web: WebOptions,
+    pub(crate) access_format: AccessFormat,
+    pub(crate) n_workers: usize,
+    pub(crate) queue_capacity: usize,
 }
 
 /// A bound server, ready to [`run`](Server::run).
@@ -276,6 +294,12 @@ impl Server {
             stop: AtomicBool::new(false),
             counters: Counters::default(),
             panic_path: config.panic_path,
+            metrics: metrics::Metrics::default(),
+            rate_limiter: config.web.rate_limit.map(web::RateLimiter::new),
+            web: config.web,
+            access_format: config.access_format,
+            n_workers: config.n_workers,
+            queue_capacity: config.queue_capacity,
         };
         Ok(Server {
             listener,

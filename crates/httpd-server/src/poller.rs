@@ -295,6 +295,7 @@ impl Poller {
                 self.accept(pool);
             }
             self.expire(Instant::now());
+            self.publish_gauges(pool);
         };
         self.close_parked();
         result
@@ -355,6 +356,7 @@ impl Poller {
                 .counters
                 .n_over_capacity
                 .fetch_add(1, Ordering::Relaxed);
+            self.ctx.metrics.rejected();
             let (level, n_more) = self.rejected_log.level(log::Level::Warn);
             log::log!(
                 level,
@@ -514,6 +516,7 @@ impl Poller {
             }
             Err(SubmitError::Full(job)) | Err(SubmitError::Closed(job)) => {
                 self.ctx.counters.n_rejected.fetch_add(1, Ordering::Relaxed);
+                self.ctx.metrics.rejected();
                 let (level, n_more) = self.rejected_log.level(log::Level::Warn);
                 log::log!(
                     level,
@@ -540,6 +543,20 @@ impl Poller {
                 }
             }
         }
+    }
+
+    /// Publishes connection and pool gauges for `/metrics`.
+    fn publish_gauges(&self, pool: &ThreadPool<Job>) {
+        let m = &self.ctx.metrics;
+        let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        m.open_connections
+            .store(as_i64(self.conns.len()), Ordering::Relaxed);
+        m.idle_connections
+            .store(as_i64(self.deadlines.len()), Ordering::Relaxed);
+        let stats = pool.stats();
+        m.busy_workers
+            .store(as_i64(stats.n_busy), Ordering::Relaxed);
+        m.queued.store(as_i64(stats.n_queued), Ordering::Relaxed);
     }
 
     /// Ends every parked connection whose deadline is not after `now`.

@@ -85,6 +85,8 @@ impl Write for ChunkedWriter<'_> {
 pub(crate) struct Reply {
     pub(crate) status: u16,
     pub(crate) headers: Vec<(&'static str, String)>,
+    /// Operator-configured headers, whose names are not static.
+    pub(crate) extra: Vec<(String, String)>,
     pub(crate) body: Body,
 }
 
@@ -94,6 +96,7 @@ impl Reply {
         Reply {
             status,
             headers: Vec::new(),
+            extra: Vec::new(),
             body: Body::Empty,
         }
     }
@@ -142,6 +145,7 @@ pub(crate) fn send(
     let Reply {
         status,
         headers,
+        extra,
         mut body,
     } = reply;
     let mut head = ResponseHead::new(status);
@@ -150,6 +154,9 @@ pub(crate) fn send(
         head.header("Date", date);
     });
     for (name, value) in &headers {
+        head.header(name, value);
+    }
+    for (name, value) in &extra {
         head.header(name, value);
     }
     let bodyless = status < 200 || status == 204 || status == 304;

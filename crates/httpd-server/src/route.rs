@@ -14,6 +14,7 @@ use crate::error::Failure;
 use crate::file_route;
 pub(crate) use crate::file_route::FileHeaders;
 use crate::reply::{self, Body, Persistence, Reply};
+use crate::web;
 
 /// The upload endpoint.
 const UPLOAD_PATH: &str = "/upload";
@@ -63,7 +64,18 @@ pub(crate) fn handle(
         body_refused: false,
     };
     let mut persistence = persistence;
-    let reply = match route(&mut x) {
+    let limited = ctx.rate_limiter.as_ref().and_then(|limiter| {
+        let client = web::client_ip(x.conn.peer.ip(), &head.meta, &ctx.web.trusted_proxies);
+        limiter.check(client, Instant::now()).err()
+    });
+    let routed = match limited {
+        Some(wait) => {
+            ctx.metrics.rate_limited();
+            Err(Failure::RateLimited(wait.as_secs().max(1)))
+        }
+        None => route(&mut x),
+    };
+    let mut reply = match routed {
         Ok(reply) => reply,
         Err(Failure::Aborted) => return Ok(Persistence::Close),
         Err(failure) => failure_reply(&x, failure),
@@ -71,11 +83,46 @@ pub(crate) fn handle(
     if x.body_pending && !discard_body(&mut x) {
         persistence = Persistence::Close;
     }
+    decorate(&mut reply, head, ctx);
     let status = reply.status;
     let head_only = head.method == Method::Head;
     let n_bytes = reply::send(&mut x.conn.stream, reply, persistence, head_only)?;
-    log_access(x.conn, Some(head), status, n_bytes, started);
+    log_access(ctx, x.conn, Some(head), status, n_bytes, started);
     Ok(persistence)
+}
+
+/// Adds the request id, the security headers and CORS to a reply.
+fn decorate(reply: &mut Reply, head: &Head, ctx: &Context) {
+    let web = &ctx.web;
+    reply
+        .headers
+        .push(("X-Request-Id", head.request_id.clone()));
+    for (name, value) in &web.security_headers {
+        reply.extra.push((name.clone(), value.clone()));
+    }
+    let is_html = reply
+        .headers
+        .iter()
+        .any(|(n, v)| *n == "Content-Type" && v.starts_with("text/html"));
+    if let (true, Some(csp)) = (is_html, &web.html_csp) {
+        reply.headers.push(("Content-Security-Policy", csp.clone()));
+    }
+    if !web.cors_origins.is_empty() {
+        let preflight = (head.method == Method::Options)
+            .then_some(head.meta.preflight_method.as_deref())
+            .flatten()
+            .map(|m| (m, head.meta.preflight_headers.as_deref()));
+        let cors = web::cors_headers(head.meta.origin.as_deref(), &web.cors_origins, preflight);
+        for (name, value) in cors {
+            if name == "Vary" {
+                if let Some((_, v)) = reply.headers.iter_mut().find(|(n, _)| *n == "Vary") {
+                    v.push_str(", Origin");
+                    continue;
+                }
+            }
+            reply.headers.push((name, value));
+        }
+    }
 }
 
 fn route(x: &mut Exchange<'_>) -> Result<Reply, Failure> {
@@ -86,6 +133,28 @@ fn route(x: &mut Exchange<'_>) -> Result<Reply, Failure> {
         if path == panic_path.as_str() {
             panic!("fault injection: request for {path}");
         }
+    }
+    let web = &x.ctx.web;
+    let is_health = web.health_path.as_deref() == Some(path);
+    let is_metrics = web.metrics_path.as_deref() == Some(path);
+    if is_health || is_metrics {
+        if !matches!(head.method, Method::Get | Method::Head) {
+            return Err(Failure::WrongMethod("GET, HEAD"));
+        }
+        let ctx = x.ctx;
+        let (content_type, body) = if is_health {
+            ("application/json", ctx.metrics.health())
+        } else {
+            (
+                "text/plain; version=0.0.4; charset=utf-8",
+                ctx.metrics.render(ctx.n_workers, ctx.queue_capacity),
+            )
+        };
+        let mut reply = Reply::new(200)
+            .with("Content-Type", content_type)
+            .with("Cache-Control", "no-store");
+        reply.body = Body::Bytes(body.into_bytes());
+        return Ok(reply);
     }
     match head.method {
         Method::Options => Ok(Reply::new(204).with("Allow", ALLOW)),
@@ -225,12 +294,14 @@ fn upload(x: &mut Exchange<'_>) -> Result<Reply, Failure> {
         }
     };
     x.body_pending = false;
+    ctx.metrics.received(n_bytes);
     let stored = pending.commit().map_err(|e| {
         if e.kind() != httpd_files::ErrorKind::InvalidJson {
             log::warn!("[{}] upload failed: {e}", x.conn.worker);
         }
         Failure::Files(e.kind())
     })?;
+    ctx.metrics.uploaded();
     log::info!(
         "[{}] Upload stored: {} ({n_bytes} bytes)",
         x.conn.worker,
@@ -320,6 +391,7 @@ fn failure_reply(x: &Exchange<'_>, failure: Failure) -> Reply {
     let reply = Reply::error(status);
     match failure {
         Failure::WrongMethod(allow) => reply.with("Allow", allow),
+        Failure::RateLimited(secs) => reply.with("Retry-After", secs.to_string()),
         Failure::Policy(PolicyError::MethodNotAllowed) => reply.with("Allow", ALLOW),
         _ => reply,
     }

@@ -1,0 +1,274 @@
+//! Operating it: health, metrics, security headers, CORS, request ids, rate limits,
+//! trusted proxies and access log formats.
+
+use crate::util::{Dir, TestServer};
+
+fn read_lines(path: &std::path::Path, needle: &str) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Returns the lines holding `needle`, waiting (bounded) until there is at least one:
+/// the access line is written just after the response.
+fn access_lines(path: &std::path::Path, needle: &str) -> Vec<String> {
+    let deadline = std::time::Instant::now() + crate::util::IO_TIMEOUT;
+    loop {
+        let lines = read_lines(path, needle);
+        if !lines.is_empty() || std::time::Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn healthz_answers_small_json() {
+    let server = TestServer::start(&[]);
+    let r = server.get("/healthz");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["status"], "ok");
+    assert!(v["uptime_seconds"].is_u64());
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    let r = server.send(b"POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    let off = TestServer::start(&["--no-health", "--no-metrics"]);
+    assert_ne!(off.get("/healthz").status, 200);
+    assert_ne!(off.get("/metrics").status, 200);
+}
+
+#[test]
+fn metrics_count_requests_by_method_and_status() {
+    let server = TestServer::start(&["--metrics-path", "/internal/metrics"]);
+    assert_eq!(server.get("/").status, 200);
+    assert_eq!(server.get("/nope.html").status, 404);
+    let r = server.get("/internal/metrics");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let text = r.text();
+    assert!(
+        text.contains("httpd_requests_total{method=\"GET\",status=\"2xx\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("httpd_requests_total{method=\"GET\",status=\"4xx\"} 1\n"),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE httpd_request_duration_seconds histogram"));
+    assert!(text.contains("httpd_pool_workers 10\n"));
+    assert!(text.contains("httpd_open_connections "));
+}
+
+#[test]
+fn uploads_and_rejections_are_counted() {
+    let server = TestServer::start(&[]);
+    let body = b"{\"a\":1}";
+    let mut raw = format!(
+        "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(body);
+    assert_eq!(server.send(&raw).status, 201);
+    let text = server.get("/metrics").text();
+    assert!(text.contains("httpd_uploads_total 1\n"), "{text}");
+    assert!(text.contains("httpd_received_bytes_total 7\n"), "{text}");
+}
+
+#[test]
+fn security_headers_are_on_by_default_and_configurable() {
+    let server = TestServer::start(&[]);
+    for path in ["/", "/logo.png", "/nope.html"] {
+        let r = server.get(path);
+        assert_eq!(
+            r.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(r.header("x-frame-options"), Some("SAMEORIGIN"), "{path}");
+        assert_eq!(
+            r.header("referrer-policy"),
+            Some("strict-origin-when-cross-origin")
+        );
+    }
+    assert_eq!(
+        server.get("/").header("content-security-policy"),
+        Some("default-src 'self'")
+    );
+    assert!(
+        server
+            .get("/logo.png")
+            .header("content-security-policy")
+            .is_none()
+    );
+    let custom = TestServer::start(&["--header", "X-Frame-Options: DENY", "--no-csp"]);
+    let r = custom.get("/");
+    assert_eq!(r.header("x-frame-options"), Some("DENY"));
+    assert!(r.header("content-security-policy").is_none());
+    let none = TestServer::start(&["--no-security-headers"]);
+    assert!(none.get("/").header("x-content-type-options").is_none());
+}
+
+#[test]
+fn cors_answers_allowed_origins_and_preflights() {
+    let server = TestServer::start(&["--cors-origin", "https://app.example"]);
+    let r = server.send(
+        b"GET /about.html HTTP/1.1\r\nHost: localhost\r\nOrigin: https://app.example\r\n\r\n",
+    );
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert!(
+        r.all
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("vary") && v.contains("Origin"))
+    );
+    let r = server.send(
+        b"GET /about.html HTTP/1.1\r\nHost: localhost\r\nOrigin: https://evil.example\r\n\r\n",
+    );
+    assert!(r.header("access-control-allow-origin").is_none());
+    let r = server.send(
+        b"OPTIONS /upload HTTP/1.1\r\nHost: localhost\r\nOrigin: https://app.example\r\n\
+          Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type\r\n\r\n",
+    );
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert_eq!(
+        r.header("access-control-allow-methods"),
+        Some("GET, HEAD, POST, OPTIONS")
+    );
+    assert_eq!(
+        r.header("access-control-allow-headers"),
+        Some("content-type")
+    );
+    let plain = TestServer::start(&[]);
+    let r = plain.send(b"GET / HTTP/1.1\r\nHost: localhost\r\nOrigin: https://app.example\r\n\r\n");
+    assert!(r.header("access-control-allow-origin").is_none());
+}
+
+#[test]
+fn request_ids_are_echoed_or_generated_and_logged() {
+    let logs = Dir::new();
+    let log = logs.path().join("access.log");
+    let server = TestServer::start(&["--access-log", log.to_str().unwrap()]);
+    let r = server.send(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: trace-42.a_b\r\n\r\n");
+    assert_eq!(r.header("x-request-id"), Some("trace-42.a_b"));
+    let r = server.send(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: bad id\"\r\n\r\n");
+    let generated = r.header("x-request-id").unwrap().to_string();
+    assert_eq!(generated.len(), 32);
+    assert!(generated.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(access_lines(&log, "id=trace-42.a_b").len(), 1);
+    assert_eq!(access_lines(&log, &format!("id={generated}")).len(), 1);
+}
+
+#[test]
+fn rate_limit_answers_429_with_retry_after() {
+    let server = TestServer::start(&["--rate-limit", "1"]);
+    let statuses: Vec<u16> = (0..6).map(|_| server.get("/").status).collect();
+    assert_eq!(statuses[0], 200);
+    let limited = server.get("/");
+    let refused: Vec<&u16> = statuses
+        .iter()
+        .chain([&limited.status])
+        .filter(|s| **s == 429)
+        .collect();
+    assert!(!refused.is_empty(), "{statuses:?}");
+    let r = (0..5)
+        .map(|_| server.get("/"))
+        .find(|r| r.status == 429)
+        .unwrap();
+    assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(
+        server.get("/metrics").status == 429
+            || server
+                .get("/metrics")
+                .text()
+                .contains("httpd_rate_limited_total")
+    );
+}
+
+#[test]
+fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+    let logs = Dir::new();
+    let log = logs.path().join("access.log");
+    let log_arg = log.to_str().unwrap();
+    let server = TestServer::start(&[
+        "--trusted-proxy",
+        "127.0.0.1",
+        "--rate-limit",
+        "1",
+        "--access-log",
+        log_arg,
+    ]);
+    let from = |ip: &str| {
+        server
+            .send(
+                format!("GET / HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-For: {ip}\r\n\r\n")
+                    .as_bytes(),
+            )
+            .status
+    };
+    // Client A spends its burst; client B behind the same proxy is unaffected.
+    let a: Vec<u16> = (0..6).map(|_| from("198.51.100.7")).collect();
+    assert!(a.contains(&429), "{a:?}");
+    assert_eq!(from("203.0.113.9"), 200);
+    assert!(!access_lines(&log, "203.0.113.9 ").is_empty());
+    // Without trust the header is ignored, for logs and limits alike.
+    let logs2 = Dir::new();
+    let log2 = logs2.path().join("access.log");
+    let plain = TestServer::start(&["--access-log", log2.to_str().unwrap()]);
+    let r =
+        plain.send(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n");
+    assert_eq!(r.status, 200);
+    assert_eq!(access_lines(&log2, "127.0.0.1:").len(), 1);
+    assert!(read_lines(&log2, "203.0.113.9").is_empty());
+}
+
+#[test]
+fn access_log_formats() {
+    let logs = Dir::new();
+    let json_log = logs.path().join("json.log");
+    let server = TestServer::start(&[
+        "--access-format",
+        "json",
+        "--access-log",
+        json_log.to_str().unwrap(),
+    ]);
+    server.send(
+        b"GET /about.html?q=\"x\" HTTP/1.1\r\nHost: localhost\r\nUser-Agent: tester/1\r\n\r\n",
+    );
+    let lines = access_lines(&json_log, "about.html");
+    assert_eq!(lines.len(), 1);
+    let v: serde_json::Value = serde_json::from_str(lines[0].split_once(' ').unwrap().1).unwrap();
+    assert_eq!(v["target"], "/about.html?q=\"x\"");
+    assert_eq!(v["status"], 200);
+    assert_eq!(v["user_agent"], "tester/1");
+    let combined_log = logs.path().join("combined.log");
+    let server = TestServer::start(&[
+        "--access-format",
+        "combined",
+        "--access-log",
+        combined_log.to_str().unwrap(),
+    ]);
+    server.send(b"GET /about.html HTTP/1.1\r\nHost: localhost\r\nReferer: http://localhost/\r\nUser-Agent: tester/1\r\n\r\n");
+    let lines = access_lines(&combined_log, "about.html");
+    assert!(
+        lines[0].contains("\"GET /about.html HTTP/1.1\" 200 36 \"http://localhost/\" \"tester/1\""),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].contains(" - - ["));
+}
