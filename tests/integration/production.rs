@@ -272,3 +272,39 @@ fn access_log_formats() {
     );
     assert!(lines[0].contains(" - - ["));
 }
+
+#[test]
+fn listens_on_several_addresses_including_ipv6() {
+    let server = TestServer::start(&["--listen", "[::1]:0", "--listen", "[::]:0"]);
+    assert_eq!(server.extra_addrs.len(), 2);
+    let v6 = server.extra_addrs[0];
+    let port = v6.port();
+    let mut c = crate::util::Client::connect(v6);
+    c.write(format!("GET / HTTP/1.1\r\nHost: [::1]:{port}\r\n\r\n").as_bytes());
+    assert_eq!(c.response().status, 200);
+    c.write(b"GET / HTTP/1.1\r\nHost: [::1]\r\n\r\n");
+    assert_eq!(c.response().status, 200);
+    c.write(b"GET / HTTP/1.1\r\nHost: [::2]\r\n\r\n");
+    assert_eq!(c.response().status, 403);
+    // The IPv6 wildcard is dual-stack: IPv4 clients reach it too.
+    let dual = server.extra_addrs[1].port();
+    let mut c = crate::util::Client::connect(std::net::SocketAddr::from(([127, 0, 0, 1], dual)));
+    c.write(format!("GET / HTTP/1.1\r\nHost: localhost:{dual}\r\n\r\n").as_bytes());
+    assert_eq!(c.response().status, 200);
+}
+
+#[test]
+fn reuse_port_lets_two_processes_share_a_port() {
+    let first = TestServer::start(&["--reuse-port"]);
+    let shared = first.addr.to_string();
+    let second = TestServer::start(&["--reuse-port", "--listen", &shared]);
+    assert_eq!(second.extra_addrs, vec![first.addr]);
+    assert_eq!(second.get("/").status, 200);
+    // Without SO_REUSEPORT the port is taken.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_httpd"))
+        .args(["--listen", &shared, "--root"])
+        .arg(first.root.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -104,6 +104,8 @@ pub struct TestServer {
     child: Child,
     /// The address it listens on.
     pub addr: SocketAddr,
+    /// Further addresses from extra `--listen` flags, in order.
+    pub extra_addrs: Vec<SocketAddr>,
     /// Its docroot (kept alive as long as the server).
     pub root: Dir,
     stderr: Arc<Mutex<String>>,
@@ -139,6 +141,18 @@ impl TestServer {
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
             .parse()
             .unwrap();
+        let n_extra = extra.iter().filter(|a| **a == "--listen").count();
+        let extra_addrs = (0..n_extra)
+            .map(|_| {
+                let mut line = String::new();
+                lines.read_line(&mut line).unwrap();
+                line.trim()
+                    .strip_prefix("listening on http://")
+                    .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
         // Keep draining stdout (access lines) so the server never blocks on it.
         std::thread::spawn(move || {
             let mut sink = Vec::new();
@@ -158,6 +172,7 @@ impl TestServer {
         TestServer {
             child,
             addr,
+            extra_addrs,
             root,
             stderr,
             stderr_reader: Some(stderr_reader),

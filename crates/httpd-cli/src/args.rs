@@ -21,7 +21,9 @@ Positional (as the original server.py):
   MAX_THREADS              worker threads [default: 10]
 
 Options:
-      --listen ADDR        address and port, e.g. 127.0.0.1:8080 or [::1]:0
+      --listen ADDR        address and port, e.g. 127.0.0.1:8080, [::1]:0 or [::]:8080
+                           (dual-stack); repeatable; overrides PORT and HOST
+      --reuse-port         set SO_REUSEPORT so several processes share a port
                            (overrides PORT and HOST)
       --root DIR           document root [default: ./resources]
       --threads N          worker threads, 1-4096 [default: 10]
@@ -113,7 +115,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     let mut config = Config::default();
     let mut limits = Limits::default();
     let mut positional: Vec<String> = Vec::new();
-    let mut listen: Option<String> = None;
+    let mut listen: Vec<String> = Vec::new();
     let mut root: Option<String> = None;
     let mut threads: Option<usize> = None;
     let mut log_level = log::LevelFilter::Info;
@@ -156,7 +158,8 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             Ok(v)
         };
         match flag {
-            "--listen" => listen = Some(value()?),
+            "--listen" => listen.push(value()?),
+            "--reuse-port" => config.reuse_port = true,
             "--root" => root = Some(value()?),
             "--threads" => threads = Some(parse_count(flag, &value()?, 1, 4096)?),
             "--queue" => config.queue_capacity = parse_count(flag, &value()?, 0, 1_000_000)?,
@@ -305,14 +308,17 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     if let Some(n) = threads {
         config.n_workers = n;
     }
-    let (addr, server_name) = match listen {
-        Some(l) => resolve_listen(&l)?,
+    let (addr, server_name) = match listen.first() {
+        Some(l) => resolve_listen(l)?,
         None => (
             resolve(&host, port)?,
             host.trim_matches(['[', ']']).to_string(),
         ),
     };
     config.listen = addr;
+    for extra in listen.iter().skip(1) {
+        config.also_listen.push(resolve_listen(extra)?.0);
+    }
     config.server_name = server_name;
     let root_display = root.unwrap_or_else(|| "resources".to_string());
     config.root = PathBuf::from(&root_display);
@@ -451,6 +457,9 @@ mod tests {
         assert_eq!(s.config.listen, "127.0.0.1:0".parse().unwrap());
         let s = settings("--listen=[::1]:9000");
         assert_eq!(s.config.listen, "[::1]:9000".parse().unwrap());
+        let s = settings("--listen 127.0.0.1:0 --listen [::1]:0 --reuse-port");
+        assert_eq!(s.config.also_listen, vec!["[::1]:0".parse().unwrap()]);
+        assert!(s.config.reuse_port);
         assert_eq!(s.config.server_name, "::1");
     }
 

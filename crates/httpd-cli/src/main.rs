@@ -78,8 +78,11 @@ fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let server = Server::bind(config).inspect_err(|e| log::error!("{e}"))?;
     let addr = server.local_addr();
 
-    // Tests and scripts wait for this exact line (it names the real port when 0 was asked).
-    println!("listening on http://{addr}");
+    // Tests and scripts wait for this exact line (it names the real port when 0 was asked);
+    // the primary address comes first.
+    for bound in server.local_addrs() {
+        println!("listening on http://{bound}");
+    }
     let _ = std::io::stdout().flush();
     log::info!("HTTP Server started on http://{addr}");
     log::info!("Thread pool size: {n_workers}");

@@ -83,6 +83,10 @@ pub const FD_RESERVE: usize = 64;
 pub struct Config {
     /// Address to listen on; default `127.0.0.1:8080`.
     pub listen: SocketAddr,
+    /// Further addresses to listen on (IPv4 or IPv6; `[::]` is dual-stack); default none.
+    pub also_listen: Vec<SocketAddr>,
+    /// Set `SO_REUSEPORT`, so several processes can share a port; default false.
+    pub reuse_port: bool,
     /// The host name the operator gave (accepted in `Host` besides `localhost` and
     /// `127.0.0.1`); default `"127.0.0.1"`.
     pub server_name: String,
@@ -126,6 +130,8 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            also_listen: Vec::new(),
+            reuse_port: false,
             server_name: "127.0.0.1".to_string(),
             root: PathBuf::from("resources"),
             n_workers: httpd_security::DEFAULT_WORKERS,
@@ -219,8 +225,9 @@ pub(crate) struct Context {
 
 /// A bound server, ready to [`run`](Server::run).
 pub struct Server {
-    listener: TcpListener,
-    local_addr: SocketAddr,
+    listeners: Vec<TcpListener>,
+    /// The bound addresses, the primary (`Config::listen`) first.
+    local_addrs: Vec<SocketAddr>,
     ctx: Arc<Context>,
     /// The poll the poller waits in; created here so that `waker` exists before `run`.
     poll: Poll,
@@ -235,7 +242,7 @@ pub struct Server {
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
-            .field("local_addr", &self.local_addr)
+            .field("local_addrs", &self.local_addrs)
             .field("root", &self.ctx.root)
             .field("n_workers", &self.n_workers)
             .field("max_connections", &self.max_connections)
@@ -261,17 +268,41 @@ impl Server {
             "a server needs room for one connection"
         );
         let root = canonical_dir(&config.root)?;
-        let listener =
-            TcpListener::bind(config.listen).map_err(|e| ServerError::Bind(config.listen, e))?;
-        let local_addr = listener.local_addr()?;
-        listener.set_nonblocking(true)?;
+        let mut listeners = Vec::with_capacity(1 + config.also_listen.len());
+        let mut local_addrs = Vec::with_capacity(1 + config.also_listen.len());
+        for addr in std::iter::once(config.listen).chain(config.also_listen.iter().copied()) {
+            let listener =
+                bind_listener(addr, config.reuse_port).map_err(|e| ServerError::Bind(addr, e))?;
+            local_addrs.push(listener.local_addr()?);
+            listeners.push(listener);
+        }
+        let local_addr = local_addrs[0];
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), poller::WAKER)?);
         let max_connections = fit_connections(config.max_connections, config.n_workers);
 
         let mut hosts = HostPolicy::new(&config.server_name, local_addr.port());
-        let ip = local_addr.ip().to_string();
-        hosts.allow(&ip);
+        for addr in &local_addrs {
+            // Every bound address is a name clients may use, and every port is one
+            // they may name beside the loopback names and the operator's host name.
+            if !addr.ip().is_unspecified() {
+                hosts.allow(&addr.ip().to_string());
+                hosts.allow(&addr.to_string());
+            }
+            let port = addr.port();
+            for name in [
+                "localhost",
+                "127.0.0.1",
+                "[::1]",
+                config.server_name.as_str(),
+            ] {
+                if name.contains(':') && !name.starts_with('[') {
+                    hosts.allow(&format!("[{name}]:{port}"));
+                } else {
+                    hosts.allow(&format!("{name}:{port}"));
+                }
+            }
+        }
         for host in &config.allowed_hosts {
             hosts.allow(host);
         }
@@ -302,8 +333,8 @@ impl Server {
             queue_capacity: config.queue_capacity,
         };
         Ok(Server {
-            listener,
-            local_addr,
+            listeners,
+            local_addrs,
             ctx: Arc::new(ctx),
             poll,
             waker,
@@ -316,7 +347,12 @@ impl Server {
 
     /// Returns the address the server listens on (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.local_addrs[0]
+    }
+
+    /// Returns every address the server listens on, the primary first.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
     }
 
     /// Returns the canonical document root.
@@ -356,7 +392,7 @@ impl Server {
             .map_err(ServerError::Spawn)?;
         let mut poller = match poller::Poller::new(
             self.poll,
-            self.listener,
+            self.listeners,
             Arc::clone(&self.ctx),
             self.max_connections,
             back,
@@ -405,6 +441,24 @@ impl ShutdownHandle {
     pub fn is_shutting_down(&self) -> bool {
         self.ctx.stop.load(Ordering::Acquire)
     }
+}
+
+/// Binds one listening socket: `SO_REUSEADDR` always, `SO_REUSEPORT` when asked, and an
+/// IPv6 wildcard explicitly dual-stack.
+fn bind_listener(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        socket.set_only_v6(false)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
 
 fn canonical_dir(root: &Path) -> Result<PathBuf, ServerError> {

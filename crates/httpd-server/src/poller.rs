@@ -178,8 +178,8 @@ pub(crate) fn channel(poll: &Poll, waker: Arc<Waker>) -> io::Result<(Returner, R
 /// The poller's state; see the module docs.
 pub(crate) struct Poller {
     poll: Poll,
-    /// `None` once shutdown began.
-    listener: Option<TcpListener>,
+    /// Every listening socket (all under the LISTENER token); empty once shutdown began.
+    listeners: Vec<TcpListener>,
     ctx: Arc<Context>,
     /// Connections open at once (parked or in the pool); more get 503.
     max_connections: usize,
@@ -234,19 +234,21 @@ impl Poller {
     /// Registers the listener; the poll must already hold the workers' [`Waker`].
     pub(crate) fn new(
         poll: Poll,
-        listener: TcpListener,
+        listeners: Vec<TcpListener>,
         ctx: Arc<Context>,
         max_connections: usize,
         back: Receiver<Back>,
     ) -> io::Result<Poller> {
-        poll.registry().register(
-            &mut SourceFd(&listener.as_raw_fd()),
-            LISTENER,
-            Interest::READABLE,
-        )?;
+        for listener in &listeners {
+            poll.registry().register(
+                &mut SourceFd(&listener.as_raw_fd()),
+                LISTENER,
+                Interest::READABLE,
+            )?;
+        }
         Ok(Poller {
             poll,
-            listener: Some(listener),
+            listeners,
             ctx,
             max_connections,
             conns: HashMap::new(),
@@ -311,38 +313,44 @@ impl Poller {
         next.map(|at| at.saturating_duration_since(now))
     }
 
-    /// Accepts up to [`ACCEPT_BATCH`] connections.
+    /// Accepts up to [`ACCEPT_BATCH`] connections from each listener.
     fn accept(&mut self, pool: &ThreadPool<Job>) {
         self.accept_retry_at = None;
-        for _ in 0..ACCEPT_BATCH {
-            let Some(listener) = &self.listener else {
-                self.accept_pending = false;
-                return;
-            };
-            match listener.accept() {
-                Ok((stream, peer)) => self.admit(stream, peer, pool),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.accept_pending = false;
-                    return;
+        // Every listener shares the LISTENER token, so each is drained to WouldBlock
+        // (which re-arms its edge) or left marked pending for the next turn.
+        let mut more = false;
+        for i in 0..self.listeners.len() {
+            let mut n_accepted = 0;
+            loop {
+                if n_accepted == ACCEPT_BATCH {
+                    more = true;
+                    break;
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted
-                            | io::ErrorKind::ConnectionAborted
-                            | io::ErrorKind::ConnectionReset
-                    ) => {}
-                Err(e) => {
-                    // EMFILE and friends: the backlog stays, and no new edge may come
-                    // for it, so try again shortly.
-                    log::warn!("accept failed: {e}");
-                    self.accept_retry_at = Some(Instant::now() + ACCEPT_RETRY);
-                    return;
+                match self.listeners[i].accept() {
+                    Ok((stream, peer)) => {
+                        n_accepted += 1;
+                        self.admit(stream, peer, pool);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::Interrupted
+                                | io::ErrorKind::ConnectionAborted
+                                | io::ErrorKind::ConnectionReset
+                        ) => {}
+                    Err(e) => {
+                        // EMFILE and friends: the backlog stays, and no new edge may
+                        // come for it, so try again shortly.
+                        log::warn!("accept failed: {e}");
+                        self.accept_retry_at = Some(Instant::now() + ACCEPT_RETRY);
+                        more = true;
+                        break;
+                    }
                 }
             }
         }
-        // The batch is used up with connections possibly left: `accept_pending` stays
-        // set and the next poll does not wait.
+        self.accept_pending = more;
     }
 
     /// Parks a new connection, or refuses it beyond the connection cap.
@@ -600,7 +608,7 @@ impl Poller {
 
     /// Shutdown: stops listening and closes every parked connection at once.
     fn close_parked(&mut self) {
-        if let Some(listener) = self.listener.take() {
+        for listener in std::mem::take(&mut self.listeners) {
             let _ = self
                 .poll
                 .registry()
