@@ -457,10 +457,10 @@ mod tests {
         assert_eq!(s.config.listen, "127.0.0.1:0".parse().unwrap());
         let s = settings("--listen=[::1]:9000");
         assert_eq!(s.config.listen, "[::1]:9000".parse().unwrap());
+        assert_eq!(s.config.server_name, "::1");
         let s = settings("--listen 127.0.0.1:0 --listen [::1]:0 --reuse-port");
         assert_eq!(s.config.also_listen, vec!["[::1]:0".parse().unwrap()]);
         assert!(s.config.reuse_port);
-        assert_eq!(s.config.server_name, "::1");
     }
 
     #[test]

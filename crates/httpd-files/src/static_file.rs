@@ -9,6 +9,7 @@
 use std::fmt::Write as _;
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
+use std::os::fd::BorrowedFd;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -274,6 +275,54 @@ impl StaticFile {
     }
 
     /// Copies `len` bytes starting at `start` to `out`.
+    /// Sends exactly [`len`](Self::len) bytes to the socket `out` with `sendfile(2)`:
+    /// the bytes go from the page cache to the socket without passing through user
+    /// memory. `out` must be in blocking mode; its send timeout bounds each call.
+    ///
+    /// # Errors
+    /// The `io::Error` of `sendfile` (`WouldBlock` when the send timeout passed);
+    /// `UnexpectedEof` if the file shrank.
+    pub fn sendfile_to(&mut self, out: BorrowedFd<'_>) -> io::Result<u64> {
+        self.sendfile_span(out, 0, self.len)
+    }
+
+    /// Sends one byte range to the socket `out` with `sendfile(2)`.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a range outside the file, else as
+    /// [`sendfile_to`](Self::sendfile_to).
+    pub fn sendfile_range_to(&mut self, out: BorrowedFd<'_>, range: ByteRange) -> io::Result<u64> {
+        if range.is_empty() || range.end >= self.len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "range is not inside the file",
+            ));
+        }
+        self.sendfile_span(out, range.start, range.len())
+    }
+
+    fn sendfile_span(&mut self, out: BorrowedFd<'_>, start: u64, len: u64) -> io::Result<u64> {
+        /// Linux moves at most about 2 GiB per call.
+        const MAX_PER_CALL: u64 = 1 << 30;
+        let mut offset = start;
+        let end = start + len;
+        while offset < end {
+            let want = usize::try_from((end - offset).min(MAX_PER_CALL)).unwrap_or(1 << 20);
+            match rustix::fs::sendfile(out, &self.file, Some(&mut offset), want) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("file ended {} bytes before its opened length", end - offset),
+                    ));
+                }
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(len)
+    }
+
     fn copy_span(&mut self, start: u64, len: u64, out: &mut dyn io::Write) -> io::Result<u64> {
         self.file.seek(SeekFrom::Start(start))?;
         let buf_len =
@@ -541,6 +590,65 @@ mod tests {
 
     fn kind_of(result: Result<StaticFile, ServeError>) -> Option<ErrorKind> {
         result.err().map(|e| e.kind())
+    }
+
+    /// Sends through `send` on a loopback socket and returns what the peer read.
+    fn through_socket(
+        send: impl FnOnce(BorrowedFd<'_>) -> io::Result<u64>,
+    ) -> (io::Result<u64>, Vec<u8>) {
+        use std::os::fd::AsFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let reader = thread::spawn(move || {
+            let mut peer = std::net::TcpStream::connect(addr).unwrap();
+            let mut got = Vec::new();
+            peer.read_to_end(&mut got).unwrap();
+            got
+        });
+        let (socket, _) = listener.accept().unwrap();
+        let result = send(socket.as_fd());
+        drop(socket);
+        (result, reader.join().unwrap())
+    }
+
+    #[test]
+    fn sendfile_moves_whole_files_and_ranges_to_a_socket() {
+        let root = TempDir::new();
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        root.write("big.txt", &data);
+        let mut file = open(&root, "/big.txt").unwrap();
+        let (sent, got) = through_socket(|fd| file.sendfile_to(fd));
+        assert_eq!(sent.unwrap(), data.len() as u64);
+        assert!(got == data);
+        let range = ByteRange {
+            start: 1_000_000,
+            end: 1_000_099,
+        };
+        let (sent, got) = through_socket(|fd| file.sendfile_range_to(fd, range));
+        assert_eq!(sent.unwrap(), 100);
+        assert_eq!(got, &data[1_000_000..1_000_100]);
+        let outside = ByteRange {
+            start: 10,
+            end: 3_000_000,
+        };
+        let (sent, _) = through_socket(|fd| file.sendfile_range_to(fd, outside));
+        assert_eq!(sent.unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn sendfile_reports_a_file_that_shrank() {
+        let root = TempDir::new();
+        let path = root.write("shrinks.txt", &[7u8; 10_000]);
+        let mut file = open(&root, "/shrinks.txt").unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(100)
+            .unwrap();
+        let (sent, got) = through_socket(|fd| file.sendfile_to(fd));
+        assert_eq!(sent.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(got.len(), 100);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use std::cell::RefCell;
 use std::io::{self, Write};
+use std::net::TcpStream;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use httpd_files::{Multipart, StaticFile};
@@ -123,6 +125,24 @@ impl Reply {
     }
 }
 
+/// Where a response goes: a socket (file bodies use `sendfile`) or, in tests, memory.
+pub(crate) trait Sink: Write {
+    /// Returns the socket to `sendfile` into, if this is one.
+    fn socket(&self) -> Option<BorrowedFd<'_>>;
+}
+
+impl Sink for TcpStream {
+    fn socket(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.as_fd())
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn socket(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+}
+
 /// How the connection continues after a response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Persistence {
@@ -136,8 +156,8 @@ pub(crate) enum Persistence {
 ///
 /// `head_only` sends the head of a GET without its body (for HEAD). Statuses that
 /// cannot have a body (1xx, 204, 304) never get `Content-Length` or a body.
-pub(crate) fn send(
-    out: &mut dyn Write,
+pub(crate) fn send<W: Sink>(
+    out: &mut W,
     reply: Reply,
     persistence: Persistence,
     head_only: bool,
@@ -204,11 +224,17 @@ pub(crate) fn send(
         }
         Body::File(file) => {
             out.write_all(&head)?;
-            file.send_to(out)
+            match out.socket() {
+                Some(fd) => file.sendfile_to(fd),
+                None => file.send_to(out),
+            }
         }
         Body::Range(file, range) => {
             out.write_all(&head)?;
-            file.send_range_to(out, *range)
+            match out.socket() {
+                Some(fd) => file.sendfile_range_to(fd, *range),
+                None => file.send_range_to(out, *range),
+            }
         }
         Body::Multipart(file, parts) => {
             out.write_all(&head)?;
