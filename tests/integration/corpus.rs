@@ -143,7 +143,8 @@ fn reflects(response: &Response, needle: &str) -> bool {
     in_body || in_head
 }
 
-/// Sends `raw` and returns the first status line's code, leniently, for known bugs.
+/// Sends `raw` and describes the first final response's status and `Connection`
+/// header, leniently, for known bugs.
 fn first_status(server: &TestServer, raw: &[u8]) -> String {
     let Client { mut stream, .. } = server.connect();
     if stream.write_all(raw).is_err() {
@@ -152,18 +153,20 @@ fn first_status(server: &TestServer, raw: &[u8]) -> String {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
-        if let Some(end) = buf.windows(2).position(|w| w == b"\r\n") {
-            let line = String::from_utf8_lossy(&buf[..end]).into_owned();
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
             // Interim responses are not what the row is about.
-            if line.starts_with("HTTP/1.1 1") {
-                buf.clear();
+            if head.starts_with("HTTP/1.1 1") {
+                buf.drain(..end + 4);
                 continue;
             }
-            return line
-                .split(' ')
-                .nth(1)
-                .unwrap_or("a malformed status line")
-                .to_string();
+            let status = head.split(' ').nth(1).unwrap_or("a malformed status line");
+            let connection = head
+                .lines()
+                .filter_map(|line| line.split_once(':'))
+                .find(|(name, _)| name.eq_ignore_ascii_case("connection"))
+                .map_or("(no Connection)", |(_, value)| value.trim());
+            return format!("{status} {connection}");
         }
         match stream.read(&mut chunk) {
             Ok(0) | Err(_) => return "nothing (closed)".to_string(),

@@ -96,10 +96,14 @@ fn length_with_transfer_encoding_is_400_and_closes() {
 }
 
 #[test]
-fn unknown_transfer_coding_is_501() {
+fn unknown_transfer_coding_is_501_and_chunked_not_last_is_400() {
     let server = TestServer::start(&[]);
-    let r = server.send(b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip\r\n\r\n");
+    let r = server.send(b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
     assert_eq!(r.status, 501);
+    let mut c = server.connect();
+    c.write(b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked, gzip\r\n\r\n");
+    assert_eq!(c.response().status, 400);
+    assert!(c.is_closed_by_server());
 }
 
 #[test]

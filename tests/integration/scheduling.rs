@@ -38,7 +38,7 @@ fn stalled_reader(server: &TestServer) -> Client {
 #[test]
 fn idle_keep_alive_connections_do_not_hold_workers() {
     // Ten workers, a queue of 50: before, the 61st idle client got 503.
-    let server = TestServer::start(&["--threads", "10"]);
+    let server = TestServer::start(&["--threads", "10", "--max-conns-per-ip", "1000"]);
     let mut idle: Vec<Client> = Vec::new();
     for i in 0..300 {
         let mut client = server.connect();
@@ -180,4 +180,43 @@ fn connections_beyond_the_cap_get_503_and_are_closed() {
     assert_eq!(leaving.response().status, 200);
     assert!(leaving.is_closed_by_server());
     assert_eq!(server.get("/").status, 200);
+}
+
+#[test]
+fn one_address_cannot_hold_more_than_its_share() {
+    let server = TestServer::start(&["--max-conns-per-ip", "3"]);
+    let mut held: Vec<crate::util::Client> = (0..3).map(|_| server.connect()).collect();
+    for c in &mut held {
+        c.write(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        assert_eq!(c.response().status, 200);
+    }
+    let mut fourth = server.connect();
+    let r = fourth.response();
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("retry-after"), Some("5"));
+    assert!(fourth.is_closed_by_server());
+    // Once one closes, the address may connect again (the close is seen asynchronously).
+    let mut first = held.remove(0);
+    first.write(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    assert_eq!(first.response().status, 200);
+    assert!(first.is_closed_by_server());
+    let served = (0..200).any(|_| server.get("/").status == 200);
+    assert!(served);
+}
+
+#[test]
+fn trickled_upload_body_is_cut_off_below_the_minimum_rate() {
+    let server = TestServer::start(&["--header-timeout", "200ms", "--min-body-rate", "2000"]);
+    let mut c = server.connect();
+    c.write(b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n[");
+    // One byte per 100 ms is far below 2000 bytes/s once the 200 ms grace is over.
+    let sent = c.drip(&[b' '; 200], std::time::Duration::from_millis(100));
+    assert!(sent < 200, "the server never cut the trickle off");
+    let r = c.response();
+    assert_eq!(r.status, 408);
+    assert!(server.root.uploads().is_empty());
+    // A prompt upload on the same server is fine.
+    let mut ok = server.connect();
+    ok.write(b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+    assert_eq!(ok.response().status, 201);
 }

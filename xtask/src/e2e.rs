@@ -4,14 +4,32 @@
 //! This module owns the harness: building the binary, the per-run temporary
 //! directory, starting and stopping servers ([`Server`] kills its process on
 //! drop), running the selected scenarios and printing the report. The
-//! scenarios themselves live in `e2e/scenarios.rs`, the HTTP client in
-//! `e2e/client.rs`.
+//! scenarios themselves live in `e2e/scenarios.rs` (protocol, connections,
+//! the seed's examples), `e2e/semantics.rs` (ranges, validators, codings,
+//! targets, directories) and `e2e/redbot.rs` (the REDbot linter); the HTTP
+//! client is `e2e/client.rs`.
 //!
 //! Servers are started lazily, the first time a selected scenario asks for
 //! one, and shared by every scenario that needs the same flags.
+//!
+//! A scenario passes (`ok   NAME`), fails (`FAIL NAME: reason`) or, when a
+//! tool it needs is missing, is skipped (`SKIP NAME: reason`, from an `Err`
+//! made by [`skip`]). The closing line is `N passed, N failed`, followed by
+//! `, N skipped` when some were; only failures make the run fail.
+
+/// Fails the scenario with a formatted message unless `cond` holds.
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)+) => {
+        if !$cond {
+            return Err(format!($($arg)+));
+        }
+    };
+}
 
 mod client;
+mod redbot;
 mod scenarios;
+mod semantics;
 
 use std::cell::OnceCell;
 use std::fs;
@@ -32,6 +50,15 @@ const STALE_RUN_AGE: Duration = Duration::from_secs(3600);
 
 /// How long a CLI invocation that should exit by itself may run.
 const CLI_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How a skipped scenario's `Err` starts; see [`skip`].
+const SKIPPED: &str = "SKIP: ";
+
+/// Returns the `Err` of a scenario that cannot run here (a tool is missing):
+/// it is counted as skipped, neither passed nor failed.
+pub fn skip(why: &str) -> String {
+    format!("{SKIPPED}{why}")
+}
 
 /// Builds the binary, runs the scenarios whose name contains `filter`, and
 /// reports. Returns failure when the build or any scenario failed.
@@ -64,7 +91,7 @@ pub fn run(filter: Option<&str>) -> ExitCode {
 
     let started = Instant::now();
     let ctx = Ctx::new(paths, run_dir.clone());
-    let (mut n_passed, mut n_failed) = (0, 0);
+    let (mut n_passed, mut n_failed, mut n_skipped) = (0, 0, 0);
     for scenario in &selected {
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| (scenario.run)(&ctx)))
             .unwrap_or_else(|payload| Err(format!("panicked: {}", panic_message(&payload))));
@@ -72,6 +99,10 @@ pub fn run(filter: Option<&str>) -> ExitCode {
             Ok(()) => {
                 n_passed += 1;
                 println!("ok   {}", scenario.name);
+            }
+            Err(reason) if reason.starts_with(SKIPPED) => {
+                n_skipped += 1;
+                println!("SKIP {}: {}", scenario.name, &reason[SKIPPED.len()..]);
             }
             Err(reason) => {
                 n_failed += 1;
@@ -94,7 +125,11 @@ pub fn run(filter: Option<&str>) -> ExitCode {
         selected.len(),
         started.elapsed().as_secs_f64()
     );
-    println!("{n_passed} passed, {n_failed} failed");
+    if n_skipped == 0 {
+        println!("{n_passed} passed, {n_failed} failed");
+    } else {
+        println!("{n_passed} passed, {n_failed} failed, {n_skipped} skipped");
+    }
     if n_failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -144,6 +179,9 @@ impl Paths {
     }
 }
 
+/// Writes files into a fresh docroot before its server starts.
+type Fixtures = fn(&Path) -> Result<(), String>;
+
 /// Extra flags of the servers that scenarios share.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -156,6 +194,15 @@ pub enum Kind {
     TwoWorkers,
     /// One worker, queue 1: the queue fills at once.
     OneWorker,
+    /// Default flags over a docroot with the file-semantics fixtures
+    /// ([`semantics::write_fixtures`]).
+    Files,
+    /// The fixtures with the optional file features on: `--serve-type css`,
+    /// `--inline-images`, per-extension `--cache-control`, `--dir-listing`,
+    /// `--no-gzip` and `--max-ranges 2`.
+    Flags,
+    /// The fixtures with `--no-precompressed`.
+    NoPrecompressed,
 }
 
 impl Kind {
@@ -165,6 +212,17 @@ impl Kind {
             Kind::Short => "short",
             Kind::TwoWorkers => "two-workers",
             Kind::OneWorker => "one-worker",
+            Kind::Files => "files",
+            Kind::Flags => "flags",
+            Kind::NoPrecompressed => "no-precompressed",
+        }
+    }
+
+    /// Writes what this kind's docroot holds beyond `resources/`.
+    fn fixtures(self) -> Option<Fixtures> {
+        match self {
+            Kind::Files | Kind::Flags | Kind::NoPrecompressed => Some(semantics::write_fixtures),
+            Kind::Main | Kind::Short | Kind::TwoWorkers | Kind::OneWorker => None,
         }
     }
 
@@ -187,6 +245,21 @@ impl Kind {
             ],
             Kind::TwoWorkers => &["--threads", "2", "--queue", "50", "--allowed-host", "*"],
             Kind::OneWorker => &["--threads", "1", "--queue", "1"],
+            Kind::Files => &[],
+            Kind::Flags => &[
+                "--serve-type",
+                "css",
+                "--inline-images",
+                "--cache-control",
+                "png=no-store",
+                "--cache-control",
+                "*=max-age=60",
+                "--dir-listing",
+                "--no-gzip",
+                "--max-ranges",
+                "2",
+            ],
+            Kind::NoPrecompressed => &["--no-precompressed"],
         }
     }
 }
@@ -201,6 +274,9 @@ pub struct Ctx {
     short: OnceCell<Result<Server, String>>,
     two_workers: OnceCell<Result<Server, String>>,
     one_worker: OnceCell<Result<Server, String>>,
+    files: OnceCell<Result<Server, String>>,
+    flags: OnceCell<Result<Server, String>>,
+    no_precompressed: OnceCell<Result<Server, String>>,
 }
 
 impl Ctx {
@@ -212,6 +288,9 @@ impl Ctx {
             short: OnceCell::new(),
             two_workers: OnceCell::new(),
             one_worker: OnceCell::new(),
+            files: OnceCell::new(),
+            flags: OnceCell::new(),
+            no_precompressed: OnceCell::new(),
         }
     }
 
@@ -222,9 +301,12 @@ impl Ctx {
             Kind::Short => &self.short,
             Kind::TwoWorkers => &self.two_workers,
             Kind::OneWorker => &self.one_worker,
+            Kind::Files => &self.files,
+            Kind::Flags => &self.flags,
+            Kind::NoPrecompressed => &self.no_precompressed,
         };
         let first_try = cell.get().is_none();
-        cell.get_or_init(|| self.start(kind.name(), kind.flags()))
+        cell.get_or_init(|| self.start_with(kind.name(), kind.flags(), kind.fixtures()))
             .as_ref()
             .map_err(|e| {
                 if first_try {
@@ -237,7 +319,20 @@ impl Ctx {
 
     /// Starts a private server `name` with `--root <fresh copy>` and `flags`.
     pub fn start(&self, name: &str, flags: &[&str]) -> Result<Server, String> {
+        self.start_with(name, flags, None)
+    }
+
+    /// Like [`Ctx::start`], writing `fixtures` into the docroot first.
+    fn start_with(
+        &self,
+        name: &str,
+        flags: &[&str],
+        fixtures: Option<Fixtures>,
+    ) -> Result<Server, String> {
         let root = self.fresh_root(name)?;
+        if let Some(write) = fixtures {
+            write(&root).map_err(|e| format!("fixtures of {name}: {e}"))?;
+        }
         let mut args: Vec<String> = vec![
             "--listen".into(),
             "127.0.0.1:0".into(),

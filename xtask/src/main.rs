@@ -11,11 +11,18 @@
 //!   in `target/e2e/NAME.log` (stderr) and `target/e2e/NAME.access.log`
 //!   (stdout).
 //!
+//! - `bench [--quick]`: wrk load against httpd and nginx, pinned to separate CPUs;
+//!   see the README's Performance section.
+//! - `fuzz [SECONDS] [TARGET...]`: runs the cargo-fuzz targets in `fuzz/` for a
+//!   bounded time each.
+//!
 //! The `cargo xtask` alias lives in `.cargo/config.toml`. This crate uses only
 //! std and serde_json and does not link any workspace crate: it tests the
 //! binary from the outside.
 
+mod bench;
 mod e2e;
+mod fuzz;
 
 use std::env;
 use std::process::ExitCode;
@@ -25,7 +32,12 @@ usage: cargo xtask TASK [ARGS]
 
 tasks:
   e2e [FILTER]   build the release binary and run the end-to-end scenarios
-                 (only those whose name contains FILTER, if given)";
+                 (only those whose name contains FILTER, if given)
+  bench [--quick]
+                 load-test httpd against nginx with wrk and time the head
+                 parser; writes target/bench/results.md (--quick: 3 s runs)
+  fuzz [SECONDS] [TARGET...]
+                 run the cargo-fuzz targets in fuzz/ (default 60 s each)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -35,6 +47,8 @@ fn main() -> ExitCode {
             2 => e2e::run(Some(&args[1])),
             _ => usage_error(),
         },
+        Some("bench") => bench::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS

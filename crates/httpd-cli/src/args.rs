@@ -36,6 +36,9 @@ Options:
       --write-timeout DUR  time one blocked write may take [default: 30s]
       --shutdown-timeout DUR  wait for busy workers on shutdown [default: 10s]
       --max-requests N     requests per connection [default: 100]
+      --max-conns-per-ip N connections one client address may hold [default: 256]
+      --min-body-rate BYTES  slowest average upload rate per second, enforced after
+                           --header-timeout [default: 512; 0 disables]
       --max-body BYTES     largest upload, e.g. 10485760 or 10M [default: 10M]
       --max-head BYTES     largest request head [default: 8192]
       --allowed-host HOST  also accept this Host (repeatable; * accepts any)
@@ -170,6 +173,10 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             "--header-timeout" => limits.header_timeout = parse_duration(flag, &value()?)?,
             "--write-timeout" => limits.write_timeout = parse_duration(flag, &value()?)?,
             "--shutdown-timeout" => config.shutdown_timeout = parse_duration(flag, &value()?)?,
+            "--max-conns-per-ip" => {
+                limits.max_conns_per_ip = parse_count(flag, &value()?, 1, 1_000_000)?;
+            }
+            "--min-body-rate" => limits.min_body_rate = parse_bytes(flag, &value()?)?,
             "--max-requests" => {
                 let n = parse_count(flag, &value()?, 1, u32::MAX as usize)?;
                 limits.max_requests = u32::try_from(n).unwrap_or(u32::MAX);

@@ -294,6 +294,15 @@ impl<'h, 'b> Request<'h, 'b> {
         for coding in codings() {
             coding_name(coding)?;
         }
+        // RFC 9112 section 6.3: a request whose final coding is not chunked has no
+        // reliable length; that is a 400 whatever the other codings are.
+        let last_is_chunked = codings()
+            .last()
+            .and_then(|c| coding_name(c).ok())
+            .is_some_and(|(name, _)| name.eq_ignore_ascii_case(b"chunked"));
+        if !last_is_chunked {
+            return Err(ParseError::BadTransferEncoding);
+        }
         let mut n_chunked = 0usize;
         for coding in codings() {
             let (name, has_params) = coding_name(coding)?;
@@ -1539,27 +1548,27 @@ mod tests {
             (
                 Version::Http11,
                 &[("Transfer-Encoding", "gzip")],
-                Err(UnsupportedTransferCoding),
+                Err(BadTransferEncoding),
             ),
             (
                 Version::Http11,
                 &[("Transfer-Encoding", "xchunked")],
-                Err(UnsupportedTransferCoding),
+                Err(BadTransferEncoding),
             ),
             (
                 Version::Http11,
                 &[("Transfer-Encoding", "chunkedx")],
-                Err(UnsupportedTransferCoding),
+                Err(BadTransferEncoding),
             ),
             (
                 Version::Http11,
                 &[("Transfer-Encoding", "identity")],
-                Err(UnsupportedTransferCoding),
+                Err(BadTransferEncoding),
             ),
             (
                 Version::Http11,
                 &[("Transfer-Encoding", "chunked, gzip")],
-                Err(UnsupportedTransferCoding),
+                Err(BadTransferEncoding),
             ),
             (
                 Version::Http11,

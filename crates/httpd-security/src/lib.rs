@@ -78,6 +78,11 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default number of requests served on one connection before it is closed.
 pub const DEFAULT_MAX_REQUESTS: u32 = 100;
+/// Default number of connections one client address may hold open at once.
+pub const DEFAULT_MAX_CONNS_PER_IP: usize = 256;
+/// Default slowest average rate (bytes per second) a request body may arrive at, once
+/// the head timeout's worth of grace has passed.
+pub const DEFAULT_MIN_BODY_RATE: u64 = 512;
 /// Default number of worker threads.
 pub const DEFAULT_WORKERS: usize = 10;
 /// Default number of connections that may wait for a worker.
@@ -98,6 +103,12 @@ pub struct Limits {
     pub write_timeout: Duration,
     /// Requests served per connection; default [`DEFAULT_MAX_REQUESTS`].
     pub max_requests: u32,
+    /// Connections one client address may hold open; default
+    /// [`DEFAULT_MAX_CONNS_PER_IP`].
+    pub max_conns_per_ip: usize,
+    /// Slowest average body rate in bytes per second after a grace period of
+    /// `header_timeout`; default [`DEFAULT_MIN_BODY_RATE`].
+    pub min_body_rate: u64,
 }
 
 impl Default for Limits {
@@ -109,6 +120,8 @@ impl Default for Limits {
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             max_requests: DEFAULT_MAX_REQUESTS,
+            max_conns_per_ip: DEFAULT_MAX_CONNS_PER_IP,
+            min_body_rate: DEFAULT_MIN_BODY_RATE,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! into any writer (an upload's temporary file, or a sink when discarding).
 
 use std::io::{self, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use httpd_proto::{ChunkError, ChunkedDecoder, Framing};
 
@@ -29,16 +29,55 @@ pub(crate) fn read_body(
     conn: &mut Conn,
     framing: Framing,
     limit: u64,
-    read_timeout: Duration,
+    pace: Pace,
     sink: &mut dyn Write,
 ) -> Result<u64, BodyError> {
     conn.stream
-        .set_read_timeout(Some(read_timeout))
+        .set_read_timeout(Some(pace.read_timeout))
         .map_err(|_| BodyError::Closed)?;
+    let mut pace = Progress {
+        pace,
+        started: Instant::now(),
+        received: 0,
+    };
     match framing {
         Framing::None => Ok(0),
-        Framing::Length(n) => read_sized(conn, n, limit, sink),
-        Framing::Chunked => read_chunked(conn, limit, sink),
+        Framing::Length(n) => read_sized(conn, n, limit, &mut pace, sink),
+        Framing::Chunked => read_chunked(conn, limit, &mut pace, sink),
+    }
+}
+
+/// How slowly a body may arrive.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pace {
+    /// Longest wait for any one read.
+    pub(crate) read_timeout: Duration,
+    /// Time before the average rate is enforced.
+    pub(crate) grace: Duration,
+    /// Slowest average rate after the grace period, in bytes per second (0: none).
+    pub(crate) min_rate: u64,
+}
+
+struct Progress {
+    pace: Pace,
+    started: Instant,
+    received: u64,
+}
+
+impl Progress {
+    /// Counts `n` bytes; fails when the average rate since the grace period ended is
+    /// below the minimum, so a trickle cannot hold a worker for long.
+    fn advance(&mut self, n: usize) -> Result<(), BodyError> {
+        self.received += n as u64;
+        let elapsed = self.started.elapsed();
+        let Some(past_grace) = elapsed.checked_sub(self.pace.grace) else {
+            return Ok(());
+        };
+        let owed = past_grace.as_secs_f64() * self.pace.min_rate as f64;
+        if (self.received as f64) < owed {
+            return Err(BodyError::Timeout);
+        }
+        Ok(())
     }
 }
 
@@ -46,6 +85,7 @@ fn read_sized(
     conn: &mut Conn,
     len: u64,
     limit: u64,
+    pace: &mut Progress,
     sink: &mut dyn Write,
 ) -> Result<u64, BodyError> {
     if len > limit {
@@ -54,7 +94,7 @@ fn read_sized(
     let mut remaining = len;
     while remaining > 0 {
         if conn.buf.is_empty() {
-            fill(conn)?;
+            fill(conn, pace)?;
         }
         let take = conn
             .buf
@@ -67,7 +107,12 @@ fn read_sized(
     Ok(len)
 }
 
-fn read_chunked(conn: &mut Conn, limit: u64, sink: &mut dyn Write) -> Result<u64, BodyError> {
+fn read_chunked(
+    conn: &mut Conn,
+    limit: u64,
+    pace: &mut Progress,
+    sink: &mut dyn Write,
+) -> Result<u64, BodyError> {
     let mut decoder = ChunkedDecoder::default();
     let mut payload = Vec::new();
     let mut total: u64 = 0;
@@ -87,15 +132,15 @@ fn read_chunked(conn: &mut Conn, limit: u64, sink: &mut dyn Write) -> Result<u64
                 return Ok(total);
             }
         }
-        fill(conn)?;
+        fill(conn, pace)?;
     }
 }
 
-fn fill(conn: &mut Conn) -> Result<(), BodyError> {
+fn fill(conn: &mut Conn, pace: &mut Progress) -> Result<(), BodyError> {
     loop {
         match conn.fill() {
             Ok(0) => return Err(BodyError::Closed),
-            Ok(_) => return Ok(()),
+            Ok(n) => return pace.advance(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if is_timeout(&e) => return Err(BodyError::Timeout),
             Err(_) => return Err(BodyError::Closed),

@@ -44,6 +44,25 @@ pub(crate) enum Failure {
 }
 
 impl Failure {
+    /// Tells whether the connection must close after the answer: the request line
+    /// itself was malformed, or the body's framing is in doubt.
+    pub(crate) fn must_close(&self) -> bool {
+        matches!(
+            self,
+            Failure::Parse(_)
+                | Failure::Policy(PolicyError::BadEncoding)
+                | Failure::BadTarget
+                | Failure::Chunk(_)
+                | Failure::TargetTooLong
+                | Failure::HeadTooLarge
+                | Failure::HeadTimeout
+                | Failure::BodyTooLarge
+                | Failure::BodyTimeout
+                | Failure::Aborted
+                | Failure::Panic
+        )
+    }
+
     /// Returns the status code this failure is answered with.
     pub(crate) fn status(&self) -> u16 {
         match self {

@@ -49,7 +49,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{self, Read};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -185,6 +185,10 @@ pub(crate) struct Poller {
     max_connections: usize,
     /// Every open connection, by token: `len()` is the number of open connections.
     conns: HashMap<Token, Slot>,
+    /// The client address of every open connection, for the per-address cap.
+    addr_of: HashMap<Token, IpAddr>,
+    /// Open connections per client address (entries are removed at zero).
+    per_addr: HashMap<IpAddr, usize>,
     /// The deadline of every parked connection, earliest first; each entry matches the
     /// `deadline` field of a `Slot::Parked` (invariant kept by `park` and `unpark`).
     deadlines: BTreeSet<(Instant, Token)>,
@@ -252,6 +256,8 @@ impl Poller {
             ctx,
             max_connections,
             conns: HashMap::new(),
+            addr_of: HashMap::new(),
+            per_addr: HashMap::new(),
             deadlines: BTreeSet::new(),
             back,
             next_token: FIRST_CONN_TOKEN,
@@ -377,6 +383,14 @@ impl Poller {
             return;
         }
         let limits = &self.ctx.limits;
+        let held = self.per_addr.get(&peer.ip()).copied().unwrap_or(0);
+        if held >= limits.max_conns_per_ip {
+            self.ctx.metrics.rejected();
+            // A client hogging connections is peer behaviour: debug, not warn.
+            log::debug!("[{POLLER_NAME}] {peer}: {held} connections from this address: 503");
+            conn::reject_busy(stream, peer, POLLER_NAME);
+            return;
+        }
         // Small responses go out at once; the kernel still coalesces our single writes.
         // The timeouts apply while a worker owns the socket in blocking mode: writes
         // (the client stops reading) and body reads that set no timeout of their own.
@@ -398,6 +412,8 @@ impl Poller {
             return;
         }
         log::debug!("connection from {peer}");
+        self.addr_of.insert(token, peer.ip());
+        *self.per_addr.entry(peer.ip()).or_insert(0) += 1;
         let conn = Parked {
             token,
             stream,
@@ -473,6 +489,7 @@ impl Poller {
             Step::Closed => {
                 if let Some(waiting) = self.unpark(token) {
                     self.close(waiting.conn);
+                    self.forget(token);
                 }
             }
         }
@@ -535,6 +552,7 @@ impl Poller {
                 );
                 let conn = job.conn;
                 self.deregister(&conn.stream);
+                self.forget(token);
                 conn::reject_busy(conn.stream, peer, POLLER_NAME);
             }
         }
@@ -548,6 +566,7 @@ impl Poller {
                 Back::Closed(token) => {
                     // The worker deregistered and closed the socket already.
                     self.conns.remove(&token);
+                    self.forget(token);
                 }
             }
         }
@@ -579,6 +598,7 @@ impl Poller {
                 continue;
             };
             let peer = waiting.conn.peer;
+            self.forget(token);
             match waiting.head_started {
                 Some(started) => {
                     log::debug!("[{POLLER_NAME}] {peer}: head deadline passed");
@@ -588,6 +608,18 @@ impl Poller {
                 None => {
                     log::debug!("[{POLLER_NAME}] {peer}: idle timeout");
                     self.close(waiting.conn);
+                }
+            }
+        }
+    }
+
+    /// Drops a closed connection from the per-address counts.
+    fn forget(&mut self, token: Token) {
+        if let Some(ip) = self.addr_of.remove(&token) {
+            if let Some(n) = self.per_addr.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_addr.remove(&ip);
                 }
             }
         }

@@ -78,7 +78,12 @@ pub(crate) fn handle(
     let mut reply = match routed {
         Ok(reply) => reply,
         Err(Failure::Aborted) => return Ok(Persistence::Close),
-        Err(failure) => failure_reply(&x, failure),
+        Err(failure) => {
+            if failure.must_close() {
+                persistence = Persistence::Close;
+            }
+            failure_reply(&x, failure)
+        }
     };
     if x.body_pending && !discard_body(&mut x) {
         persistence = Persistence::Close;
@@ -168,6 +173,10 @@ fn route(x: &mut Exchange<'_>) -> Result<Reply, Failure> {
 fn request_path<'h>(x: &Exchange<'h>) -> Result<&'h str, Failure> {
     let head = x.head;
     let target = head.target.as_str();
+    if head.method == Method::Connect {
+        // Whatever its target form, CONNECT is a method this server does not offer.
+        return Err(Failure::Policy(PolicyError::MethodNotAllowed));
+    }
     if target == "*" {
         check_host(x, None)?;
         return if head.method == Method::Options {
@@ -197,6 +206,12 @@ fn request_path<'h>(x: &Exchange<'h>) -> Result<&'h str, Failure> {
 fn check_host(x: &Exchange<'_>, authority: Option<&str>) -> Result<(), Failure> {
     let head = x.head;
     let checked = match authority {
+        // The target's authority replaces Host, but HTTP/1.1 still requires exactly
+        // one Host line (RFC 9112 section 3.2).
+        Some(_) if head.hosts.len() > 1 => Err(PolicyError::DuplicateHost),
+        Some(_) if head.hosts.is_empty() && head.version == Version::Http11 => {
+            Err(PolicyError::MissingHost)
+        }
         Some(authority) => x.ctx.hosts.check(&[authority.as_bytes()]),
         // HTTP/1.0 predates Host; only HTTP/1.1 requires it (RFC 9112 section 3.2).
         None if head.version == Version::Http10 && head.hosts.is_empty() => Ok(()),
@@ -283,7 +298,7 @@ fn upload(x: &mut Exchange<'_>) -> Result<Reply, Failure> {
         x.conn,
         head.framing,
         ctx.limits.max_body_bytes,
-        ctx.limits.idle_timeout,
+        body_pace(ctx),
         &mut pending,
     );
     let n_bytes = match read {
@@ -359,7 +374,7 @@ fn discard_body(x: &mut Exchange<'_>) -> bool {
         x.conn,
         x.head.framing,
         limit,
-        x.ctx.limits.idle_timeout,
+        body_pace(x.ctx),
         &mut io::sink(),
     );
     x.body_pending = false;
@@ -394,6 +409,14 @@ fn failure_reply(x: &Exchange<'_>, failure: Failure) -> Reply {
         Failure::RateLimited(secs) => reply.with("Retry-After", secs.to_string()),
         Failure::Policy(PolicyError::MethodNotAllowed) => reply.with("Allow", ALLOW),
         _ => reply,
+    }
+}
+
+fn body_pace(ctx: &Context) -> body::Pace {
+    body::Pace {
+        read_timeout: ctx.limits.idle_timeout,
+        grace: ctx.limits.header_timeout,
+        min_rate: ctx.limits.min_body_rate,
     }
 }
 

@@ -1,6 +1,6 @@
 //! The end-to-end scenarios, grouped by name prefix (`get/`, `security/`,
 //! `host/`, `upload/`, `methods/`, `protocol/`, `conn/`, `pool/`, `files/`,
-//! `log/`, `cli/`).
+//! `log/`, `cli/`), then those of `e2e/semantics.rs` and `e2e/redbot.rs`.
 //!
 //! Requests whose shape repeats are rows of a table ([`FILES`], [`STATUS`]);
 //! each row becomes its own scenario. Every seed README example request (Run,
@@ -22,15 +22,6 @@ use serde_json::Value;
 use super::client::{self, Closed, Conn, Response};
 use super::{Ctx, Kind, Server};
 
-/// Fails the scenario with a formatted message unless `cond` holds.
-macro_rules! ensure {
-    ($cond:expr, $($arg:tt)+) => {
-        if !$cond {
-            return Err(format!($($arg)+));
-        }
-    };
-}
-
 /// What a scenario returns: `Err` carries the reason shown after `FAIL name:`.
 pub type Outcome = Result<(), String>;
 
@@ -43,7 +34,7 @@ pub struct Scenario {
 }
 
 /// The `Allow` value for every 405 and OPTIONS response.
-const ALLOW: &str = "GET, HEAD, POST, OPTIONS";
+pub(super) const ALLOW: &str = "GET, HEAD, POST, OPTIONS";
 
 /// The default per-connection request cap.
 const DEFAULT_MAX_REQUESTS: usize = 100;
@@ -64,10 +55,11 @@ pub fn all() -> Vec<Scenario> {
         .chain(statuses)
         .chain(checks)
         .chain(usage_errors)
+        .chain(super::semantics::all())
         .collect()
 }
 
-fn scenario(name: &str, run: impl Fn(&Ctx) -> Outcome + 'static) -> Scenario {
+pub(super) fn scenario(name: &str, run: impl Fn(&Ctx) -> Outcome + 'static) -> Scenario {
     Scenario {
         name: name.to_string(),
         run: Box::new(run),
@@ -75,7 +67,7 @@ fn scenario(name: &str, run: impl Fn(&Ctx) -> Outcome + 'static) -> Scenario {
 }
 
 /// A scenario written as one function.
-type Check = fn(&Ctx) -> Outcome;
+pub(super) type Check = fn(&Ctx) -> Outcome;
 
 /// Scenarios that are one function each, in run order.
 const CHECKS: &[(&str, Check)] = &[
@@ -173,9 +165,9 @@ struct FileCase {
     disposition: Option<&'static str>,
 }
 
-const HTML: &str = "text/html; charset=utf-8";
-const JSON: &str = "application/json";
-const OCTETS: &str = "application/octet-stream";
+pub(super) const HTML: &str = "text/html; charset=utf-8";
+pub(super) const JSON: &str = "application/json";
+pub(super) const OCTETS: &str = "application/octet-stream";
 
 /// The seed's API Reference GET endpoints (also its Testing examples).
 const FILES: &[FileCase] = &[
@@ -241,8 +233,8 @@ const FILES: &[FileCase] = &[
 /// the server's port and `{LEN}` the length of the bytes after the first
 /// blank line. Every row's connection must end after the response (rows ask
 /// for `Connection: close` or are errors that leave framing unknown).
-struct StatusCase {
-    name: &'static str,
+pub(super) struct StatusCase {
+    pub(super) name: &'static str,
     kind: Kind,
     request: &'static str,
     status: u16,
@@ -250,7 +242,12 @@ struct StatusCase {
     headers: &'static [(&'static str, &'static str)],
 }
 
-const fn row(name: &'static str, kind: Kind, request: &'static str, status: u16) -> StatusCase {
+pub(super) const fn row(
+    name: &'static str,
+    kind: Kind,
+    request: &'static str,
+    status: u16,
+) -> StatusCase {
     StatusCase {
         name,
         kind,
@@ -260,7 +257,7 @@ const fn row(name: &'static str, kind: Kind, request: &'static str, status: u16)
     }
 }
 
-const ALLOW_HEADER: &[(&str, &str)] = &[("Allow", ALLOW)];
+pub(super) const ALLOW_HEADER: &[(&str, &str)] = &[("Allow", ALLOW)];
 
 const STATUS: &[StatusCase] = &[
     row(
@@ -595,7 +592,7 @@ const STATUS: &[StatusCase] = &[
 ];
 
 impl StatusCase {
-    const fn with(self, headers: &'static [(&'static str, &'static str)]) -> StatusCase {
+    pub(super) const fn with(self, headers: &'static [(&'static str, &'static str)]) -> StatusCase {
         StatusCase { headers, ..self }
     }
 }
@@ -619,7 +616,7 @@ const CLI_ERRORS: &[(&str, &[&str])] = &[
 
 /// Checks what every response must have: `Date`, `Server`, a framing header
 /// (unless it has no body by definition) and, for errors, a short body.
-fn common(resp: &Response, to_head: bool) -> Outcome {
+pub(super) fn common(resp: &Response, to_head: bool) -> Outcome {
     let date = resp.header("date").unwrap_or_default();
     ensure!(
         date.ends_with(" GMT"),
@@ -649,7 +646,7 @@ fn common(resp: &Response, to_head: bool) -> Outcome {
     Ok(())
 }
 
-fn expect_status(resp: &Response, status: u16) -> Outcome {
+pub(super) fn expect_status(resp: &Response, status: u16) -> Outcome {
     ensure!(
         resp.status == status,
         "expected {status}, got {}",
@@ -658,7 +655,7 @@ fn expect_status(resp: &Response, status: u16) -> Outcome {
     common(resp, false)
 }
 
-fn expect_header(resp: &Response, name: &str, value: &str) -> Outcome {
+pub(super) fn expect_header(resp: &Response, name: &str, value: &str) -> Outcome {
     let got = resp.header(name);
     ensure!(
         got == Some(value),
@@ -669,18 +666,18 @@ fn expect_header(resp: &Response, name: &str, value: &str) -> Outcome {
 }
 
 /// Expects the server to have closed the connection after the response.
-fn expect_closed(conn: &mut Conn, what: &str) -> Outcome {
+pub(super) fn expect_closed(conn: &mut Conn, what: &str) -> Outcome {
     conn.expect_closed()
         .map(|_| ())
         .map_err(|e| format!("{what}: {e}"))
 }
 
-fn localhost(srv: &Server) -> String {
+pub(super) fn localhost(srv: &Server) -> String {
     format!("localhost:{}", srv.port())
 }
 
 /// Expands `{PORT}` and `{LEN}` in a table request.
-fn fill(template: &str, port: u16) -> Vec<u8> {
+pub(super) fn fill(template: &str, port: u16) -> Vec<u8> {
     let text = template.replace("{PORT}", &port.to_string());
     match text.find("\r\n\r\n") {
         Some(i) if text.contains("{LEN}") => {
@@ -691,7 +688,7 @@ fn fill(template: &str, port: u16) -> Vec<u8> {
     }
 }
 
-fn read_root_file(srv: &Server, name: &str) -> Result<Vec<u8>, String> {
+pub(super) fn read_root_file(srv: &Server, name: &str) -> Result<Vec<u8>, String> {
     fs::read(srv.root.join(name)).map_err(|e| format!("read {name} from the docroot: {e}"))
 }
 
@@ -760,7 +757,7 @@ fn get_file(ctx: &Ctx, case: &FileCase) -> Outcome {
     expect_closed(&mut conn, "after Connection: close")
 }
 
-fn status_case(ctx: &Ctx, case: &StatusCase) -> Outcome {
+pub(super) fn status_case(ctx: &Ctx, case: &StatusCase) -> Outcome {
     let srv = ctx.server(case.kind)?;
     let (mut conn, resp) = client::exchange(srv.addr, &fill(case.request, srv.port()))?;
     expect_status(&resp, case.status)?;
@@ -774,7 +771,11 @@ fn status_case(ctx: &Ctx, case: &StatusCase) -> Outcome {
 // Uploads
 
 /// Checks a 201 upload response and the stored file; returns the filepath.
-fn check_created(srv: &Server, resp: &Response, posted: &[u8]) -> Result<String, String> {
+pub(super) fn check_created(
+    srv: &Server,
+    resp: &Response,
+    posted: &[u8],
+) -> Result<String, String> {
     expect_status(resp, 201)?;
     let json: Value = serde_json::from_slice(&resp.body)
         .map_err(|e| format!("201 body is not JSON ({e}): {}", resp.summary()))?;

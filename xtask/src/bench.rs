@@ -1,0 +1,1670 @@
+//! `cargo xtask bench [--quick]`: load-tests the release `httpd` binary against
+//! nginx with wrk over loopback, and runs httpd-proto's head-parser
+//! micro-benchmark.
+//!
+//! This module owns the whole benchmark: installing wrk and nginx when they are
+//! missing (as root, with apt-get), building the binary, the docroot and the
+//! nginx configurations under `target/bench/`, the servers (pinned to CPU 0 and
+//! stopped by [`Proc`]'s `Drop`), the load generator (wrk, pinned to CPU 1),
+//! the idle-connection holder of scenario (e), parsing wrk's report, and the
+//! result table, printed and written to `target/bench/results.md`.
+//!
+//! Every run is bounded in time, every connection goes to 127.0.0.1, and the
+//! scenarios alternate between the servers round by round so that a slow
+//! moment of the machine does not land on one server only.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// Length of one wrk run by default, and with `--quick`.
+const RUN_SECS: u64 = 10;
+const QUICK_RUN_SECS: u64 = 3;
+
+/// Rounds of every scenario by default (three, so that the median drops one
+/// outlier: loopback figures on a shared machine vary by 2x from run to run),
+/// and with `--quick`.
+const N_ROUNDS: usize = 3;
+const QUICK_N_ROUNDS: usize = 1;
+
+/// Worker threads of httpd (its default).
+const HTTPD_THREADS: u32 = 10;
+
+/// Idle keep-alive connections held open in scenario (e).
+const N_IDLE: usize = 10_000;
+
+/// Time allowed to open and prime the idle connections of scenario (e).
+const IDLE_SETUP_LIMIT: Duration = Duration::from_secs(90);
+
+/// Connect, read and write timeout of every client socket of this module.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Largest response this module's own client reads (head plus 1 KiB body).
+const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// How long a server may take to start listening.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long nginx may take to stop after SIGTERM before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Time a wrk run may take beyond its `-d` duration before it is killed.
+const WRK_SLACK: Duration = Duration::from_secs(30);
+
+/// Time `apt-get update && apt-get install` may take.
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// Time a cargo build or `cargo bench` may take.
+const CARGO_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// Open-file limit asked for the servers and wrk (the hard limit if lower).
+const NOFILE_WANTED: u32 = 65_536;
+
+/// Pause between two wrk runs, for sockets and CPU to settle.
+const PAUSE: Duration = Duration::from_millis(1_000);
+
+/// Sizes of the docroot files.
+const SMALL_FILE_BYTES: usize = 1024;
+const LARGE_FILE_BYTES: usize = 10 * 1024 * 1024;
+
+/// Runs the benchmark; `args` are the words after `bench`.
+pub fn run(args: &[String]) -> ExitCode {
+    let quick = match args {
+        [] => false,
+        [flag] if flag == "--quick" => true,
+        _ => {
+            eprintln!("usage: cargo xtask bench [--quick]");
+            return ExitCode::from(2);
+        }
+    };
+    let opts = Opts {
+        quick,
+        run_secs: if quick { QUICK_RUN_SECS } else { RUN_SECS },
+        n_rounds: if quick { QUICK_N_ROUNDS } else { N_ROUNDS },
+    };
+    match bench(opts) {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Skipped(what)) => {
+            println!("SKIP: {what}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Durations chosen on the command line.
+#[derive(Clone, Copy, Debug)]
+struct Opts {
+    quick: bool,
+    run_secs: u64,
+    n_rounds: usize,
+}
+
+enum Outcome {
+    Done,
+    Skipped(String),
+}
+
+/// The servers under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ServerId {
+    Httpd,
+    Nginx1,
+    NginxAuto,
+}
+
+impl ServerId {
+    const ALL: [ServerId; 3] = [ServerId::Httpd, ServerId::Nginx1, ServerId::NginxAuto];
+
+    fn label(self) -> &'static str {
+        match self {
+            ServerId::Httpd => "httpd",
+            ServerId::Nginx1 => "nginx (1 worker)",
+            ServerId::NginxAuto => "nginx (auto)",
+        }
+    }
+}
+
+/// One load shape.
+#[derive(Clone, Copy, Debug)]
+struct Scenario {
+    key: &'static str,
+    title: &'static str,
+    path: &'static str,
+    n_connections: u32,
+    close: bool,
+    /// Report MiB/s instead of requests/s.
+    is_bulk: bool,
+    /// Hold [`N_IDLE`] idle connections open during the run.
+    with_idle: bool,
+}
+
+const SCENARIOS: [Scenario; 5] = [
+    Scenario {
+        key: "a",
+        title: "1 KiB, keep-alive, 50 conns",
+        path: "/1k.html",
+        n_connections: 50,
+        close: false,
+        is_bulk: false,
+        with_idle: false,
+    },
+    Scenario {
+        key: "b",
+        title: "1 KiB, Connection: close, 50 conns",
+        path: "/1k.html",
+        n_connections: 50,
+        close: true,
+        is_bulk: false,
+        with_idle: false,
+    },
+    Scenario {
+        key: "c",
+        title: "10 MiB, keep-alive, 4 conns",
+        path: "/10m.txt",
+        n_connections: 4,
+        close: false,
+        is_bulk: true,
+        with_idle: false,
+    },
+    Scenario {
+        key: "d",
+        title: "1 KiB, keep-alive, 1000 conns",
+        path: "/1k.html",
+        n_connections: 1000,
+        close: false,
+        is_bulk: false,
+        with_idle: false,
+    },
+    Scenario {
+        key: "e",
+        title: "1 KiB, keep-alive, 50 conns + 10k idle",
+        path: "/1k.html",
+        n_connections: 50,
+        close: false,
+        is_bulk: false,
+        with_idle: true,
+    },
+];
+
+/// What one wrk run reported.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct WrkReport {
+    requests_per_s: f64,
+    mib_per_s: f64,
+    p50_us: f64,
+    p99_us: f64,
+    n_requests: u64,
+    /// `Socket errors: connect C, read R, write W, timeout T`, in that order.
+    socket_errors: [u64; 4],
+    non_2xx: u64,
+}
+
+impl WrkReport {
+    fn n_errors(&self) -> u64 {
+        self.socket_errors.iter().sum::<u64>() + self.non_2xx
+    }
+
+    /// Adds the error counts of `other` to these.
+    fn add_errors(&mut self, other: &WrkReport) {
+        for (mine, theirs) in self.socket_errors.iter_mut().zip(other.socket_errors) {
+            *mine += theirs;
+        }
+        self.non_2xx += other.non_2xx;
+    }
+
+    /// Describes the nonzero error counts, or returns an empty string.
+    fn describe_errors(&self) -> String {
+        let names = ["connect", "read", "write", "timeout"];
+        let mut parts: Vec<String> = names
+            .iter()
+            .zip(self.socket_errors)
+            .filter(|(_, n)| *n > 0)
+            .map(|(name, n)| format!("{n} {name}"))
+            .collect();
+        if self.non_2xx > 0 {
+            parts.push(format!("{} non-2xx", self.non_2xx));
+        }
+        parts.join(", ")
+    }
+}
+
+/// How the idle connections of scenario (e) fared.
+#[derive(Clone, Copy, Debug, Default)]
+struct IdleReport {
+    n_wanted: usize,
+    n_held: usize,
+    n_not_opened: usize,
+    n_bad_response: usize,
+    n_closed: usize,
+    n_reset: usize,
+    setup: Duration,
+}
+
+/// One run of one scenario against one server.
+#[derive(Clone, Debug)]
+struct Measure {
+    scenario: usize,
+    server: ServerId,
+    wrk: WrkReport,
+    rss_kib: Option<u64>,
+    /// Scenario (e) only: the same wrk run without the idle connections.
+    baseline: Option<WrkReport>,
+    idle: Option<IdleReport>,
+}
+
+/// The runs of one scenario and server, summarized (medians over rounds).
+#[derive(Clone, Debug, Default)]
+struct Summary {
+    throughput: f64,
+    p50_us: f64,
+    p99_us: f64,
+    errors: WrkReport,
+    rss_kib: Option<u64>,
+    baseline_p99_us: Option<f64>,
+    idle: Option<IdleReport>,
+}
+
+fn bench(opts: Opts) -> Result<Outcome, String> {
+    let started = Instant::now();
+    let paths = Paths::discover();
+    let tools = match find_tools()? {
+        Ok(tools) => tools,
+        Err(skip) => return Ok(Outcome::Skipped(skip)),
+    };
+    let n_cpus = thread::available_parallelism().map_or(1, |n| n.get());
+    // With one CPU the servers and wrk share it; the numbers then mean little.
+    let client_cpu = if n_cpus >= 2 { 1 } else { 0 };
+    if n_cpus < 2 {
+        eprintln!("bench: only one CPU: servers and wrk share it");
+    }
+
+    cargo(&paths.workspace, &["build", "--release", "-p", "httpd-cli"])?;
+    if !paths.binary.is_file() {
+        return Err(format!("no binary at {}", paths.binary.display()));
+    }
+    fs::create_dir_all(&paths.bench_dir)
+        .map_err(|e| format!("create {}: {e}", paths.bench_dir.display()))?;
+    let micro = micro_benchmark(&paths.workspace)?;
+
+    let root = make_docroot(&paths.bench_dir)?;
+    check_client_nofile();
+    eprintln!("bench: starting servers");
+    let httpd = Proc::httpd(&paths, &root)?;
+    thread::sleep(Duration::from_millis(200));
+    let idle_rss_kib = rss_kib(httpd.pid());
+    let nginx1 = Proc::nginx(&tools.nginx, &paths.bench_dir, &root, "1")?;
+    let nginx_auto = Proc::nginx(&tools.nginx, &paths.bench_dir, &root, "auto")?;
+    let servers = [
+        (ServerId::Httpd, &httpd),
+        (ServerId::Nginx1, &nginx1),
+        (ServerId::NginxAuto, &nginx_auto),
+    ];
+    for (id, server) in servers {
+        sanity_check(server.addr).map_err(|e| format!("{}: {e}", id.label()))?;
+    }
+
+    let wrk = Wrk {
+        program: tools.wrk.clone(),
+        cpu: client_cpu,
+        run_secs: opts.run_secs,
+    };
+    // Warm up every server (page cache, allocator, nginx's open-file paths).
+    for (_, server) in servers {
+        let _ = wrk.run(server.addr, &SCENARIOS[0], 1)?;
+    }
+
+    let mut measures: Vec<Measure> = Vec::new();
+    for (scenario_idx, scenario) in SCENARIOS.iter().enumerate() {
+        for round in 0..opts.n_rounds {
+            // Alternate the order so no server always runs first.
+            let mut order = servers;
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            for (id, server) in order {
+                eprintln!(
+                    "bench: ({}) {} - round {}/{} - {}",
+                    scenario.key,
+                    scenario.title,
+                    round + 1,
+                    opts.n_rounds,
+                    id.label()
+                );
+                let measure = run_one(&wrk, scenario_idx, id, server)?;
+                eprintln!("bench:     {}", describe(scenario, &measure));
+                measures.push(measure);
+                thread::sleep(PAUSE);
+            }
+        }
+    }
+    let final_rss_kib = rss_kib(httpd.pid());
+    drop(nginx_auto);
+    drop(nginx1);
+    drop(httpd);
+
+    let report = Report {
+        opts,
+        tools: &tools,
+        n_cpus,
+        client_cpu,
+        micro: &micro,
+        idle_rss_kib,
+        final_rss_kib,
+        measures: &measures,
+        elapsed: started.elapsed(),
+        workspace: &paths.workspace,
+    };
+    let markdown = report.to_markdown();
+    let results = paths.bench_dir.join("results.md");
+    fs::write(&results, &markdown).map_err(|e| format!("write {}: {e}", results.display()))?;
+    println!("{markdown}");
+    eprintln!("bench: wrote {}", results.display());
+    Ok(Outcome::Done)
+}
+
+/// Runs one scenario once against one server.
+fn run_one(wrk: &Wrk, scenario_idx: usize, id: ServerId, server: &Proc) -> Result<Measure, String> {
+    let scenario = &SCENARIOS[scenario_idx];
+    let mut measure = Measure {
+        scenario: scenario_idx,
+        server: id,
+        wrk: WrkReport::default(),
+        rss_kib: None,
+        baseline: None,
+        idle: None,
+    };
+    if scenario.with_idle {
+        measure.baseline = Some(wrk.run(server.addr, scenario, wrk.run_secs)?);
+        thread::sleep(PAUSE);
+        let mut holder = IdleHolder::open(server.addr, N_IDLE, IDLE_SETUP_LIMIT);
+        measure.wrk = wrk.run(server.addr, scenario, wrk.run_secs)?;
+        // Measured while the idle connections are still open.
+        measure.rss_kib = server.rss_kib();
+        measure.idle = Some(holder.check());
+        drop(holder);
+    } else {
+        measure.wrk = wrk.run(server.addr, scenario, wrk.run_secs)?;
+        measure.rss_kib = server.rss_kib();
+    }
+    Ok(measure)
+}
+
+fn describe(scenario: &Scenario, m: &Measure) -> String {
+    let mut line = format!(
+        "{}, p50 {}, p99 {}, errors {}, RSS {}",
+        throughput(scenario, &m.wrk),
+        fmt_latency(m.wrk.p50_us),
+        fmt_latency(m.wrk.p99_us),
+        m.wrk.n_errors(),
+        m.rss_kib.map_or("?".to_string(), fmt_rss),
+    );
+    if m.wrk.n_errors() > 0 {
+        let _ = write!(line, " ({})", m.wrk.describe_errors());
+    }
+    if let Some(base) = &m.baseline {
+        let _ = write!(line, ", p99 without idle {}", fmt_latency(base.p99_us));
+    }
+    if let Some(idle) = &m.idle {
+        let _ = write!(line, ", {}", describe_idle(idle));
+    }
+    line
+}
+
+fn throughput(scenario: &Scenario, r: &WrkReport) -> String {
+    if scenario.is_bulk {
+        format!("{:.1} MiB/s", r.mib_per_s)
+    } else {
+        format!("{:.0} req/s", r.requests_per_s)
+    }
+}
+
+fn describe_idle(idle: &IdleReport) -> String {
+    format!(
+        "held {}/{} (not opened {}, bad response {}, closed {}, reset {}; opened in {:.1}s)",
+        idle.n_held,
+        idle.n_wanted,
+        idle.n_not_opened,
+        idle.n_bad_response,
+        idle.n_closed,
+        idle.n_reset,
+        idle.setup.as_secs_f64()
+    )
+}
+
+/// Where things are.
+struct Paths {
+    workspace: PathBuf,
+    binary: PathBuf,
+    /// `target/bench`: docroot, nginx configs and logs, results.
+    bench_dir: PathBuf,
+}
+
+impl Paths {
+    fn discover() -> Paths {
+        let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let workspace = manifest_dir
+            .parent()
+            .expect("xtask/ lives inside the workspace")
+            .to_path_buf();
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .map(|t| {
+                if t.is_absolute() {
+                    t
+                } else {
+                    workspace.join(t)
+                }
+            })
+            .unwrap_or_else(|| workspace.join("target"));
+        Paths {
+            binary: target
+                .join("release")
+                .join(format!("httpd{}", std::env::consts::EXE_SUFFIX)),
+            bench_dir: target.join("bench"),
+            workspace,
+        }
+    }
+}
+
+/// The external programs the benchmark drives.
+struct Tools {
+    wrk: PathBuf,
+    nginx: PathBuf,
+    wrk_version: String,
+    nginx_version: String,
+}
+
+/// Finds wrk, nginx and taskset, installing wrk and nginx when missing and
+/// running as root. The inner `Err` is a reason to skip.
+fn find_tools() -> Result<Result<Tools, String>, String> {
+    if find_program("taskset").is_none() {
+        return Ok(Err("taskset missing".to_string()));
+    }
+    let mut missing = Vec::new();
+    if find_program("wrk").is_none() {
+        missing.push("wrk");
+    }
+    if find_program("nginx").is_none() {
+        missing.push("nginx");
+    }
+    if !missing.is_empty() {
+        if !is_root() {
+            return Ok(Err(format!("{} missing", missing.join(" and "))));
+        }
+        install(&missing)?;
+    }
+    let wrk = find_program("wrk").ok_or("wrk still missing after apt-get install")?;
+    let nginx = find_program("nginx").ok_or("nginx still missing after apt-get install")?;
+    let wrk_version = first_line_of(&wrk, &["-v"]);
+    let nginx_version = first_line_of(&nginx, &["-v"]);
+    Ok(Ok(Tools {
+        wrk,
+        nginx,
+        wrk_version,
+        nginx_version,
+    }))
+}
+
+/// Looks for an executable `name` in `PATH` and the sbin directories.
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+fn is_root() -> bool {
+    // The second field of `Uid:` is the effective user id.
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Installs wrk and/or nginx with apt-get. A temporary `policy-rc.d` keeps
+/// the package's scripts from starting a system nginx on port 80.
+fn install(missing: &[&str]) -> Result<(), String> {
+    let wants_wrk = missing.contains(&"wrk");
+    let wants_nginx = missing.contains(&"nginx");
+    let packages = |nginx_package: &str| {
+        let mut p = Vec::new();
+        if wants_wrk {
+            p.push("wrk");
+        }
+        if wants_nginx {
+            p.push(nginx_package);
+        }
+        p.join(" ")
+    };
+    let script = format!(
+        "apt-get update && {{ apt-get install -y {} || apt-get install -y {}; }}",
+        packages("nginx-light"),
+        packages("nginx")
+    );
+    eprintln!("bench: installing {}: {script}", missing.join(" and "));
+    let policy = Path::new("/usr/sbin/policy-rc.d");
+    let made_policy = !policy.exists() && write_policy_rc_d(policy).is_ok();
+    let child = Command::new("bash")
+        .args(["-c", &script])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdin(Stdio::null())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .spawn();
+    let result = match child {
+        Ok(mut child) => match wait_bounded(&mut child, INSTALL_TIMEOUT) {
+            Some(status) if status.success() => Ok(()),
+            Some(status) => Err(format!("apt-get install failed: {status}")),
+            None => Err(format!("apt-get did not finish within {INSTALL_TIMEOUT:?}")),
+        },
+        Err(e) => Err(format!("cannot run bash: {e}")),
+    };
+    if made_policy {
+        let _ = fs::remove_file(policy);
+    }
+    result
+}
+
+fn write_policy_rc_d(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::write(
+        path,
+        "#!/bin/sh\n# Written by cargo xtask bench during apt-get install.\nexit 101\n",
+    )?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755))
+}
+
+fn first_line_of(program: &Path, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output();
+    match out {
+        Ok(out) => {
+            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&out.stderr));
+            text.lines().next().unwrap_or("").trim().to_string()
+        }
+        Err(e) => format!("unknown ({e})"),
+    }
+}
+
+/// Runs `$CARGO args` in the workspace, output to the terminal, bounded.
+fn cargo(workspace: &Path, args: &[&str]) -> Result<(), String> {
+    let program = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("bench: cargo {}", args.join(" "));
+    let mut child = Command::new(&program)
+        .args(args)
+        .current_dir(workspace)
+        .stdin(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run {program:?}: {e}"))?;
+    match wait_bounded(&mut child, CARGO_TIMEOUT) {
+        Some(status) if status.success() => Ok(()),
+        Some(status) => Err(format!("cargo {} failed: {status}", args.join(" "))),
+        None => Err(format!(
+            "cargo {} took over {CARGO_TIMEOUT:?}",
+            args.join(" ")
+        )),
+    }
+}
+
+/// Runs `$CARGO bench -p httpd-proto` and returns its `ns/request` lines.
+fn micro_benchmark(workspace: &Path) -> Result<Vec<String>, String> {
+    let program = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("bench: cargo bench -p httpd-proto");
+    let mut child = Command::new(&program)
+        .args(["bench", "-p", "httpd-proto"])
+        .current_dir(workspace)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {program:?}: {e}"))?;
+    let stdout = collect(child.stdout.take());
+    let status = wait_bounded(&mut child, CARGO_TIMEOUT);
+    let text = stdout.join().unwrap_or_default();
+    match status {
+        Some(s) if s.success() => {}
+        Some(s) => return Err(format!("cargo bench -p httpd-proto failed: {s}")),
+        None => return Err(format!("cargo bench took over {CARGO_TIMEOUT:?}")),
+    }
+    let lines: Vec<String> = text
+        .lines()
+        .filter(|l| l.contains("ns/request"))
+        .map(str::to_string)
+        .collect();
+    for line in &lines {
+        eprintln!("bench: {line}");
+    }
+    if lines.is_empty() {
+        return Err("cargo bench -p httpd-proto printed no ns/request line".to_string());
+    }
+    Ok(lines)
+}
+
+/// Writes `target/bench/root` with `index.html`, `1k.html` and `10m.txt`.
+fn make_docroot(bench_dir: &Path) -> Result<PathBuf, String> {
+    let root = bench_dir.join("root");
+    let write = |name: &str, bytes: &[u8]| {
+        let path = root.join(name);
+        fs::write(&path, bytes).map_err(|e| format!("write {}: {e}", path.display()))
+    };
+    fs::create_dir_all(&root).map_err(|e| format!("create {}: {e}", root.display()))?;
+    write(
+        "index.html",
+        b"<!doctype html><title>bench</title><p>httpd benchmark docroot</p>\n",
+    )?;
+    write("1k.html", &filler(SMALL_FILE_BYTES, b"<!-- 1 KiB -->\n"))?;
+    write("10m.txt", &filler(LARGE_FILE_BYTES, b"10 MiB of text.\n"))?;
+    Ok(root)
+}
+
+/// Returns `n_bytes` of `pattern` repeated.
+fn filler(n_bytes: usize, pattern: &[u8]) -> Vec<u8> {
+    pattern.iter().copied().cycle().take(n_bytes).collect()
+}
+
+/// Warns when this process cannot open the idle connections of scenario (e).
+fn check_client_nofile() {
+    let soft = fs::read_to_string("/proc/self/limits").ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Max open files"))
+            .and_then(|l| {
+                l.split_whitespace()
+                    .nth(3)
+                    .and_then(|n| n.parse::<usize>().ok())
+            })
+    });
+    if soft.is_some_and(|soft| soft < N_IDLE + 256) {
+        let soft = soft.unwrap_or_default();
+        eprintln!(
+            "bench: open-file limit {soft} < {}: scenario (e) cannot open every idle \
+             connection (raise it with `ulimit -n`)",
+            N_IDLE + 256
+        );
+    }
+}
+
+/// Wraps `program args` so it runs on `cpu` with a raised open-file limit.
+fn pinned(cpu: usize, program: &Path, args: &[String]) -> Command {
+    let mut cmd = Command::new("taskset");
+    cmd.arg("-c").arg(cpu.to_string()).args([
+        "bash",
+        "-c",
+        &format!(
+            "ulimit -n {NOFILE_WANTED} 2>/dev/null || ulimit -n \"$(ulimit -Hn)\"; exec \"$0\" \"$@\""
+        ),
+    ]);
+    cmd.arg(program).args(args);
+    cmd
+}
+
+/// A server process, stopped on drop: httpd is killed; nginx gets SIGTERM,
+/// then SIGKILL for its master and workers if it has not exited in time.
+struct Proc {
+    addr: SocketAddr,
+    is_nginx: bool,
+    // The child must be stopped before the drain thread is joined: the thread
+    // ends when the child's stdout closes.
+    child: Child,
+    drain: Option<JoinHandle<()>>,
+}
+
+impl Proc {
+    fn httpd(paths: &Paths, root: &Path) -> Result<Proc, String> {
+        let log_path = paths.bench_dir.join("httpd.log");
+        let log = fs::File::create(&log_path)
+            .map_err(|e| format!("create {}: {e}", log_path.display()))?;
+        let args: Vec<String> = [
+            "--listen",
+            "127.0.0.1:0",
+            "--root",
+            &root.display().to_string(),
+            "--threads",
+            &HTTPD_THREADS.to_string(),
+            "--log-level",
+            "warn",
+            "--access-log",
+            "/dev/null",
+        ]
+        .map(String::from)
+        .into();
+        let mut child = pinned(0, &paths.binary, &args)
+            .current_dir(&paths.bench_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .map_err(|e| format!("spawn httpd: {e}"))?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (line_tx, line_rx) = mpsc::channel::<String>();
+        // Keep reading stdout for the server's whole life so it never blocks.
+        let drain = thread::Builder::new()
+            .name("bench-drain-httpd".to_string())
+            .spawn(move || {
+                let mut reader = BufReader::new(stdout);
+                let mut line = String::new();
+                let mut first = true;
+                loop {
+                    line.clear();
+                    match reader.read_line(&mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) if first => {
+                            first = false;
+                            let _ = line_tx.send(line.trim().to_string());
+                        }
+                        Ok(_) => {}
+                    }
+                }
+            })
+            .map_err(|e| format!("spawn drain thread: {e}"))?;
+        let mut proc = Proc {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            is_nginx: false,
+            child,
+            drain: Some(drain),
+        };
+        let line = line_rx.recv_timeout(STARTUP_TIMEOUT).map_err(|_| {
+            format!(
+                "httpd printed no listening line within {STARTUP_TIMEOUT:?}; see {}",
+                log_path.display()
+            )
+        })?;
+        proc.addr = line
+            .strip_prefix("listening on http://")
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| format!("unexpected first stdout line of httpd: {line:?}"))?;
+        Ok(proc)
+    }
+
+    fn nginx(program: &Path, bench_dir: &Path, root: &Path, workers: &str) -> Result<Proc, String> {
+        let name = format!("nginx-{workers}");
+        let port = free_port()?;
+        let conf_path = bench_dir.join(format!("{name}.conf"));
+        let conf = nginx_conf(bench_dir, &name, root, port, workers);
+        fs::write(&conf_path, conf).map_err(|e| format!("write {}: {e}", conf_path.display()))?;
+        let error_log = bench_dir.join(format!("{name}.error.log"));
+        // nginx appends; start each benchmark with an empty log.
+        fs::write(&error_log, "").map_err(|e| format!("write {}: {e}", error_log.display()))?;
+        let out_path = bench_dir.join(format!("{name}.out"));
+        let out = fs::File::create(&out_path)
+            .map_err(|e| format!("create {}: {e}", out_path.display()))?;
+        let err = out
+            .try_clone()
+            .map_err(|e| format!("clone {}: {e}", out_path.display()))?;
+        let args: Vec<String> = [
+            "-p".to_string(),
+            format!("{}/", bench_dir.display()),
+            "-e".to_string(),
+            error_log.display().to_string(),
+            "-c".to_string(),
+            conf_path.display().to_string(),
+        ]
+        .into();
+        let child = pinned(0, program, &args)
+            .current_dir(bench_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .map_err(|e| format!("spawn nginx: {e}"))?;
+        let mut proc = Proc {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            is_nginx: true,
+            child,
+            drain: None,
+        };
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = proc.child.try_wait() {
+                return Err(format!(
+                    "{name} exited at start ({status}): {}",
+                    fs::read_to_string(&out_path).unwrap_or_default().trim()
+                ));
+            }
+            if TcpStream::connect_timeout(&proc.addr, CLIENT_TIMEOUT).is_ok() {
+                return Ok(proc);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("{name} is not listening after {STARTUP_TIMEOUT:?}"));
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Returns the resident memory of the server: httpd's, or the sum of
+    /// nginx's master and workers.
+    fn rss_kib(&self) -> Option<u64> {
+        let own = rss_kib(self.pid())?;
+        if !self.is_nginx {
+            return Some(own);
+        }
+        Some(
+            own + children_of(self.pid())
+                .into_iter()
+                .filter_map(rss_kib)
+                .sum::<u64>(),
+        )
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let pid = self.pid();
+        let children = children_of(pid);
+        if self.is_nginx && self.child.try_wait().ok().flatten().is_none() {
+            send_signal("TERM", pid);
+            let _ = wait_bounded(&mut self.child, STOP_TIMEOUT);
+        }
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+        // Workers left behind by a killed master (now children of init).
+        for child in children {
+            let comm = fs::read_to_string(format!("/proc/{child}/comm")).unwrap_or_default();
+            if comm.trim() == "nginx" {
+                send_signal("KILL", child);
+            }
+        }
+        if let Some(drain) = self.drain.take() {
+            let _ = drain.join();
+        }
+    }
+}
+
+fn nginx_conf(bench_dir: &Path, name: &str, root: &Path, port: u16, workers: &str) -> String {
+    let dir = bench_dir.display();
+    let user = if is_root() { "user root;\n" } else { "" };
+    format!(
+        "# Written by cargo xtask bench.\n\
+         {user}daemon off;\n\
+         master_process on;\n\
+         worker_processes {workers};\n\
+         pid {dir}/{name}.pid;\n\
+         error_log {dir}/{name}.error.log warn;\n\
+         events {{ worker_connections 20000; }}\n\
+         http {{\n\
+         \x20   types {{ text/html html; text/plain txt; }}\n\
+         \x20   default_type application/octet-stream;\n\
+         \x20   access_log off;\n\
+         \x20   sendfile on;\n\
+         \x20   tcp_nopush on;\n\
+         \x20   keepalive_requests 100000;\n\
+         \x20   keepalive_timeout 65;\n\
+         \x20   server {{\n\
+         \x20       listen 127.0.0.1:{port};\n\
+         \x20       root {};\n\
+         \x20   }}\n\
+         }}\n",
+        root.display()
+    )
+}
+
+/// Returns a loopback port that was free a moment ago.
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("find a free port: {e}"))
+}
+
+fn send_signal(signal: &str, pid: u32) {
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Reads `VmRSS` of `pid` from `/proc`, in KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+/// Lists the processes whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            fs::read_to_string(format!("/proc/{child}/status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("PPid:"))
+                        .map(|p| p.trim() == pid.to_string())
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Checks that a server serves the three docroot files as expected.
+fn sanity_check(addr: SocketAddr) -> Result<(), String> {
+    for (method, path, length) in [
+        ("GET", "/", None),
+        ("GET", "/1k.html", Some(SMALL_FILE_BYTES)),
+        ("HEAD", "/10m.txt", Some(LARGE_FILE_BYTES)),
+    ] {
+        let mut stream = connect(addr).map_err(|e| format!("connect: {e}"))?;
+        let request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        stream
+            .write_all(request.as_bytes())
+            .map_err(|e| format!("{method} {path}: {e}"))?;
+        let (status, content_length) = read_response(&mut stream, method == "HEAD")
+            .map_err(|e| format!("{method} {path}: {e}"))?;
+        if status != 200 {
+            return Err(format!("{method} {path} answered {status}, not 200"));
+        }
+        if length.is_some() && content_length != length {
+            return Err(format!(
+                "{method} {path}: Content-Length {content_length:?}, expected {length:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect_timeout(&addr, CLIENT_TIMEOUT)?;
+    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+    Ok(stream)
+}
+
+/// Reads one response and returns its status and `Content-Length`. The body
+/// (none for HEAD) is read and discarded; at most [`MAX_RESPONSE_BYTES`].
+fn read_response(stream: &mut TcpStream, is_head: bool) -> Result<(u16, Option<usize>), String> {
+    let mut buf = Vec::with_capacity(2048);
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if buf.len() > MAX_RESPONSE_BYTES {
+            return Err("response head too large".to_string());
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => return Err("closed before a whole response head".to_string()),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) => return Err(e.to_string()),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let status: u16 = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad status line in {:?}", head.lines().next()))?;
+    let content_length: Option<usize> = head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        if name.eq_ignore_ascii_case("content-length") {
+            value.trim().parse().ok()
+        } else {
+            None
+        }
+    });
+    if is_head {
+        return Ok((status, content_length));
+    }
+    let body_len = content_length.ok_or("response without Content-Length")?;
+    if body_len > MAX_RESPONSE_BYTES {
+        return Err(format!("body of {body_len} bytes is larger than expected"));
+    }
+    let mut have = buf.len() - head_end;
+    while have < body_len {
+        match stream.read(&mut chunk) {
+            Ok(0) => return Err("closed inside the body".to_string()),
+            Ok(n) => have += n,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok((status, content_length))
+}
+
+/// The idle keep-alive connections of scenario (e): each opened, used for
+/// one request, then left idle until [`IdleHolder::check`].
+struct IdleHolder {
+    streams: Vec<TcpStream>,
+    report: IdleReport,
+}
+
+impl IdleHolder {
+    /// Opens up to `n` connections one after another, each with one
+    /// `GET /1k.html` answered 200, within `limit`.
+    fn open(addr: SocketAddr, n: usize, limit: Duration) -> IdleHolder {
+        let started = Instant::now();
+        let mut holder = IdleHolder {
+            streams: Vec::with_capacity(n),
+            report: IdleReport {
+                n_wanted: n,
+                ..IdleReport::default()
+            },
+        };
+        let request = b"GET /1k.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+        for _ in 0..n {
+            if started.elapsed() > limit {
+                let n_tried = holder.streams.len()
+                    + holder.report.n_not_opened
+                    + holder.report.n_bad_response;
+                holder.report.n_not_opened += n - n_tried;
+                break;
+            }
+            let Ok(mut stream) = connect(addr) else {
+                holder.report.n_not_opened += 1;
+                continue;
+            };
+            let answered = stream
+                .write_all(request)
+                .map_err(|e| e.to_string())
+                .and_then(|()| read_response(&mut stream, false));
+            match answered {
+                Ok((200, _)) => holder.streams.push(stream),
+                _ => holder.report.n_bad_response += 1,
+            }
+        }
+        holder.report.setup = started.elapsed();
+        eprintln!(
+            "bench:     opened {} idle connections in {:.1}s",
+            holder.streams.len(),
+            holder.report.setup.as_secs_f64()
+        );
+        holder
+    }
+
+    /// Counts the connections that are still open: no data, no EOF, no error.
+    fn check(&mut self) -> IdleReport {
+        let mut byte = [0u8; 1];
+        for stream in &mut self.streams {
+            if stream.set_nonblocking(true).is_err() {
+                self.report.n_reset += 1;
+                continue;
+            }
+            match stream.read(&mut byte) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.report.n_held += 1,
+                Ok(0) => self.report.n_closed += 1,
+                // The server spoke unasked (a 408, say) and will close.
+                Ok(_) => self.report.n_closed += 1,
+                Err(_) => self.report.n_reset += 1,
+            }
+        }
+        self.report
+    }
+}
+
+/// How wrk is run.
+struct Wrk {
+    program: PathBuf,
+    cpu: usize,
+    run_secs: u64,
+}
+
+impl Wrk {
+    /// Runs wrk for `secs` seconds with `scenario`'s shape against `addr`.
+    fn run(&self, addr: SocketAddr, scenario: &Scenario, secs: u64) -> Result<WrkReport, String> {
+        let mut args: Vec<String> = vec![
+            "-t1".into(),
+            format!("-c{}", scenario.n_connections),
+            format!("-d{secs}s"),
+            "--latency".into(),
+        ];
+        if scenario.close {
+            args.extend(["-H".into(), "Connection: close".into()]);
+        }
+        args.push(format!("http://{addr}{}", scenario.path));
+        let mut child = pinned(self.cpu, &self.program, &args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("spawn wrk: {e}"))?;
+        let stdout = collect(child.stdout.take());
+        let stderr = collect(child.stderr.take());
+        let status = wait_bounded(&mut child, Duration::from_secs(secs) + WRK_SLACK);
+        if status.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let out = stdout.join().unwrap_or_default();
+        let err = stderr.join().unwrap_or_default();
+        match status {
+            Some(s) if s.success() => {
+                parse_wrk(&out).ok_or_else(|| format!("cannot read wrk's report: {out:?} {err:?}"))
+            }
+            Some(s) => Err(format!("wrk {args:?} failed ({s}): {out} {err}")),
+            None => Err(format!("wrk {args:?} did not finish in time")),
+        }
+    }
+}
+
+/// Reads wrk's report (run with `--latency`). Returns `None` when the
+/// requests/s line is missing.
+fn parse_wrk(text: &str) -> Option<WrkReport> {
+    let mut report = WrkReport::default();
+    let mut saw_rate = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(v) = line.strip_prefix("Requests/sec:") {
+            report.requests_per_s = v.trim().parse().ok()?;
+            saw_rate = true;
+        } else if let Some(v) = line.strip_prefix("Transfer/sec:") {
+            report.mib_per_s = parse_size_bytes(v.trim())? / (1024.0 * 1024.0);
+        } else if let Some(v) = line.strip_prefix("50%") {
+            report.p50_us = parse_latency_us(v.trim())?;
+        } else if let Some(v) = line.strip_prefix("99%") {
+            report.p99_us = parse_latency_us(v.trim())?;
+        } else if let Some(v) = line.strip_prefix("Socket errors:") {
+            // "connect 0, read 0, write 0, timeout 0"
+            for (slot, part) in report.socket_errors.iter_mut().zip(v.split(',')) {
+                *slot = part.split_whitespace().nth(1)?.parse().ok()?;
+            }
+        } else if let Some(v) = line.strip_prefix("Non-2xx or 3xx responses:") {
+            report.non_2xx = v.trim().parse().ok()?;
+        } else if let Some((count, _)) = line.split_once(" requests in ") {
+            report.n_requests = count.trim().parse().ok()?;
+        }
+    }
+    saw_rate.then_some(report)
+}
+
+/// Parses wrk's latency (`512.00us`, `1.23ms`, `2.00s`, `1.00m`) into microseconds.
+fn parse_latency_us(text: &str) -> Option<f64> {
+    let split = text.find(|c: char| c.is_ascii_alphabetic())?;
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().ok()?;
+    let scale = match unit {
+        "us" => 1.0,
+        "ms" => 1e3,
+        "s" => 1e6,
+        "m" => 60e6,
+        "h" => 3600e6,
+        _ => return None,
+    };
+    Some(value * scale)
+}
+
+/// Parses wrk's size (`812.34KB`, `1.10GB`; binary units) into bytes.
+fn parse_size_bytes(text: &str) -> Option<f64> {
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().ok()?;
+    let power = match unit {
+        "" | "B" => 0,
+        "KB" => 1,
+        "MB" => 2,
+        "GB" => 3,
+        "TB" => 4,
+        _ => return None,
+    };
+    Some(value * 1024f64.powi(power))
+}
+
+/// Everything the report needs.
+struct Report<'a> {
+    opts: Opts,
+    tools: &'a Tools,
+    n_cpus: usize,
+    client_cpu: usize,
+    micro: &'a [String],
+    idle_rss_kib: Option<u64>,
+    final_rss_kib: Option<u64>,
+    measures: &'a [Measure],
+    elapsed: Duration,
+    workspace: &'a Path,
+}
+
+impl Report<'_> {
+    fn summary(&self, scenario_idx: usize, server: ServerId) -> Option<Summary> {
+        let runs: Vec<&Measure> = self
+            .measures
+            .iter()
+            .filter(|m| m.scenario == scenario_idx && m.server == server)
+            .collect();
+        if runs.is_empty() {
+            return None;
+        }
+        let scenario = &SCENARIOS[scenario_idx];
+        let metric = |m: &&Measure| {
+            if scenario.is_bulk {
+                m.wrk.mib_per_s
+            } else {
+                m.wrk.requests_per_s
+            }
+        };
+        let baselines: Vec<f64> = runs
+            .iter()
+            .filter_map(|m| m.baseline.map(|b| b.p99_us))
+            .collect();
+        // The worst idle outcome over the rounds.
+        let idle = runs.iter().filter_map(|m| m.idle).min_by_key(|i| i.n_held);
+        Some(Summary {
+            throughput: median(runs.iter().map(metric).collect()),
+            p50_us: median(runs.iter().map(|m| m.wrk.p50_us).collect()),
+            p99_us: median(runs.iter().map(|m| m.wrk.p99_us).collect()),
+            errors: runs.iter().fold(WrkReport::default(), |mut sum, m| {
+                sum.add_errors(&m.wrk);
+                sum
+            }),
+            rss_kib: runs.iter().filter_map(|m| m.rss_kib).max(),
+            baseline_p99_us: (!baselines.is_empty()).then(|| median(baselines)),
+            idle,
+        })
+    }
+
+    fn to_markdown(&self) -> String {
+        let mut md = String::new();
+        let _ = writeln!(md, "# httpd benchmark\n");
+        let _ = writeln!(
+            md,
+            "`cargo xtask bench{}`: {} s per wrk run, {} round(s), servers alternating; \
+             took {:.0} s.\n",
+            if self.opts.quick { " --quick" } else { "" },
+            self.opts.run_secs,
+            self.opts.n_rounds,
+            self.elapsed.as_secs_f64()
+        );
+        let _ = writeln!(
+            md,
+            "- Machine: {} CPUs, {}; servers pinned to CPU 0 (`taskset -c 0`), \
+             wrk to CPU {} (`taskset -c {} wrk -t1 ...`).",
+            self.n_cpus,
+            kernel(),
+            self.client_cpu,
+            self.client_cpu
+        );
+        let _ = writeln!(md, "- httpd: {}.", git_describe(self.workspace));
+        let _ = writeln!(
+            md,
+            "  `httpd --listen 127.0.0.1:0 --root DOCROOT --threads {HTTPD_THREADS} \
+             --log-level warn --access-log /dev/null` (other flags at their defaults: \
+             `--max-requests 100`, `--queue 50`, `--max-connections 16384`)."
+        );
+        let _ = writeln!(
+            md,
+            "- nginx: {}; `worker_processes 1` and `auto`, `sendfile on; tcp_nopush on; \
+             keepalive_requests 100000; access_log off` (configs in `target/bench/`).",
+            self.tools.nginx_version
+        );
+        let _ = writeln!(md, "- wrk: {}.", self.tools.wrk_version);
+        let _ = writeln!(
+            md,
+            "- Figures are medians over rounds; errors are summed (socket errors + \
+             non-2xx); RSS is VmRSS after the run (httpd alone; nginx master + workers), \
+             for (e) while the idle connections are held.\n"
+        );
+
+        let _ = writeln!(md, "## Head parser (`cargo bench -p httpd-proto`)\n");
+        for line in self.micro {
+            let _ = writeln!(md, "- {line}");
+        }
+        let _ = writeln!(md);
+
+        let _ = writeln!(md, "## Load\n");
+        let _ = writeln!(
+            md,
+            "wrk: `taskset -c {} wrk -t1 -cN -d{}s --latency [-H 'Connection: close'] URL` \
+             under `ulimit -n {NOFILE_WANTED}` (or the hard limit); N = 50, 50, 4, 1000, 50. \
+             (e) first runs (a) alone (\"without idle\"), then opens {N_IDLE} keep-alive \
+             connections from this process, one `GET /1k.html` each, and runs (a) again \
+             while they sit idle; \"held\" counts those still open, silent and not reset \
+             after that run.\n",
+            self.client_cpu, self.opts.run_secs
+        );
+        let _ = writeln!(
+            md,
+            "| scenario | server | throughput | p50 | p99 | errors | RSS | \
+             httpd/nginx(1) | httpd/nginx(auto) | notes |"
+        );
+        let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
+        let _ = writeln!(
+            md,
+            "| idle | httpd | | | | | {} | | | right after start, {HTTPD_THREADS} workers |",
+            self.idle_rss_kib.map_or("?".to_string(), fmt_rss)
+        );
+        for (scenario_idx, scenario) in SCENARIOS.iter().enumerate() {
+            let httpd = self.summary(scenario_idx, ServerId::Httpd);
+            let ratio = |other: ServerId| match (&httpd, self.summary(scenario_idx, other)) {
+                (Some(h), Some(o)) if o.throughput > 0.0 => {
+                    format!("{:.2}x", h.throughput / o.throughput)
+                }
+                _ => "?".to_string(),
+            };
+            for server in ServerId::ALL {
+                let Some(s) = self.summary(scenario_idx, server) else {
+                    continue;
+                };
+                let (r1, r_auto) = if server == ServerId::Httpd {
+                    (ratio(ServerId::Nginx1), ratio(ServerId::NginxAuto))
+                } else {
+                    (String::new(), String::new())
+                };
+                let mut notes = String::new();
+                if s.errors.n_errors() > 0 {
+                    let _ = write!(notes, "errors: {}; ", s.errors.describe_errors());
+                }
+                if let Some(base) = s.baseline_p99_us {
+                    let _ = write!(
+                        notes,
+                        "p99 without idle {} ({:.2}x); ",
+                        fmt_latency(base),
+                        s.p99_us / base.max(1.0)
+                    );
+                }
+                if let Some(idle) = &s.idle {
+                    notes.push_str(&describe_idle(idle));
+                }
+                let _ = writeln!(
+                    md,
+                    "| {}) {} | {} | {} | {} | {} | {} | {} | {r1} | {r_auto} | {} |",
+                    scenario.key,
+                    scenario.title,
+                    server.label(),
+                    if scenario.is_bulk {
+                        format!("{:.1} MiB/s", s.throughput)
+                    } else {
+                        format!("{:.0} req/s", s.throughput)
+                    },
+                    fmt_latency(s.p50_us),
+                    fmt_latency(s.p99_us),
+                    s.errors.n_errors(),
+                    s.rss_kib.map_or("?".to_string(), fmt_rss),
+                    notes.trim_end_matches("; ")
+                );
+            }
+        }
+        let _ = writeln!(
+            md,
+            "| end | httpd | | | | | {} | | | after every scenario |",
+            self.final_rss_kib.map_or("?".to_string(), fmt_rss)
+        );
+        let _ = writeln!(md);
+
+        let _ = writeln!(md, "## Targets\n");
+        let _ = writeln!(md, "| target | measured | met |");
+        let _ = writeln!(md, "|---|---|---|");
+        let targets = self.targets();
+        for (target, measured, met) in &targets {
+            let _ = writeln!(
+                md,
+                "| {target} | {measured} | {} |",
+                match met {
+                    Some(true) => "yes",
+                    Some(false) => "**no**",
+                    None => "?",
+                }
+            );
+        }
+        let n_met = targets.iter().filter(|t| t.2 == Some(true)).count();
+        let _ = writeln!(md, "\n{n_met} of {} targets met.", targets.len());
+        md
+    }
+
+    /// Returns (target, measured, met) for each target of the issue.
+    fn targets(&self) -> Vec<(String, String, Option<bool>)> {
+        let mut out = Vec::new();
+        let get = |key: &str, server: ServerId| {
+            let idx = SCENARIOS.iter().position(|s| s.key == key)?;
+            self.summary(idx, server)
+        };
+        let mut ratio_target = |key: &str, other: ServerId, want: f64| {
+            let measured = match (get(key, ServerId::Httpd), get(key, other)) {
+                (Some(h), Some(o)) if o.throughput > 0.0 => Some(h.throughput / o.throughput),
+                _ => None,
+            };
+            out.push((
+                format!("{key}) httpd >= {want:.1}x {}", other.label()),
+                measured.map_or("?".to_string(), |r| format!("{r:.2}x")),
+                measured.map(|r| r >= want),
+            ));
+        };
+        ratio_target("a", ServerId::NginxAuto, 1.0);
+        ratio_target("a", ServerId::Nginx1, 1.5);
+        ratio_target("b", ServerId::Nginx1, 1.0);
+        ratio_target("c", ServerId::Nginx1, 0.9);
+        ratio_target("c", ServerId::NginxAuto, 0.9);
+        ratio_target("d", ServerId::NginxAuto, 1.0);
+        if let (Some(h), Some(o)) = (get("d", ServerId::Httpd), get("d", ServerId::NginxAuto)) {
+            out.push((
+                "d) httpd p99 <= nginx (auto) p99".to_string(),
+                format!("{} vs {}", fmt_latency(h.p99_us), fmt_latency(o.p99_us)),
+                Some(h.p99_us <= o.p99_us),
+            ));
+        }
+        if let Some(h) = get("d", ServerId::Httpd) {
+            out.push((
+                "d) httpd zero errors".to_string(),
+                match h.errors.n_errors() {
+                    0 => "0".to_string(),
+                    n => format!("{n} ({})", h.errors.describe_errors()),
+                },
+                Some(h.errors.n_errors() == 0),
+            ));
+        }
+        if let Some(h) = get("e", ServerId::Httpd) {
+            if let Some(idle) = h.idle {
+                out.push((
+                    format!("e) httpd holds all {N_IDLE} idle connections"),
+                    format!("{}/{}", idle.n_held, idle.n_wanted),
+                    Some(idle.n_held == N_IDLE),
+                ));
+            }
+            out.push((
+                "e) httpd RSS <= 64 MiB with 10k idle".to_string(),
+                h.rss_kib.map_or("?".to_string(), fmt_rss),
+                h.rss_kib.map(|r| r <= 64 * 1024),
+            ));
+            if let Some(base) = h.baseline_p99_us {
+                out.push((
+                    "e) httpd active p99 within 2x of without idle".to_string(),
+                    format!(
+                        "{} vs {} ({:.2}x)",
+                        fmt_latency(h.p99_us),
+                        fmt_latency(base),
+                        h.p99_us / base.max(1.0)
+                    ),
+                    Some(h.p99_us <= 2.0 * base),
+                ));
+            }
+        }
+        out.push((
+            format!("idle httpd RSS <= 8 MiB ({HTTPD_THREADS} workers)"),
+            self.idle_rss_kib.map_or("?".to_string(), fmt_rss),
+            self.idle_rss_kib.map(|r| r <= 8 * 1024),
+        ));
+        out
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 0 {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    }
+}
+
+fn fmt_latency(us: f64) -> String {
+    if us < 1_000.0 {
+        format!("{us:.0}us")
+    } else if us < 1_000_000.0 {
+        format!("{:.2}ms", us / 1e3)
+    } else {
+        format!("{:.2}s", us / 1e6)
+    }
+}
+
+fn fmt_rss(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+fn kernel() -> String {
+    fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| format!("Linux {}", s.trim()))
+        .unwrap_or_else(|_| "unknown kernel".to_string())
+}
+
+/// Describes the checked-out commit, read-only (`git rev-parse`, `git status`).
+fn git_describe(workspace: &Path) -> String {
+    let run = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(workspace)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match run(&["rev-parse", "--short", "HEAD"]) {
+        Some(commit) => {
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("commit {commit} with uncommitted changes (the tree as built)")
+            } else {
+                format!("commit {commit}")
+            }
+        }
+        None => "unknown commit".to_string(),
+    }
+}
+
+fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+            _ => return None,
+        }
+    }
+}
+
+fn collect<R: Read + Send + 'static>(pipe: Option<R>) -> JoinHandle<String> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WRK_OUTPUT: &str = "\
+Running 10s test @ http://127.0.0.1:8080/1k.html
+  1 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   520.12us  100.23us   5.00ms   90.00%
+    Req/Sec    95.12k     2.34k   100.00k    80.00%
+  Latency Distribution
+     50%  500.00us
+     75%  550.00us
+     90%  600.00us
+     99%    1.25ms
+  950000 requests in 10.00s, 1.20GB read
+  Socket errors: connect 1, read 2, write 0, timeout 3
+  Non-2xx or 3xx responses: 5
+Requests/sec:  95000.50
+Transfer/sec:    122.00MB
+";
+
+    #[test]
+    fn reads_every_figure_of_a_wrk_report() {
+        let r = parse_wrk(WRK_OUTPUT).unwrap();
+        assert_eq!(r.requests_per_s, 95000.5);
+        assert_eq!(r.mib_per_s, 122.0);
+        assert_eq!(r.p50_us, 500.0);
+        assert_eq!(r.p99_us, 1250.0);
+        assert_eq!(r.n_requests, 950_000);
+        assert_eq!(r.socket_errors, [1, 2, 0, 3]);
+        assert_eq!(r.non_2xx, 5);
+        assert_eq!(r.n_errors(), 11);
+        assert_eq!(
+            r.describe_errors(),
+            "1 connect, 2 read, 3 timeout, 5 non-2xx"
+        );
+    }
+
+    #[test]
+    fn a_report_without_requests_per_second_is_unreadable() {
+        assert_eq!(parse_wrk("unable to connect to 127.0.0.1:1\n"), None);
+    }
+
+    #[test]
+    fn latencies_and_sizes_use_wrk_units() {
+        for (text, us) in [
+            ("12.00us", 12.0),
+            ("1.50ms", 1500.0),
+            ("2.00s", 2e6),
+            ("1.00m", 60e6),
+        ] {
+            assert_eq!(parse_latency_us(text), Some(us), "{text}");
+        }
+        assert_eq!(parse_latency_us("3.00xs"), None);
+        for (text, bytes) in [
+            ("512.00B", 512.0),
+            ("2.00KB", 2048.0),
+            ("1.50MB", 1.5 * 1048576.0),
+            ("1.00GB", 1073741824.0),
+        ] {
+            assert_eq!(parse_size_bytes(text), Some(bytes), "{text}");
+        }
+    }
+
+    #[test]
+    fn median_of_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0]), 2.5);
+        assert_eq!(median(Vec::new()), 0.0);
+    }
+
+    #[test]
+    fn filler_has_the_exact_size() {
+        assert_eq!(filler(1024, b"abc").len(), 1024);
+        assert_eq!(
+            filler(LARGE_FILE_BYTES, b"0123456789abcde\n").len(),
+            LARGE_FILE_BYTES
+        );
+    }
+}
