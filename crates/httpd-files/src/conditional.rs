@@ -245,7 +245,13 @@ fn if_range_matches(value: &[u8], etag: &[u8], last_modified: Option<SystemTime>
         };
     }
     match (parse_date(value), last_modified) {
-        (Some(date), Some(modified)) => unix_seconds(date) == unix_seconds(modified),
+        // A date is a strong validator only when the file last changed at least a
+        // second before now (RFC 9110 sections 8.8.2.2 and 13.1.5): a file changed
+        // twice within one second would otherwise splice old and new bytes.
+        (Some(date), Some(modified)) => {
+            unix_seconds(date) == unix_seconds(modified)
+                && unix_seconds(SystemTime::now()) > unix_seconds(modified)
+        }
         _ => false,
     }
 }
@@ -290,6 +296,31 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn if_range_date_of_a_file_changed_this_second_is_weak() {
+        let now = SystemTime::now();
+        let date = httpdate::fmt_http_date(now);
+        let c = Conditions {
+            if_range: Some(date.as_bytes()),
+            ..Conditions::default()
+        };
+        // Modified "now": the date cannot tell two versions within this second apart.
+        assert_eq!(
+            evaluate(true, &c, "\"x\"", Some(now)),
+            Precondition::Proceed { use_range: false }
+        );
+        let earlier = now - std::time::Duration::from_secs(5);
+        let date = httpdate::fmt_http_date(earlier);
+        let c = Conditions {
+            if_range: Some(date.as_bytes()),
+            ..Conditions::default()
+        };
+        assert_eq!(
+            evaluate(true, &c, "\"x\"", Some(earlier)),
+            Precondition::Proceed { use_range: true }
+        );
+    }
 
     const ETAG: &str = r#""413-1-2a""#;
     /// Sun, 06 Nov 1994 08:49:37 GMT.
