@@ -1,6 +1,7 @@
 //! Integration tests: the real `httpd` binary on loopback, driven with raw bytes.
 
 mod cli;
+mod config;
 mod connections;
 mod corpus;
 mod pool;
@@ -10,5 +11,6 @@ mod scheduling;
 mod security;
 mod semantics;
 mod serving;
+mod shutdown;
 mod uploads;
 mod util;

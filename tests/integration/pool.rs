@@ -4,6 +4,9 @@ use crate::util::TestServer;
 
 const GET_ROOT: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
 
+/// A request with a body: only a worker serves it (the poller answers small GETs itself).
+const UPLOAD: &[u8] = b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+
 #[test]
 fn queued_connection_is_served_when_a_worker_frees_up() {
     // The queue-full path (503 + Retry-After) is in `scheduling`; this is the wait.
@@ -15,14 +18,14 @@ fn queued_connection_is_served_when_a_worker_frees_up() {
     first.write(b"GET /big.jpg HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert_eq!(first.read_response(true).status, 200);
     let mut second = server.connect();
-    second.write(GET_ROOT);
+    second.write(UPLOAD);
     assert!(server.wait_for_log("Thread pool saturated"));
     // Reading on frees the worker, which then takes the queued connection.
     assert!(
         first.read_bytes(big.len()) == big,
         "the large response arrived whole"
     );
-    assert_eq!(second.response().status, 200);
+    assert_eq!(second.response().status, 201);
     assert!(server.wait_for_log("Connection dequeued, assigned to httpd-worker-1"));
 }
 

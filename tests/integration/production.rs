@@ -48,7 +48,15 @@ fn metrics_count_requests_by_method_and_status() {
     let server = TestServer::start(&["--metrics-path", "/internal/metrics"]);
     assert_eq!(server.get("/").status, 200);
     assert_eq!(server.get("/nope.html").status, 404);
-    let r = server.get("/internal/metrics");
+    // Each response is counted just after it is sent: poll until both are in.
+    let deadline = std::time::Instant::now() + crate::util::IO_TIMEOUT;
+    let r = loop {
+        let r = server.get("/internal/metrics");
+        let done = r.text().contains("status=\"4xx\"} 1\n");
+        if done || std::time::Instant::now() > deadline {
+            break r;
+        }
+    };
     assert_eq!(r.status, 200);
     assert_eq!(
         r.header("content-type"),
@@ -79,7 +87,13 @@ fn uploads_and_rejections_are_counted() {
     .into_bytes();
     raw.extend_from_slice(body);
     assert_eq!(server.send(&raw).status, 201);
-    let text = server.get("/metrics").text();
+    let deadline = std::time::Instant::now() + crate::util::IO_TIMEOUT;
+    let text = loop {
+        let text = server.get("/metrics").text();
+        if text.contains("httpd_uploads_total 1\n") || std::time::Instant::now() > deadline {
+            break text;
+        }
+    };
     assert!(text.contains("httpd_uploads_total 1\n"), "{text}");
     assert!(text.contains("httpd_received_bytes_total 7\n"), "{text}");
 }

@@ -8,6 +8,9 @@ use crate::util::{Client, Dir, TestServer};
 
 const GET_ROOT: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
 
+/// A request with a body: only a worker serves it (the poller answers small GETs itself).
+const UPLOAD: &[u8] = b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+
 const GET_BIG: &[u8] = b"GET /big.jpg HTTP/1.1\r\nHost: localhost\r\n\r\n";
 
 /// Larger than what the kernel buffers between a server and a client that stopped
@@ -137,13 +140,14 @@ fn full_queue_of_ready_connections_answers_503_with_retry_after() {
     let server = TestServer::start_in(root_with_big_file(), &["--threads", "1", "--queue", "1"]);
     // A client that stops reading a large response holds the only worker...
     let stalled = stalled_reader(&server);
-    // ...so this ready connection waits in the queue...
+    // ...so this ready connection waits in the queue (an upload: only workers take
+    // bodies; the poller answers small GETs itself)...
     let mut queued = server.connect();
-    queued.write(GET_ROOT);
+    queued.write(UPLOAD);
     assert!(server.wait_for_log("Thread pool saturated"));
     // ...and this one finds it full.
     let mut refused = server.connect();
-    refused.write(GET_ROOT);
+    refused.write(UPLOAD);
     let r = refused.response();
     assert_eq!(r.status, 503);
     assert_eq!(r.header("retry-after"), Some("5"));
@@ -153,7 +157,7 @@ fn full_queue_of_ready_connections_answers_503_with_retry_after() {
     let mut idle = server.connect();
     // The stalled client goes away, its worker's write fails, the queued one is served.
     drop(stalled);
-    assert_eq!(queued.response().status, 200);
+    assert_eq!(queued.response().status, 201);
     assert!(server.wait_for_log("Connection dequeued, assigned to httpd-worker-1"));
     idle.write(GET_ROOT);
     assert_eq!(idle.response().status, 200);
@@ -219,4 +223,78 @@ fn trickled_upload_body_is_cut_off_below_the_minimum_rate() {
     let mut ok = server.connect();
     ok.write(b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
     assert_eq!(ok.response().status, 201);
+}
+
+#[test]
+fn small_answers_come_from_the_poller_and_big_ones_from_a_worker() {
+    let logs = crate::util::Dir::new();
+    let log = logs.path().join("access.log");
+    let root = crate::util::Dir::docroot();
+    let big = root.write_large("big.jpg", 200 * 1024);
+    let server = TestServer::start_in(root, &["--access-log", log.to_str().unwrap()]);
+    let mut c = server.connect();
+    // Small, big, small, pipelined in one write: answered in order.
+    c.write(
+        b"GET /about.html HTTP/1.1\r\nHost: localhost\r\n\r\n\
+          GET /big.jpg HTTP/1.1\r\nHost: localhost\r\n\r\n\
+          HEAD /big.jpg HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    assert_eq!(c.response().body.len(), 36);
+    assert!(c.response().body == big);
+    // The worker that sent the big file serves what is buffered after it.
+    assert_eq!(c.read_response(true).status, 200);
+    // On a fresh connection, HEAD of the big file is small: the poller answers it.
+    let mut fresh = server.connect();
+    fresh.write(b"HEAD /big.jpg HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let head = fresh.read_response(true);
+    assert_eq!(
+        head.header("content-length"),
+        Some(big.len().to_string().as_str())
+    );
+    let lines = || std::fs::read_to_string(&log).unwrap_or_default();
+    let deadline = std::time::Instant::now() + crate::util::IO_TIMEOUT;
+    while lines().lines().count() < 4 && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    let text = lines();
+    let about = text
+        .lines()
+        .find(|l| l.contains("GET /about.html"))
+        .unwrap();
+    assert!(about.contains(" httpd-poll"), "{about}");
+    let get_big = text.lines().find(|l| l.contains("GET /big.jpg")).unwrap();
+    assert!(get_big.contains(" httpd-worker-"), "{get_big}");
+    let head_big = text.lines().filter(|l| l.contains("HEAD /big.jpg")).nth(1);
+    assert!(head_big.unwrap().contains(" httpd-poll"), "{head_big:?}");
+}
+
+#[test]
+fn a_client_that_reads_slowly_still_gets_every_pipelined_answer_in_order() {
+    let server = TestServer::start(&["--max-requests", "100000"]);
+    let c = server.connect();
+    let mut writer = c.stream.try_clone().unwrap();
+    let n = 3000;
+    // Far more answers than the socket buffers hold: the poller's nonblocking write
+    // stops short, and a worker sends the rest.
+    let sender = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut batch = Vec::new();
+        for i in 0..n {
+            let path = if i % 2 == 0 {
+                "/about.html"
+            } else {
+                "/sample.txt"
+            };
+            batch.extend(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").bytes());
+        }
+        writer.write_all(&batch).unwrap();
+    });
+    let mut c = c;
+    for i in 0..n {
+        let r = c.response();
+        assert_eq!(r.status, 200, "response {i}");
+        let expected = if i % 2 == 0 { 36 } else { 11 };
+        assert_eq!(r.body.len(), expected, "response {i} out of order");
+    }
+    sender.join().unwrap();
 }

@@ -213,6 +213,41 @@ impl TestServer {
         false
     }
 
+    /// Sends the signal `name` (`TERM`, `INT`, `HUP`, ...) with `kill`.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(&pid)
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} {pid}: {status:?}");
+    }
+
+    /// Waits (at most `limit`) for the process to exit on its own; returns the exit
+    /// status with the whole stderr.
+    ///
+    /// # Panics
+    /// When the process is still running after `limit` (it is killed on drop).
+    pub fn wait_exit(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
+        let deadline = std::time::Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still running after {limit:?}; stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::yield_now();
+        };
+        if let Some(reader) = self.stderr_reader.take() {
+            reader.join().unwrap();
+        }
+        (status, self.stderr())
+    }
+
     /// Sends SIGTERM, waits for the exit status, and returns it with the whole stderr.
     pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
         let pid = self.child.id().to_string();
@@ -448,6 +483,19 @@ impl Client {
     pub fn shutdown_write(&self) {
         self.stream.shutdown(Shutdown::Write).unwrap();
     }
+}
+
+/// Waits until `done` returns true, checking again and again for at most [`IO_TIMEOUT`];
+/// returns whether it did.
+pub fn wait_until(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + IO_TIMEOUT;
+    while std::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::yield_now();
+    }
+    done()
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

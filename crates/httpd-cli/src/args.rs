@@ -1,13 +1,9 @@
 //! The command line: the seed's positional `[PORT] [HOST] [MAX_THREADS]` beside named
-//! flags for every limit, validated into a [`Settings`].
+//! flags for every option and `--config FILE`, merged into [`Options`] (file first,
+//! then positionals, then flags) and validated into [`Settings`].
 
-use std::fmt;
-use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
-use std::time::Duration;
-
-use httpd_security::Limits;
-use httpd_server::Config;
+use crate::config::{self, FileConfig};
+use crate::options::{Input, Key, Kind, Options, Settings, UsageError, resolve};
 
 /// The usage text printed by `--help` and after a usage error.
 pub const USAGE: &str = "\
@@ -21,10 +17,13 @@ Positional (as the original server.py):
   MAX_THREADS              worker threads [default: 10]
 
 Options:
+      --config FILE        read options from a JSON file; flags override it
+      --check-config       validate the options, print them as a JSON configuration
+                           file and exit (0 if valid, 2 if not) without serving
       --listen ADDR        address and port, e.g. 127.0.0.1:8080, [::1]:0 or [::]:8080
                            (dual-stack); repeatable; overrides PORT and HOST
       --reuse-port         set SO_REUSEPORT so several processes share a port
-                           (overrides PORT and HOST)
+      --no-reuse-port      do not (overrides the configuration file)
       --root DIR           document root [default: ./resources]
       --threads N          worker threads, 1-4096 [default: 10]
       --queue N            ready connections (request head received) waiting for a
@@ -46,15 +45,22 @@ Options:
                            real media type (repeatable), e.g. css, js, svg, pdf
       --inline-images      serve png/jpg/jpeg inline with image/* types instead of
                            the seed's octet-stream downloads
+      --no-inline-images   serve them as downloads (overrides the configuration file)
       --cache-control EXT=VALUE  Cache-Control for an extension (repeatable;
                            *=VALUE sets the fallback) [default: html=no-cache,
                            *=public, max-age=3600]
       --no-gzip            never compress on the fly
+      --gzip               compress on the fly (overrides the configuration file)
       --no-precompressed   ignore name.gz / name.br sidecar files
+      --precompressed      use them (overrides the configuration file)
       --max-ranges N       ranges per request before Range is ignored [default: 16]
       --dir-listing        list directories that have no index.html
+      --no-dir-listing     do not (overrides the configuration file)
+      --no-inline          hand every request to a worker; by default the poller
+                           answers small GET/HEAD/OPTIONS itself (--inline)
       --log-level LEVEL    off, error, warn, info, debug or trace [default: info]
-      --access-log FILE    append access lines to FILE instead of stdout
+      --access-log FILE    append access lines to FILE instead of stdout; SIGHUP
+                           reopens it (for logrotate)
       --access-format FMT  default, common, combined or json [default: default]
       --header 'NAME: VALUE'  add or replace a response header on every response
                            (repeatable) [default: X-Content-Type-Options: nosniff,
@@ -66,63 +72,122 @@ Options:
       --cors-origin ORIGIN allow this Origin (repeatable; * for any)
       --trusted-proxy IP   believe X-Forwarded-For / Forwarded from IP (repeatable)
       --rate-limit N       requests per second per client address (burst 2N); 429 beyond
+      --no-rate-limit      no rate limit (overrides the configuration file)
       --health-path PATH   liveness endpoint [default: /healthz]
       --metrics-path PATH  Prometheus endpoint [default: /metrics]
       --no-health          disable the liveness endpoint
       --no-metrics         disable the metrics endpoint
   -h, --help               print this help
   -V, --version            print the version
+
+Flags override the configuration file whatever their order; a repeatable flag replaces
+the file's list. SIGTERM or Ctrl+C stops gracefully (a second one at once); SIGHUP
+reopens the access log.
 ";
-
-/// A command-line error: printed with the usage text, exit code 2.
-#[derive(Debug, PartialEq, Eq)]
-pub struct UsageError(pub String);
-
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
 
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Command {
     /// Serve with these settings.
     Serve(Box<Settings>),
+    /// Print this effective configuration (JSON, the configuration file's schema).
+    CheckConfig(String),
     /// Print the help text.
     Help,
     /// Print the version.
     Version,
 }
 
-/// Validated settings for one run.
-#[derive(Debug)]
-pub struct Settings {
-    /// The server configuration.
-    pub config: Config,
-    /// The docroot as the operator wrote it, for the startup line.
-    pub root_display: String,
-    /// Log level for diagnostics.
-    pub log_level: log::LevelFilter,
-    /// Access log file; stdout when `None`.
-    pub access_log: Option<PathBuf>,
+/// What one flag does.
+#[derive(Clone, Copy, Debug)]
+enum Action {
+    /// Applies the flag's value to the key.
+    Set(Key),
+    /// Applies [`Input::On`] to the key.
+    On(Key),
+    /// Applies [`Input::Off`] to the key.
+    Off(Key),
+    /// `--config FILE`.
+    Config,
+    /// `--check-config`.
+    CheckConfig,
+    /// `--test-panic-path PATH` (fault injection for tests; not in the usage text).
+    PanicPath,
 }
 
-/// Parses `args` (without the program name).
+impl Action {
+    fn takes_value(self) -> bool {
+        matches!(self, Action::Set(_) | Action::Config | Action::PanicPath)
+    }
+}
+
+/// Looks up a flag (without any `=VALUE`).
+fn action(flag: &str) -> Option<Action> {
+    use Action::{CheckConfig, Config, Off, On, PanicPath, Set};
+    Some(match flag {
+        "--config" => Config,
+        "--check-config" => CheckConfig,
+        "--listen" => Set(Key::Listen),
+        "--reuse-port" => On(Key::ReusePort),
+        "--no-reuse-port" => Off(Key::ReusePort),
+        "--root" => Set(Key::Root),
+        "--threads" => Set(Key::Threads),
+        "--queue" => Set(Key::Queue),
+        "--max-connections" => Set(Key::MaxConnections),
+        "--idle-timeout" => Set(Key::IdleTimeout),
+        "--header-timeout" => Set(Key::HeaderTimeout),
+        "--write-timeout" => Set(Key::WriteTimeout),
+        "--shutdown-timeout" => Set(Key::ShutdownTimeout),
+        "--max-requests" => Set(Key::MaxRequests),
+        "--max-conns-per-ip" => Set(Key::MaxConnsPerIp),
+        "--min-body-rate" => Set(Key::MinBodyRate),
+        "--max-body" => Set(Key::MaxBody),
+        "--max-head" => Set(Key::MaxHead),
+        "--allowed-host" => Set(Key::AllowedHosts),
+        "--log-level" => Set(Key::LogLevel),
+        "--access-log" => Set(Key::AccessLog),
+        "--access-format" => Set(Key::AccessFormat),
+        "--serve-type" => Set(Key::ServeTypes),
+        "--inline-images" => On(Key::InlineImages),
+        "--no-inline-images" => Off(Key::InlineImages),
+        "--cache-control" => Set(Key::CacheControl),
+        "--gzip" => On(Key::Gzip),
+        "--no-gzip" => Off(Key::Gzip),
+        "--precompressed" => On(Key::Precompressed),
+        "--no-precompressed" => Off(Key::Precompressed),
+        "--max-ranges" => Set(Key::MaxRanges),
+        "--dir-listing" => On(Key::DirListing),
+        "--no-dir-listing" => Off(Key::DirListing),
+        "--inline" => On(Key::ServeInline),
+        "--no-inline" => Off(Key::ServeInline),
+        "--header" => Set(Key::SecurityHeaders),
+        "--no-security-headers" => Off(Key::SecurityHeaders),
+        "--csp" => Set(Key::Csp),
+        "--no-csp" => Off(Key::Csp),
+        "--cors-origin" => Set(Key::CorsOrigins),
+        "--trusted-proxy" => Set(Key::TrustedProxies),
+        "--rate-limit" => Set(Key::RateLimit),
+        "--no-rate-limit" => Off(Key::RateLimit),
+        "--health-path" => Set(Key::HealthPath),
+        "--no-health" => Off(Key::HealthPath),
+        "--metrics-path" => Set(Key::MetricsPath),
+        "--no-metrics" => Off(Key::MetricsPath),
+        "--test-panic-path" => PanicPath,
+        _ => return None,
+    })
+}
+
+/// Parses `args` (without the program name): reads `--config` first wherever it
+/// stands, then applies the positionals, then every other flag in order, each through
+/// [`Options::apply`].
 ///
 /// # Errors
-/// A [`UsageError`] naming the bad flag or value.
+/// A [`UsageError`] naming the bad flag, key or value (and the file, for the file's).
 pub fn parse(args: &[String]) -> Result<Command, UsageError> {
-    let mut config = Config::default();
-    let mut limits = Limits::default();
-    let mut positional: Vec<String> = Vec::new();
-    let mut listen: Vec<String> = Vec::new();
-    let mut root: Option<String> = None;
-    let mut threads: Option<usize> = None;
-    let mut log_level = log::LevelFilter::Info;
-    let mut access_log = None;
+    let mut positional: Vec<&str> = Vec::new();
+    let mut flags: Vec<(&str, Action, Option<&str>)> = Vec::new();
+    let mut config_path: Option<&str> = None;
+    let mut check = false;
 
     let mut i = 0;
     while i < args.len() {
@@ -135,296 +200,115 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             return Ok(Command::Version);
         }
         if arg == "--" {
-            positional.extend(args[i..].iter().cloned());
+            positional.extend(args[i..].iter().map(String::as_str));
             break;
         }
         if !arg.starts_with("--") || arg.len() == 2 {
             if arg.starts_with('-') && arg.len() > 1 && arg.parse::<i64>().is_err() {
-                return Err(UsageError(format!("unknown option '{arg}'")));
+                return Err(UsageError::new(format!("unknown option '{arg}'")));
             }
-            positional.push(arg.to_string());
+            positional.push(arg);
             continue;
         }
         let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f, Some(v.to_string())),
+            Some((f, v)) => (f, Some(v)),
             None => (arg, None),
         };
-        let mut value = || -> Result<String, UsageError> {
-            if let Some(v) = inline.clone() {
-                return Ok(v);
+        let action =
+            action(flag).ok_or_else(|| UsageError::new(format!("unknown option '{flag}'")))?;
+        let value = if !action.takes_value() {
+            if inline.is_some() {
+                return Err(UsageError::new(format!("{flag} takes no value")));
             }
+            None
+        } else if inline.is_some() {
+            inline
+        } else {
             let v = args
                 .get(i)
-                .cloned()
-                .ok_or_else(|| UsageError(format!("{flag} needs a value")))?;
+                .ok_or_else(|| UsageError::new(format!("{flag} needs a value")))?;
             i += 1;
-            Ok(v)
+            Some(v.as_str())
         };
-        match flag {
-            "--listen" => listen.push(value()?),
-            "--reuse-port" => config.reuse_port = true,
-            "--root" => root = Some(value()?),
-            "--threads" => threads = Some(parse_count(flag, &value()?, 1, 4096)?),
-            "--queue" => config.queue_capacity = parse_count(flag, &value()?, 0, 1_000_000)?,
-            "--max-connections" => {
-                config.max_connections = parse_count(flag, &value()?, 1, 16_777_216)?;
-            }
-            "--idle-timeout" => limits.idle_timeout = parse_duration(flag, &value()?)?,
-            "--header-timeout" => limits.header_timeout = parse_duration(flag, &value()?)?,
-            "--write-timeout" => limits.write_timeout = parse_duration(flag, &value()?)?,
-            "--shutdown-timeout" => config.shutdown_timeout = parse_duration(flag, &value()?)?,
-            "--max-conns-per-ip" => {
-                limits.max_conns_per_ip = parse_count(flag, &value()?, 1, 1_000_000)?;
-            }
-            "--min-body-rate" => limits.min_body_rate = parse_bytes(flag, &value()?)?,
-            "--max-requests" => {
-                let n = parse_count(flag, &value()?, 1, u32::MAX as usize)?;
-                limits.max_requests = u32::try_from(n).unwrap_or(u32::MAX);
-            }
-            "--max-body" => limits.max_body_bytes = parse_bytes(flag, &value()?)?,
-            "--max-head" => {
-                let n = parse_bytes(flag, &value()?)?;
-                if !(256..=1024 * 1024).contains(&n) {
-                    return Err(UsageError(format!(
-                        "{flag} must be between 256 and 1048576 bytes"
-                    )));
-                }
-                limits.max_head_bytes = usize::try_from(n).unwrap_or(usize::MAX);
-            }
-            "--allowed-host" => {
-                let host = value()?;
-                if host.is_empty() {
-                    return Err(UsageError(format!("{flag} needs a host name")));
-                }
-                config.allowed_hosts.push(host);
-            }
-            "--log-level" => {
-                let v = value()?;
-                log_level = v
-                    .parse()
-                    .map_err(|_| UsageError(format!("{flag}: unknown level '{v}'")))?;
-            }
-            "--access-log" => access_log = Some(PathBuf::from(value()?)),
-            "--serve-type" => {
-                let ext = value()?;
-                let ext = ext.trim().trim_start_matches('.').to_ascii_lowercase();
-                if ext.is_empty() || !ext.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                    return Err(UsageError(format!("{flag} needs an extension like css")));
-                }
-                config.types.allow_extension(&ext);
-            }
-            "--inline-images" => config.files.inline_images = true,
-            "--dir-listing" => config.files.listing = true,
-            "--no-gzip" => config.files.gzip = false,
-            "--no-precompressed" => config.files.precompressed = false,
-            "--max-ranges" => config.files.max_ranges = parse_count(flag, &value()?, 0, 1000)?,
-            "--cache-control" => {
-                let v = value()?;
-                let (ext, cc) = v
-                    .split_once('=')
-                    .filter(|(e, c)| !e.is_empty() && !c.trim().is_empty())
-                    .ok_or_else(|| UsageError(format!("{flag} needs EXT=VALUE, not '{v}'")))?;
-                if cc.bytes().any(|b| b.is_ascii_control()) {
-                    return Err(UsageError(format!("{flag}: control characters in '{v}'")));
-                }
-                if ext == "*" {
-                    config.files.cache.set_fallback(cc.trim());
-                } else {
-                    config.files.cache.set(ext, cc.trim());
+        match (action, value) {
+            (Action::Config, Some(path)) => {
+                if config_path.replace(path).is_some() {
+                    return Err(UsageError::new("--config given twice"));
                 }
             }
-            "--access-format" => {
-                let v = value()?;
-                config.access_format = httpd_server::AccessFormat::from_name(&v)
-                    .ok_or_else(|| UsageError(format!("{flag}: unknown format '{v}'")))?;
-            }
-            "--header" => {
-                let v = value()?;
-                let (name, val) = v
-                    .split_once(':')
-                    .map(|(n, v)| (n.trim(), v.trim()))
-                    .filter(|(n, _)| {
-                        !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                    })
-                    .ok_or_else(|| UsageError(format!("{flag} needs 'Name: value', not '{v}'")))?;
-                if val.bytes().any(|b| b.is_ascii_control()) {
-                    return Err(UsageError(format!("{flag}: control characters in '{v}'")));
-                }
-                let headers = &mut config.web.security_headers;
-                headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-                headers.push((name.to_string(), val.to_string()));
-            }
-            "--no-security-headers" => config.web.security_headers.clear(),
-            "--csp" => {
-                let v = value()?;
-                if v.bytes().any(|b| b.is_ascii_control()) {
-                    return Err(UsageError(format!("{flag}: control characters")));
-                }
-                config.web.html_csp = Some(v);
-            }
-            "--no-csp" => config.web.html_csp = None,
-            "--cors-origin" => {
-                let v = value()?;
-                if v.is_empty() || v.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-                    return Err(UsageError(format!(
-                        "{flag} needs an origin like https://app.example"
-                    )));
-                }
-                config.web.cors_origins.push(v);
-            }
-            "--trusted-proxy" => {
-                let v = value()?;
-                let ip = v
-                    .parse()
-                    .map_err(|_| UsageError(format!("{flag} needs an IP address, not '{v}'")))?;
-                config.web.trusted_proxies.push(ip);
-            }
-            "--rate-limit" => {
-                let n = parse_count(flag, &value()?, 1, 1_000_000)?;
-                config.web.rate_limit = Some(u32::try_from(n).unwrap_or(u32::MAX));
-            }
-            "--health-path" => config.web.health_path = Some(endpoint_path(flag, &value()?)?),
-            "--metrics-path" => config.web.metrics_path = Some(endpoint_path(flag, &value()?)?),
-            "--no-health" => config.web.health_path = None,
-            "--no-metrics" => config.web.metrics_path = None,
-            "--test-panic-path" => config.panic_path = Some(value()?),
-            _ => return Err(UsageError(format!("unknown option '{flag}'"))),
+            (Action::CheckConfig, _) => check = true,
+            _ => flags.push((flag, action, value)),
         }
     }
 
-    if positional.len() > 3 {
-        return Err(UsageError(format!(
-            "unexpected argument '{}'",
-            positional[3]
-        )));
+    let mut options = Options::default();
+    if let Some(path) = config_path {
+        config::load(path.as_ref(), &mut options)?;
     }
-    let port = match positional.first() {
-        Some(p) => p
-            .parse::<u16>()
-            .map_err(|_| UsageError(format!("PORT must be a number from 0 to 65535, not '{p}'")))?,
-        None => 8080,
-    };
-    let host = positional
-        .get(1)
-        .cloned()
-        .unwrap_or_else(|| "127.0.0.1".to_string());
-    if let Some(t) = positional.get(2) {
-        let n = parse_count("MAX_THREADS", t, 1, 4096)?;
-        threads = threads.or(Some(n));
+    apply_positionals(&mut options, &positional)?;
+    // A repeatable flag replaces the list the file (or the positionals) gave.
+    let mut replaced: Vec<Key> = Vec::new();
+    for (flag, action, value) in flags {
+        match (action, value) {
+            (Action::Set(key), Some(v)) => {
+                let is_list = key.kind() == Kind::List;
+                if is_list && !replaced.contains(&key) {
+                    options.clear(key);
+                    replaced.push(key);
+                }
+                options.apply(key, flag, Input::Text(v))?;
+            }
+            (Action::On(key), _) => options.apply(key, flag, Input::On)?,
+            (Action::Off(key), _) => options.apply(key, flag, Input::Off)?,
+            (Action::PanicPath, Some(path)) => options.set_panic_path(path),
+            _ => return Err(UsageError::new(format!("{flag} needs a value"))),
+        }
     }
-    if let Some(n) = threads {
-        config.n_workers = n;
-    }
-    let (addr, server_name) = match listen.first() {
-        Some(l) => resolve_listen(l)?,
-        None => (
-            resolve(&host, port)?,
-            host.trim_matches(['[', ']']).to_string(),
-        ),
-    };
-    config.listen = addr;
-    for extra in listen.iter().skip(1) {
-        config.also_listen.push(resolve_listen(extra)?.0);
-    }
-    config.server_name = server_name;
-    let root_display = root.unwrap_or_else(|| "resources".to_string());
-    config.root = PathBuf::from(&root_display);
-    config.limits = limits;
-    Ok(Command::Serve(Box::new(Settings {
-        config,
-        root_display,
-        log_level,
-        access_log,
-    })))
+
+    let rendered = check.then(|| FileConfig::from_options(&options).to_json());
+    let settings = options.into_settings()?;
+    Ok(match rendered {
+        Some(json) => Command::CheckConfig(json),
+        None => Command::Serve(Box::new(settings)),
+    })
 }
 
-fn resolve(host: &str, port: u16) -> Result<SocketAddr, UsageError> {
-    let bare = host.trim_matches(['[', ']']);
-    (bare, port)
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .ok_or_else(|| UsageError(format!("cannot resolve host '{host}'")))
-}
-
-fn resolve_listen(listen: &str) -> Result<(SocketAddr, String), UsageError> {
-    if let Ok(addr) = listen.parse::<SocketAddr>() {
-        return Ok((addr, addr.ip().to_string()));
+/// Applies the seed's `[PORT] [HOST] [MAX_THREADS]`: PORT or HOST replace the listen
+/// addresses with `HOST:PORT` (defaults 127.0.0.1 and 8080).
+fn apply_positionals(options: &mut Options, positional: &[&str]) -> Result<(), UsageError> {
+    if let Some(extra) = positional.get(3) {
+        return Err(UsageError::new(format!("unexpected argument '{extra}'")));
     }
-    let (host, port) = listen
-        .rsplit_once(':')
-        .ok_or_else(|| UsageError(format!("--listen needs HOST:PORT, not '{listen}'")))?;
-    let port = port
-        .parse::<u16>()
-        .map_err(|_| UsageError(format!("--listen: bad port in '{listen}'")))?;
-    Ok((
-        resolve(host, port)?,
-        host.trim_matches(['[', ']']).to_string(),
-    ))
-}
-
-fn endpoint_path(flag: &str, value: &str) -> Result<String, UsageError> {
-    let ok = value.starts_with('/')
-        && value.len() > 1
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.'));
-    if ok {
-        Ok(value.to_string())
-    } else {
-        Err(UsageError(format!(
-            "{flag} needs a path like /healthz, not '{value}'"
-        )))
+    if let Some(&p) = positional.first() {
+        let port = p.parse::<u16>().map_err(|_| {
+            UsageError::new(format!("PORT must be a number from 0 to 65535, not '{p}'"))
+        })?;
+        let host = positional.get(1).copied().unwrap_or("127.0.0.1");
+        // Validates the name with the seed's message before it becomes a listen address.
+        resolve(host, port)?;
+        let bare = host.trim_matches(['[', ']']);
+        let listen = if bare.contains(':') {
+            format!("[{bare}]:{port}")
+        } else {
+            format!("{bare}:{port}")
+        };
+        options.clear(Key::Listen);
+        options.apply(Key::Listen, "HOST", Input::Text(&listen))?;
     }
-}
-
-fn parse_count(flag: &str, value: &str, min: usize, max: usize) -> Result<usize, UsageError> {
-    let n = value
-        .parse::<usize>()
-        .map_err(|_| UsageError(format!("{flag} needs a whole number, not '{value}'")))?;
-    if n < min || n > max {
-        return Err(UsageError(format!(
-            "{flag} must be between {min} and {max}"
-        )));
+    if let Some(&t) = positional.get(2) {
+        options.apply(Key::Threads, "MAX_THREADS", Input::Text(t))?;
     }
-    Ok(n)
-}
-
-/// Parses `30`, `30s`, `500ms`, `2m` (plain numbers are seconds); zero is refused.
-fn parse_duration(flag: &str, value: &str) -> Result<Duration, UsageError> {
-    let d = match value.parse::<u64>() {
-        Ok(secs) => Duration::from_secs(secs),
-        Err(_) => humantime::parse_duration(value)
-            .map_err(|_| UsageError(format!("{flag} needs a duration like 30s, not '{value}'")))?,
-    };
-    if d.is_zero() {
-        return Err(UsageError(format!("{flag} must be more than zero")));
-    }
-    Ok(d)
-}
-
-/// Parses a byte count: digits with an optional `K`, `M` or `G` (binary multiples).
-fn parse_bytes(flag: &str, value: &str) -> Result<u64, UsageError> {
-    let bad = || {
-        UsageError(format!(
-            "{flag} needs a size like 8192 or 10M, not '{value}'"
-        ))
-    };
-    let (digits, shift) = match value.as_bytes().last() {
-        Some(b'k' | b'K') => (&value[..value.len() - 1], 10),
-        Some(b'm' | b'M') => (&value[..value.len() - 1], 20),
-        Some(b'g' | b'G') => (&value[..value.len() - 1], 30),
-        _ => (value, 0),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let n = digits.parse::<u64>().map_err(|_| bad())?;
-    n.checked_mul(1 << shift).ok_or_else(bad)
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use httpd_security::Limits;
+
     use super::*;
 
     fn args(s: &str) -> Vec<String> {
@@ -456,6 +340,13 @@ mod tests {
         assert_eq!(s.config.listen, "0.0.0.0:8000".parse().unwrap());
         assert_eq!(s.config.server_name, "0.0.0.0");
         assert_eq!(s.config.n_workers, 20);
+        let s = settings("8000 ::1");
+        assert_eq!(s.config.listen, "[::1]:8000".parse().unwrap());
+        assert_eq!(s.config.server_name, "::1");
+        let s = settings("8000 localhost");
+        assert_eq!(s.config.server_name, "localhost");
+        let s = settings("--threads 3 8000 127.0.0.1 20");
+        assert_eq!(s.config.n_workers, 3);
     }
 
     #[test]
@@ -468,6 +359,7 @@ mod tests {
         let s = settings("--listen 127.0.0.1:0 --listen [::1]:0 --reuse-port");
         assert_eq!(s.config.also_listen, vec!["[::1]:0".parse().unwrap()]);
         assert!(s.config.reuse_port);
+        assert_eq!(s.config.server_name, "127.0.0.1");
     }
 
     #[test]
@@ -485,6 +377,12 @@ mod tests {
         assert_eq!(s.config.limits.max_head_bytes, 4096);
         assert_eq!(s.config.allowed_hosts, vec!["example.com".to_string()]);
         assert_eq!(s.log_level, log::LevelFilter::Debug);
+        let s = settings("--max-conns-per-ip 4 --min-body-rate 1K");
+        assert_eq!(s.config.limits.max_conns_per_ip, 4);
+        assert_eq!(s.config.limits.min_body_rate, 1024);
+        let s = settings("--min-body-rate 0");
+        assert_eq!(s.config.limits.min_body_rate, 0);
+        assert!(parse(&args("--max-conns-per-ip 0")).is_err());
     }
 
     #[test]
@@ -521,11 +419,14 @@ mod tests {
             s.config.files.cache.for_extension(Some("txt")),
             "max-age=60"
         );
+        let s = settings("--no-gzip --gzip --inline-images --no-inline-images");
+        assert!(s.config.files.gzip && !s.config.files.inline_images);
         for bad in [
             "--serve-type ../x",
             "--cache-control png",
             "--cache-control =x",
             "--max-ranges x",
+            "--no-gzip=1",
         ] {
             assert!(parse(&args(bad)).is_err(), "{bad}");
         }
@@ -550,14 +451,16 @@ mod tests {
         );
         assert_eq!(
             s.config.web.trusted_proxies,
-            vec!["10.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+            vec!["10.0.0.1".parse::<IpAddr>().unwrap()]
         );
         assert_eq!(s.config.web.rate_limit, Some(5));
         assert_eq!(s.config.web.health_path.as_deref(), Some("/up"));
         assert_eq!(s.config.web.metrics_path, None);
-        let s = settings("--no-security-headers --no-csp --no-health");
+        let s =
+            settings("--no-security-headers --no-csp --no-health --rate-limit 3 --no-rate-limit");
         assert!(s.config.web.security_headers.is_empty());
         assert!(s.config.web.html_csp.is_none() && s.config.web.health_path.is_none());
+        assert!(s.config.web.rate_limit.is_none());
         for bad in [
             "--access-format xml",
             "--header NoColon",
@@ -575,6 +478,18 @@ mod tests {
     fn help_and_version_win() {
         assert!(matches!(parse(&args("--help")), Ok(Command::Help)));
         assert!(matches!(parse(&args("8080 -V")), Ok(Command::Version)));
+    }
+
+    #[test]
+    fn check_config_prints_the_effective_configuration() {
+        let Ok(Command::CheckConfig(json)) = parse(&args("--check-config 8000 --threads 3")) else {
+            panic!("expected CheckConfig");
+        };
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["listen"], serde_json::json!(["127.0.0.1:8000"]));
+        assert_eq!(v["threads"], serde_json::json!(3));
+        assert_eq!(v["idle_timeout"], serde_json::json!("30s"));
+        assert!(parse(&args("--check-config --threads 0")).is_err());
     }
 
     #[test]
@@ -598,17 +513,11 @@ mod tests {
             "--bogus",
             "-x",
             "--allowed-host=",
+            "--config",
+            "--config a --config b",
         ] {
-            assert!(parse(&args(bad)).is_err(), "{bad:?} should be refused");
+            let err = parse(&args(bad)).unwrap_err();
+            assert!(err.file().is_none(), "{bad:?}: {err}");
         }
-    }
-
-    #[test]
-    fn byte_sizes_take_binary_suffixes() {
-        assert_eq!(parse_bytes("f", "10M").unwrap(), 10 * 1024 * 1024);
-        assert_eq!(parse_bytes("f", "2g").unwrap(), 2 << 30);
-        assert_eq!(parse_bytes("f", "8192").unwrap(), 8192);
-        assert!(parse_bytes("f", "+5").is_err());
-        assert!(parse_bytes("f", "99999999999999999999G").is_err());
     }
 }

@@ -1,23 +1,31 @@
-//! The `httpd` binary: parses the command line, installs the logger and signal handling,
-//! and runs [`httpd_server::Server`] until Ctrl+C or SIGTERM.
+//! The `httpd` binary: parses the command line and the configuration file, installs the
+//! logger and signal handling, and runs [`httpd_server::Server`] until Ctrl+C or SIGTERM.
 
 mod args;
+mod config;
 mod logging;
+mod options;
 
 use std::fmt;
 use std::io::Write;
 use std::process::ExitCode;
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use httpd_server::Server;
 
-use crate::args::{Command, Settings, USAGE, UsageError};
+use crate::args::{Command, USAGE};
+use crate::logging::AccessLog;
+use crate::options::{Settings, UsageError};
 
 fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Usage(e)) if e.file().is_some() => {
+            eprintln!("httpd: {e}");
+            ExitCode::from(2)
+        }
         Err(CliError::Usage(e)) => {
             eprintln!("httpd: {e}\n\n{USAGE}");
             ExitCode::from(2)
@@ -61,6 +69,10 @@ fn run() -> Result<(), CliError> {
             println!("httpd {}", env!("CARGO_PKG_VERSION"));
             return Ok(());
         }
+        Command::CheckConfig(json) => {
+            println!("{json}");
+            return Ok(());
+        }
         Command::Serve(settings) => *settings,
     };
     serve(settings).map_err(CliError::Runtime)
@@ -73,7 +85,10 @@ fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         log_level,
         access_log,
     } = settings;
-    logging::install(log_level, access_log.as_deref())?;
+    let access_file = logging::install(log_level, access_log.as_deref())?;
+    // Registered before binding, so a signal sent as soon as the listening line appears
+    // is handled rather than killing the process.
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let n_workers = config.n_workers;
     let server = Server::bind(config).inspect_err(|e| log::error!("{e}"))?;
     let addr = server.local_addr();
@@ -89,7 +104,6 @@ fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     log::info!("Serving files from '{root_display}' directory");
     log::info!("Press Ctrl+C to stop the server");
 
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
     let signal_handle = signals.handle();
     let stop = server.shutdown_handle();
     let watcher = std::thread::Builder::new()
@@ -97,6 +111,10 @@ fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         .spawn(move || {
             let mut seen = 0;
             for signal in signals.forever() {
+                if signal == SIGHUP {
+                    reopen(access_file.as_ref());
+                    continue;
+                }
                 seen += 1;
                 if seen == 1 {
                     log::debug!("signal {signal} received");
@@ -114,4 +132,17 @@ fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     result?;
     log::info!("Server stopped");
     Ok(())
+}
+
+/// Reopens the access log file after SIGHUP (logrotate renamed it); without one there is
+/// nothing to do.
+fn reopen(access_file: Option<&AccessLog>) {
+    let Some(file) = access_file else {
+        log::debug!("SIGHUP: no access log file to reopen");
+        return;
+    };
+    match file.reopen() {
+        Ok(()) => log::info!("reopened access log {}", file.path().display()),
+        Err(e) => log::error!("cannot reopen access log {}: {e}", file.path().display()),
+    }
 }

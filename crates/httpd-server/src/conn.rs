@@ -7,7 +7,7 @@
 //! body (bounded by the read timeout `body` sets) or writing a response (bounded by the
 //! socket's write timeout, [`Limits::write_timeout`](httpd_security::Limits)).
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
@@ -21,7 +21,7 @@ use mio::Token;
 use crate::Context;
 use crate::access::AccessRecord;
 use crate::error::Failure;
-use crate::poller::{Parked, Returner};
+use crate::poller::{POLLER_NAME, Parked, Returner};
 use crate::reply::{self, Persistence, Reply};
 use crate::route;
 use crate::web;
@@ -52,9 +52,23 @@ pub(crate) struct Conn {
     /// Bytes read but not consumed yet: a partial head, a body prefix, pipelined requests.
     pub(crate) buf: Vec<u8>,
     pub(crate) worker: String,
+    /// When set, responses are collected here (at most `INLINE_MAX_BYTES`) instead of
+    /// written to the socket: the poller is serving this request itself.
+    pub(crate) inline: Option<Vec<u8>>,
 }
 
 impl Conn {
+    /// Returns where responses go.
+    pub(crate) fn out(&mut self) -> reply::Out<'_> {
+        match &mut self.inline {
+            Some(buf) => reply::Out::Buffer {
+                buf,
+                cap: INLINE_MAX_BYTES,
+            },
+            None => reply::Out::Socket(&mut self.stream),
+        }
+    }
+
     /// Reads more bytes onto the end of the buffer; `Ok(0)` means the peer closed.
     pub(crate) fn fill(&mut self) -> io::Result<usize> {
         let start = self.buf.len();
@@ -157,6 +171,9 @@ impl Drop for Lease<'_> {
     }
 }
 
+/// Responses up to this many bytes (head and body) may be served by the poller itself.
+pub(crate) const INLINE_MAX_BYTES: usize = 64 * 1024;
+
 /// Serves the buffered requests of one ready connection; runs on a pool worker. The
 /// connection is then closed or handed back to the poller through `back`.
 pub(crate) fn serve(job: Job, ctx: &Context, back: &Returner) {
@@ -182,14 +199,26 @@ pub(crate) fn serve(job: Job, ctx: &Context, back: &Returner) {
         peer,
         buf,
         mut n_served,
+        pending,
+        close_after,
     } = conn;
     let mut conn = Conn {
         stream,
         peer,
         buf,
         worker,
+        inline: None,
     };
     let end = match conn.stream.set_nonblocking(false) {
+        // The rest of a response the poller could not finish without blocking.
+        Ok(()) if !pending.is_empty() => match conn.stream.write_all(&pending) {
+            Ok(()) if close_after => TurnEnd::Close,
+            Ok(()) => serve_buffered(&mut conn, &mut n_served, ctx),
+            Err(e) => {
+                log::debug!("[{}] {peer}: write failed: {e}", conn.worker);
+                TurnEnd::Close
+            }
+        },
         Ok(()) => serve_buffered(&mut conn, &mut n_served, ctx),
         Err(e) => {
             log::debug!(
@@ -208,6 +237,8 @@ pub(crate) fn serve(job: Job, ctx: &Context, back: &Returner) {
                 peer,
                 buf: conn.buf,
                 n_served,
+                pending: Vec::new(),
+                close_after: false,
             });
             return;
         }
@@ -223,73 +254,207 @@ pub(crate) fn serve(job: Job, ctx: &Context, back: &Returner) {
 
 /// Serves every complete head in the buffer, in order.
 fn serve_buffered(conn: &mut Conn, n_served: &mut u32, ctx: &Context) -> TurnEnd {
-    let peer = conn.peer;
     loop {
         let scan = scan_head(
             &mut HeadScanner::default(),
             &conn.buf,
             ctx.limits.max_head_bytes,
         );
-        let head_len = match scan {
-            HeadScan::Complete(n) => n,
+        match scan {
+            HeadScan::Complete(head_len) => match serve_one(conn, head_len, n_served, ctx) {
+                Served::KeepAlive => continue,
+                Served::Close | Served::TooBig => return TurnEnd::Close,
+            },
             HeadScan::Partial => return TurnEnd::Park,
             HeadScan::Fail(failure) => {
                 answer_failure(ctx, conn, None, failure, Instant::now());
                 return TurnEnd::Close;
             }
-        };
-        let started = Instant::now();
-        let parsed = parse_head(&conn.buf[..head_len]);
+        }
+    }
+}
+
+/// How serving one request ended.
+pub(crate) enum Served {
+    /// The connection stays open for the next request.
+    KeepAlive,
+    /// The connection must close after the response.
+    Close,
+    /// Inline only: the response would not fit the buffer; nothing was sent or counted
+    /// and the head is still buffered, for a worker to serve.
+    TooBig,
+}
+
+/// Serves the complete head of `head_len` bytes at the start of `conn.buf`.
+///
+/// A worker drops the head from the buffer before routing, since a body may follow it.
+/// Inline (`conn.inline` set), the head stays until the response is complete, so a
+/// response too big for the buffer can be left to a worker: inline requests have no
+/// body and are safe to run twice (GET, HEAD, OPTIONS), and nothing was logged.
+pub(crate) fn serve_one(
+    conn: &mut Conn,
+    head_len: usize,
+    n_served: &mut u32,
+    ctx: &Context,
+) -> Served {
+    let peer = conn.peer;
+    let started = Instant::now();
+    let inline = conn.inline.is_some();
+    let parsed = parse_head(&conn.buf[..head_len]);
+    if !inline {
         conn.buf.drain(..head_len);
-        let head = match parsed {
-            Ok(head) => head,
-            Err(failure) => {
-                answer_failure(ctx, conn, None, failure, started);
-                return TurnEnd::Close;
+    }
+    let head = match parsed {
+        Ok(head) => head,
+        Err(failure) => {
+            answer_failure(ctx, conn, None, failure, started);
+            return Served::Close;
+        }
+    };
+    *n_served += 1;
+    let last = *n_served >= ctx.limits.max_requests || ctx.stop.load(Ordering::Acquire);
+    let persistence = if head.keep_alive && !last {
+        Persistence::KeepAlive {
+            timeout: ctx.limits.idle_timeout,
+            remaining: ctx.limits.max_requests - *n_served,
+        }
+    } else {
+        Persistence::Close
+    };
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        route::handle(conn, &head, persistence, ctx, started)
+    }));
+    if let Ok(Err(e)) = &outcome {
+        if inline && reply::too_big(e) {
+            *n_served -= 1;
+            if let Some(buf) = &mut conn.inline {
+                buf.clear();
             }
-        };
-        *n_served += 1;
-        let last = *n_served >= ctx.limits.max_requests || ctx.stop.load(Ordering::Acquire);
-        let persistence = if head.keep_alive && !last {
-            Persistence::KeepAlive {
-                timeout: ctx.limits.idle_timeout,
-                remaining: ctx.limits.max_requests - *n_served,
-            }
-        } else {
-            Persistence::Close
-        };
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-            route::handle(conn, &head, persistence, ctx, started)
-        }));
-        match outcome {
-            Ok(Ok(Persistence::KeepAlive { .. })) => continue,
-            Ok(Ok(Persistence::Close)) => {
-                if head.keep_alive && *n_served >= ctx.limits.max_requests {
-                    log::debug!(
-                        "[{}] Closing persistent connection after {n_served} requests",
-                        conn.worker
-                    );
-                }
-                return TurnEnd::Close;
-            }
-            Ok(Err(e)) => {
-                log::debug!("[{}] {peer}: write failed: {e}", conn.worker);
-                return TurnEnd::Close;
-            }
-            Err(payload) => {
-                ctx.counters
-                    .n_handler_panics
-                    .fetch_add(1, Ordering::Relaxed);
-                log::error!(
-                    "[{}] handler panicked on {}: {}",
-                    conn.worker,
-                    head.request_line(),
-                    panic_message(payload.as_ref())
+            return Served::TooBig;
+        }
+    }
+    if inline {
+        conn.buf.drain(..head_len);
+    }
+    match outcome {
+        Ok(Ok(Persistence::KeepAlive { .. })) => Served::KeepAlive,
+        Ok(Ok(Persistence::Close)) => {
+            if head.keep_alive && *n_served >= ctx.limits.max_requests {
+                log::debug!(
+                    "[{}] Closing persistent connection after {n_served} requests",
+                    conn.worker
                 );
-                answer_failure(ctx, conn, Some(&head), Failure::Panic, started);
-                return TurnEnd::Close;
+            }
+            Served::Close
+        }
+        Ok(Err(e)) => {
+            log::debug!("[{}] {peer}: write failed: {e}", conn.worker);
+            Served::Close
+        }
+        Err(payload) => {
+            ctx.counters
+                .n_handler_panics
+                .fetch_add(1, Ordering::Relaxed);
+            log::error!(
+                "[{}] handler panicked on {}: {}",
+                conn.worker,
+                head.request_line(),
+                panic_message(payload.as_ref())
+            );
+            answer_failure(ctx, conn, Some(&head), Failure::Panic, started);
+            Served::Close
+        }
+    }
+}
+
+/// How an inline turn on the poller ended.
+pub(crate) enum Inline {
+    /// Answered in full; the connection stays open.
+    KeepAlive,
+    /// Answered in full (or the peer is gone); close the connection.
+    Close,
+    /// Answered, but the socket took only part of it: a worker sends `pending`.
+    Pending,
+    /// The answer is too big to buffer; a worker must serve this head.
+    NeedsWorker,
+}
+
+/// Serves the head of `head_len` bytes at the start of `parked.buf` on the poller
+/// thread: the response is built in memory (at most [`INLINE_MAX_BYTES`]) and written
+/// without blocking. Saves the hand-off to a worker and back for small answers, which
+/// are most answers.
+pub(crate) fn serve_inline(parked: Parked, head_len: usize, ctx: &Context) -> (Parked, Inline) {
+    let Parked {
+        token,
+        stream,
+        peer,
+        buf,
+        mut n_served,
+        pending,
+        close_after,
+    } = parked;
+    let mut conn = Conn {
+        stream,
+        peer,
+        buf,
+        worker: POLLER_NAME.to_string(),
+        inline: Some(Vec::new()),
+    };
+    let served = serve_one(&mut conn, head_len, &mut n_served, ctx);
+    let out = conn.inline.take().unwrap_or_default();
+    let mut parked = Parked {
+        token,
+        stream: conn.stream,
+        peer,
+        buf: conn.buf,
+        n_served,
+        pending,
+        close_after,
+    };
+    let close = match served {
+        Served::TooBig => return (parked, Inline::NeedsWorker),
+        Served::KeepAlive => false,
+        Served::Close => true,
+    };
+    let mut written = 0;
+    while written < out.len() {
+        match parked.stream.write(&out[written..]) {
+            Ok(0) => return (parked, Inline::Close),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                parked.pending = out[written..].to_vec();
+                parked.close_after = close;
+                return (parked, Inline::Pending);
+            }
+            Err(e) => {
+                log::debug!("[{POLLER_NAME}] {peer}: write failed: {e}");
+                return (parked, Inline::Close);
             }
         }
+    }
+    let end = if close {
+        Inline::Close
+    } else {
+        Inline::KeepAlive
+    };
+    (parked, end)
+}
+
+/// Tells whether the poller may answer this head itself: no body to read and a method
+/// whose answer is small or found too big before anything is sent.
+pub(crate) fn is_inline_candidate(head: &[u8]) -> bool {
+    let mut slots = [Header::EMPTY; MAX_HEADERS];
+    match parse_request(head, &mut slots) {
+        Ok(Status::Complete((request, _))) => {
+            matches!(
+                request.method_kind(),
+                Method::Get | Method::Head | Method::Options
+            ) && request.framing() == Ok(Framing::None)
+                && request.header("expect").is_none()
+        }
+        // Malformed heads are answered by a worker, which closes the connection.
+        _ => false,
     }
 }
 
@@ -326,7 +491,7 @@ pub(crate) fn answer_head_timeout(stream: TcpStream, peer: SocketAddr, started: 
 /// Closes after an error reply without turning the close into a reset that could destroy
 /// the reply before the client reads it: half-close, then read (without waiting) what the
 /// client already sent.
-fn close_gently(stream: TcpStream) {
+pub(crate) fn close_gently(stream: TcpStream) {
     let mut stream = stream;
     let _ = stream.shutdown(Shutdown::Write);
     if stream.set_nonblocking(true).is_ok() {
@@ -357,7 +522,7 @@ pub(crate) fn answer_failure(
     if let Some(head) = head {
         reply = reply.with("X-Request-Id", head.request_id.clone());
     }
-    let sent = reply::send(&mut conn.stream, reply, Persistence::Close, false).unwrap_or(0);
+    let sent = reply::send(&mut conn.out(), reply, Persistence::Close, false).unwrap_or(0);
     log_access(ctx, conn, head, status, sent, started);
 }
 

@@ -117,6 +117,9 @@ pub struct Config {
     pub web: WebOptions,
     /// Format of access lines; default [`AccessFormat::Default`].
     pub access_format: AccessFormat,
+    /// Let the poller answer small requests without a body (GET, HEAD, OPTIONS whose
+    /// response fits 64 KiB) itself instead of handing them to a worker; default true.
+    pub serve_inline: bool,
     /// How long [`Server::run`] waits for busy workers after shutdown; default
     /// [`DEFAULT_SHUTDOWN_TIMEOUT`].
     pub shutdown_timeout: Duration,
@@ -143,6 +146,7 @@ impl Default for Config {
             files: FileOptions::default(),
             web: WebOptions::default(),
             access_format: AccessFormat::Default,
+            serve_inline: true,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             panic_path: None,
         }
@@ -219,6 +223,7 @@ pub(crate) struct Context {
     pub(crate) rate_limiter: Option<web::RateLimiter>,
     pub(crate) web: WebOptions,
     pub(crate) access_format: AccessFormat,
+    pub(crate) inline: bool,
     pub(crate) n_workers: usize,
     pub(crate) queue_capacity: usize,
 }
@@ -329,6 +334,7 @@ impl Server {
             rate_limiter: config.web.rate_limit.map(web::RateLimiter::new),
             web: config.web,
             access_format: config.access_format,
+            inline: config.serve_inline,
             n_workers: config.n_workers,
             queue_capacity: config.queue_capacity,
         };

@@ -62,7 +62,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
 use crate::Context;
-use crate::conn::{self, HeadScan, Job};
+use crate::conn::{self, HeadScan, Inline, Job};
 
 /// How the poller's thread is named in log and access lines.
 pub(crate) const POLLER_NAME: &str = "httpd-poll";
@@ -108,6 +108,10 @@ pub(crate) struct Parked {
     pub(crate) buf: Vec<u8>,
     /// Requests already served on this connection, for the per-connection cap.
     pub(crate) n_served: u32,
+    /// The unsent end of a response the poller served inline; a worker sends it first.
+    pub(crate) pending: Vec<u8>,
+    /// Close once `pending` is sent.
+    pub(crate) close_after: bool,
 }
 
 /// What a worker tells the poller about a connection it was given.
@@ -420,6 +424,8 @@ impl Poller {
             peer,
             buf: Vec::new(),
             n_served: 0,
+            pending: Vec::new(),
+            close_after: false,
         };
         // Bytes that came with the connection raise an event once registered.
         self.park(conn, Instant::now(), pool, false);
@@ -485,7 +491,7 @@ impl Poller {
                     waiting.deadline = deadline;
                 }
             }
-            Step::Ready => self.dispatch(token, pool),
+            Step::Ready => self.ready(token, pool),
             Step::Closed => {
                 if let Some(waiting) = self.unpark(token) {
                     self.close(waiting.conn);
@@ -511,12 +517,72 @@ impl Poller {
         }
     }
 
+    /// A parked connection holds a complete head. Cheap requests (no body, small answer)
+    /// are served right here, one after another while complete heads are buffered; the
+    /// rest go to the pool. Everything read is read until `WouldBlock` before the
+    /// connection is parked again, so no readiness edge is lost.
+    fn ready(&mut self, token: Token, pool: &ThreadPool<Job>) {
+        if !self.ctx.inline || self.ctx.stop.load(Ordering::Acquire) {
+            self.dispatch(token, pool);
+            return;
+        }
+        let Some(mut waiting) = self.unpark(token) else {
+            return;
+        };
+        let max_head = self.ctx.limits.max_head_bytes;
+        loop {
+            let scan = conn::scan_head(&mut HeadScanner::default(), &waiting.conn.buf, max_head);
+            let head_len = match scan {
+                HeadScan::Complete(n) if conn::is_inline_candidate(&waiting.conn.buf[..n]) => n,
+                HeadScan::Partial => {
+                    waiting.scanner = HeadScanner::default();
+                    waiting.head_started = None;
+                    match read_available(&mut waiting, &mut self.scratch, max_head) {
+                        Step::Ready => continue,
+                        Step::Wait => {
+                            self.park(waiting.conn, Instant::now(), pool, false);
+                            return;
+                        }
+                        Step::Closed => {
+                            self.close(waiting.conn);
+                            self.forget(token);
+                            return;
+                        }
+                    }
+                }
+                // Bodies, big answers and malformed heads are a worker's job.
+                _ => {
+                    self.submit(token, waiting.conn, pool);
+                    return;
+                }
+            };
+            let (conn, end) = conn::serve_inline(waiting.conn, head_len, &self.ctx);
+            match end {
+                Inline::KeepAlive => waiting.conn = conn,
+                Inline::Close => {
+                    self.deregister(&conn.stream);
+                    self.forget(token);
+                    conn::close_gently(conn.stream);
+                    return;
+                }
+                Inline::Pending | Inline::NeedsWorker => {
+                    self.submit(token, conn, pool);
+                    return;
+                }
+            }
+        }
+    }
+
     /// Submits a connection with a complete head to the pool, or answers 503.
     fn dispatch(&mut self, token: Token, pool: &ThreadPool<Job>) {
         let Some(waiting) = self.unpark(token) else {
             return;
         };
-        let conn = waiting.conn;
+        self.submit(token, waiting.conn, pool);
+    }
+
+    /// Gives an unparked connection to the pool, or answers 503.
+    fn submit(&mut self, token: Token, conn: Parked, pool: &ThreadPool<Job>) {
         let peer = conn.peer;
         let stats = pool.stats();
         let saturated = stats.n_busy >= stats.n_workers;

@@ -143,6 +143,64 @@ impl Sink for Vec<u8> {
     }
 }
 
+/// Where a connection's responses go: its socket (a worker, blocking), or a bounded
+/// buffer the poller flushes without blocking (small responses served inline).
+pub(crate) enum Out<'a> {
+    /// The socket itself.
+    Socket(&'a mut TcpStream),
+    /// A buffer of at most `cap` bytes; a bigger response fails with [`too_big`].
+    Buffer { buf: &'a mut Vec<u8>, cap: usize },
+}
+
+/// Marks the error of an inline response that outgrew its buffer.
+#[derive(Debug)]
+struct TooBigForInline;
+
+impl std::fmt::Display for TooBigForInline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("response too big to serve inline")
+    }
+}
+
+impl std::error::Error for TooBigForInline {}
+
+/// Tells whether `e` says an inline response outgrew its buffer.
+pub(crate) fn too_big(e: &io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.is::<TooBigForInline>())
+}
+
+impl Write for Out<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            Out::Socket(s) => s.write(data),
+            Out::Buffer { buf, cap } => {
+                if buf.len() + data.len() > *cap {
+                    return Err(io::Error::other(TooBigForInline));
+                }
+                buf.extend_from_slice(data);
+                Ok(data.len())
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Out::Socket(s) => s.flush(),
+            Out::Buffer { .. } => Ok(()),
+        }
+    }
+}
+
+impl Sink for Out<'_> {
+    fn socket(&self) -> Option<BorrowedFd<'_>> {
+        match self {
+            Out::Socket(s) => Some(s.as_fd()),
+            Out::Buffer { .. } => None,
+        }
+    }
+}
+
 /// How the connection continues after a response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Persistence {

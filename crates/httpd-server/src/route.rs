@@ -91,7 +91,7 @@ pub(crate) fn handle(
     decorate(&mut reply, head, ctx);
     let status = reply.status;
     let head_only = head.method == Method::Head;
-    let n_bytes = reply::send(&mut x.conn.stream, reply, persistence, head_only)?;
+    let n_bytes = reply::send(&mut x.conn.out(), reply, persistence, head_only)?;
     log_access(ctx, x.conn, Some(head), status, n_bytes, started);
     Ok(persistence)
 }
