@@ -144,7 +144,9 @@ pub fn install(
                 message
             ))
         })
-        .chain(std::io::stderr());
+        .chain(
+            Box::new(std::io::LineWriter::new(std::io::stderr())) as Box<dyn std::io::Write + Send>
+        );
     let access = fern::Dispatch::new()
         .level(LevelFilter::Info)
         .filter(|meta| meta.target() == "access")
