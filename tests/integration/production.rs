@@ -266,7 +266,7 @@ fn access_log_formats() {
     );
     let lines = access_lines(&json_log, "about.html");
     assert_eq!(lines.len(), 1);
-    let v: serde_json::Value = serde_json::from_str(lines[0].split_once(' ').unwrap().1).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
     assert_eq!(v["target"], "/about.html?q=\"x\"");
     assert_eq!(v["status"], 200);
     assert_eq!(v["user_agent"], "tester/1");
@@ -284,7 +284,7 @@ fn access_log_formats() {
         "{}",
         lines[0]
     );
-    assert!(lines[0].contains(" - - ["));
+    assert!(lines[0].starts_with("127.0.0.1 - - ["), "{}", lines[0]);
 }
 
 #[test]

@@ -150,13 +150,9 @@ pub fn install(
     let access = fern::Dispatch::new()
         .level(LevelFilter::Info)
         .filter(|meta| meta.target() == "access")
-        .format(|out, message, _| {
-            out.finish(format_args!(
-                "{} {}",
-                humantime::format_rfc3339_millis(SystemTime::now()),
-                message
-            ))
-        });
+        // The server formats the whole line (timestamp included where the format has
+        // one), so JSON and the NCSA formats stay exactly what their readers expect.
+        .format(|out, message, _| out.finish(format_args!("{message}")));
     let file = access_log
         .map(AccessLog::open)
         .transpose()

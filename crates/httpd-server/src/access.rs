@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AccessFormat {
-    /// `PEER "METHOD TARGET VERSION" STATUS BYTES 0.4ms WORKER id=REQUEST_ID` (default).
+    /// `TIMESTAMP PEER "METHOD TARGET VERSION" STATUS BYTES 0.4ms WORKER id=REQUEST_ID`
+    /// (default).
     #[default]
     Default,
     /// NCSA Common Log Format.
@@ -78,9 +79,13 @@ impl AccessRecord<'_> {
                 value.to_string()
             }
             AccessFormat::Common | AccessFormat::Combined => {
+                // NCSA names the host alone, without the client's port.
+                let host = self
+                    .client
+                    .parse::<std::net::SocketAddr>()
+                    .map_or_else(|_| self.client.clone(), |a| a.ip().to_string());
                 let mut line = format!(
-                    "{} - - [{}] \"{}\" {} {}",
-                    self.client,
+                    "{host} - - [{}] \"{}\" {} {}",
                     clf_date(SystemTime::now()),
                     self.request_line(),
                     self.status,
@@ -101,7 +106,8 @@ impl AccessRecord<'_> {
             }
             _ => {
                 let mut line = format!(
-                    "{} \"{}\" {} {} {ms:.1}ms {}",
+                    "{} {} \"{}\" {} {} {ms:.1}ms {}",
+                    humantime::format_rfc3339_millis(SystemTime::now()),
                     self.client,
                     self.request_line(),
                     self.status,
@@ -149,8 +155,11 @@ mod tests {
 
     #[test]
     fn default_line_escapes_the_target() {
+        let line = record().format(AccessFormat::Default);
+        let (time, rest) = line.split_once(' ').unwrap();
+        assert!(time.ends_with('Z') && time.contains('T'), "{line}");
         assert_eq!(
-            record().format(AccessFormat::Default),
+            rest,
             "127.0.0.1:5000 \"GET /a\\\"b HTTP/1.1\" 200 12 0.4ms httpd-worker-1 id=abc"
         );
     }
@@ -158,7 +167,7 @@ mod tests {
     #[test]
     fn combined_line_has_quoted_referer_and_agent() {
         let line = record().format(AccessFormat::Combined);
-        assert!(line.starts_with("127.0.0.1:5000 - - ["), "{line}");
+        assert!(line.starts_with("127.0.0.1 - - ["), "{line}");
         assert!(
             line.ends_with("\"GET /a\\\"b HTTP/1.1\" 200 12 \"-\" \"curl/8 \\\"x\\\"\""),
             "{line}"

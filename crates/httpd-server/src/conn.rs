@@ -542,16 +542,13 @@ pub(crate) fn log_access(
         n_bytes,
         took,
     );
+    // Behind a trusted proxy the client is an address taken from forwarding headers
+    // (no port); otherwise it is the peer with its port.
     let client = match head {
-        Some(h) => {
-            let ip = web::client_ip(conn.peer.ip(), &h.meta, &ctx.web.trusted_proxies);
-            if ip == conn.peer.ip() {
-                conn.peer.to_string()
-            } else {
-                ip.to_string()
-            }
+        Some(h) if ctx.web.trusted_proxies.contains(&conn.peer.ip()) => {
+            web::client_ip(conn.peer.ip(), &h.meta, &ctx.web.trusted_proxies).to_string()
         }
-        None => conn.peer.to_string(),
+        _ => conn.peer.to_string(),
     };
     let record = AccessRecord {
         client,

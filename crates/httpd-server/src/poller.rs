@@ -639,7 +639,7 @@ impl Poller {
     }
 
     /// Publishes connection and pool gauges for `/metrics`.
-    fn publish_gauges(&self, pool: &ThreadPool<Job>) {
+    fn publish_gauges(&mut self, pool: &ThreadPool<Job>) {
         let m = &self.ctx.metrics;
         let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         m.open_connections
@@ -647,6 +647,8 @@ impl Poller {
         m.idle_connections
             .store(as_i64(self.deadlines.len()), Ordering::Relaxed);
         let stats = pool.stats();
+        // The seed's status line, also when the poller answers everything itself.
+        self.monitor.observe(&stats);
         m.busy_workers
             .store(as_i64(stats.n_busy), Ordering::Relaxed);
         m.queued.store(as_i64(stats.n_queued), Ordering::Relaxed);
