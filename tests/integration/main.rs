@@ -4,6 +4,7 @@ mod cli;
 mod config;
 mod connections;
 mod corpus;
+mod durability;
 mod pool;
 mod production;
 mod protocol;

@@ -120,7 +120,36 @@ impl TestServer {
 
     /// Starts a server over `root` with extra flags.
     pub fn start_in(root: Dir, extra: &[&str]) -> TestServer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_httpd"))
+        TestServer::start_command(Command::new(env!("CARGO_BIN_EXE_httpd")), root, extra)
+    }
+
+    /// Starts a server over `root` through `prefix`: a program and its arguments that
+    /// run the binary path and flags appended to them, e.g.
+    /// `["bash", "-c", r#"ulimit -S -f 64; exec "$0" "$@""#]` to start it under a
+    /// file-size limit.
+    pub fn start_with_prefix(prefix: &[&str], root: Dir, extra: &[&str]) -> TestServer {
+        let mut command = Command::new(prefix[0]);
+        command.args(&prefix[1..]).arg(env!("CARGO_BIN_EXE_httpd"));
+        TestServer::start_command(command, root, extra)
+    }
+
+    /// Returns the exit status if the process has exited, without waiting.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
+    /// Kills the process with SIGKILL (it gets no chance to clean up), reaps it, and
+    /// returns its docroot for another server.
+    pub fn kill(mut self) -> Dir {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        // An empty placeholder takes the docroot's place; it goes with `self`.
+        std::mem::replace(&mut self.root, Dir::new())
+    }
+
+    /// Starts `command` (the binary, or a prefix that runs it) with the usual flags.
+    fn start_command(mut command: Command, root: Dir, extra: &[&str]) -> TestServer {
+        let mut child = command
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--root")

@@ -26,10 +26,14 @@ macro_rules! ensure {
     };
 }
 
+mod balancer;
+mod browser;
 mod client;
+mod promtool;
 mod redbot;
 mod scenarios;
 mod semantics;
+mod slow;
 
 use std::cell::OnceCell;
 use std::fs;

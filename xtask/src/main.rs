@@ -23,6 +23,7 @@
 mod bench;
 mod e2e;
 mod fuzz;
+mod soak;
 
 use std::env;
 use std::process::ExitCode;
@@ -37,7 +38,8 @@ tasks:
                  load-test httpd against nginx with wrk and time the head
                  parser; writes target/bench/results.md (--quick: 3 s runs)
   fuzz [SECONDS] [TARGET...]
-                 run the cargo-fuzz targets in fuzz/ (default 60 s each)";
+                 run the cargo-fuzz targets in fuzz/ (default 60 s each)
+  soak [SECONDS] mixed, hostile and slow clients against the release binary (default 60 s)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         },
         Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("soak") => soak::run(&args[1..]),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS

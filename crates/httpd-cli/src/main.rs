@@ -9,8 +9,10 @@ mod options;
 use std::fmt;
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
 use signal_hook::iterator::Signals;
 
 use httpd_server::Server;
@@ -88,6 +90,10 @@ fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let access_file = logging::install(log_level, access_log.as_deref())?;
     // Registered before binding, so a signal sent as soon as the listening line appears
     // is handled rather than killing the process.
+    // A write past RLIMIT_FSIZE raises SIGXFSZ, whose default action kills the process;
+    // with any handler installed the write fails with EFBIG instead, which the upload
+    // path answers with 507 and cleans up after.
+    signal_hook::flag::register(SIGXFSZ, Arc::new(AtomicBool::new(false)))?;
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let n_workers = config.n_workers;
     let server = Server::bind(config).inspect_err(|e| log::error!("{e}"))?;

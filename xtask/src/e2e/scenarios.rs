@@ -56,6 +56,7 @@ pub fn all() -> Vec<Scenario> {
         .chain(checks)
         .chain(usage_errors)
         .chain(super::semantics::all())
+        .chain(super::slow::all())
         .collect()
 }
 
@@ -150,6 +151,9 @@ const CHECKS: &[(&str, Check)] = &[
     ("cli/positional_port_host_threads_seed", |ctx| {
         positional(ctx, "positional-3", &["0", "127.0.0.1", "20"], 20)
     }),
+    ("promtool/check_metrics", super::promtool::check_metrics),
+    ("browser/images_decode", super::browser::images_decode),
+    ("balancer/nginx_failover", super::balancer::nginx_failover),
 ];
 
 // ---------------------------------------------------------------------------
@@ -1537,9 +1541,20 @@ fn queue_full(ctx: &Ctx) -> Outcome {
     );
     // Two more ready requests: one takes the single queue slot, the other
     // must get 503 at once. Which is which depends on the poller's order.
+    // They are uploads: a request with a body always goes to a worker (the
+    // poller answers small GETs itself, so those never queue).
+    let queued_body = br#"{"queued": true}"#;
     let mut others = [Conn::connect(srv.addr)?, Conn::connect(srv.addr)?];
     for conn in &mut others {
-        conn.send_all(&client::get("/sample.txt", &host, "Connection: close\r\n"))?;
+        conn.send_all(
+            format!(
+                "POST /upload HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{}",
+                queued_body.len(),
+                String::from_utf8_lossy(queued_body)
+            )
+            .as_bytes(),
+        )?;
     }
     let mut rejected = None;
     'wait: for _ in 0..50 {
@@ -1572,7 +1587,7 @@ fn queue_full(ctx: &Ctx) -> Outcome {
     let resp = queued
         .read_response(false)
         .map_err(|e| format!("queued connection after the worker freed up: {e}"))?;
-    expect_status(&resp, 200)?;
+    check_created(srv, &resp, queued_body)?;
     ensure!(
         srv.log_contains("Thread pool:", Duration::from_secs(2)),
         "no 'Thread pool:' status line in {}",

@@ -1,0 +1,1566 @@
+//! `cargo xtask soak [SECONDS]`: a bounded soak of the release `httpd` binary under a
+//! mix of well-behaved and hostile clients.
+//!
+//! The task builds the release binary, starts it on loopback over a temporary copy of
+//! `resources/` (in `target/soak/run-...`, kept when something failed) with short
+//! timeouts ([`SERVER_FLAGS`]), and runs [`drive`] for `SECONDS` (default 60). `drive`
+//! is also what the e2e scenario `soak/mixed_60s` runs against a server of its own.
+//!
+//! [`N_MIXED_CLIENTS`] threads each loop over a random mix of: keep-alive GETs of every
+//! file in the docroot (status and exact bytes checked), HEADs followed by a GET on the
+//! same connection (no stray body), JSON uploads (201, and at the end the stored file
+//! holds exactly the bytes posted), malformed requests from a table (each has its own
+//! 4xx), pipelined batches of GETs and HEADs (answered in order, byte for byte) and
+//! aborted clients (half a head, half a body, a download dropped unread, a bare
+//! connect). [`N_SLOW_CLIENTS`] more threads drip request heads slower than the header
+//! timeout and expect 408 and a close. Every valid request counts as passed or failed
+//! (with details); aborted clients only count as sent.
+//!
+//! After a warm-up round of every client kind, the open file descriptors and the RSS of
+//! the server (`/proc/PID/fd`, `VmRSS` in `/proc/PID/status`) are the baseline. At the
+//! end, once the server's timeouts have passed (polled, bounded by [`SETTLE_LIMIT`]),
+//! they must be back within [`FD_SLACK`] and [`RSS_SLACK_KIB`] of it, and no temporary
+//! upload file may remain. The task prints a summary and `N passed, N failed`, and
+//! exits 1 on any failure.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+/// How long `cargo xtask soak` runs without an argument, in seconds.
+const DEFAULT_SECONDS: u64 = 60;
+
+/// Flags of the server under soak, beyond `--listen`, `--root` and `--log-level`:
+/// timeouts short enough that slow and aborted clients are cut within seconds.
+pub const SERVER_FLAGS: &[&str] = &[
+    "--header-timeout",
+    "2s",
+    "--idle-timeout",
+    "5s",
+    "--write-timeout",
+    "5s",
+];
+
+/// The `--header-timeout` of [`SERVER_FLAGS`]: slow clients drip for longer than this.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Threads running the mix of clients.
+pub const N_MIXED_CLIENTS: usize = 6;
+
+/// Threads running slow (dripping) clients back to back.
+pub const N_SLOW_CLIENTS: usize = 2;
+
+/// Pause between two bytes of a dripped head; the whole head takes far longer than
+/// [`HEADER_TIMEOUT`].
+const DRIP_PAUSE: Duration = Duration::from_millis(250);
+
+/// Read and write timeout of every client socket.
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Largest response the soak client reads.
+const MAX_RESPONSE: usize = 16 * 1024 * 1024;
+
+/// Open descriptors the server may hold at the end beyond its baseline.
+pub const FD_SLACK: usize = 8;
+
+/// Resident memory the server may hold at the end beyond its baseline, in KiB.
+pub const RSS_SLACK_KIB: u64 = 16 * 1024;
+
+/// Longest wait, after the clients stopped, for the server to close what they left
+/// (header 2 s, idle 5 s and write 5 s timeouts, plus slack).
+pub const SETTLE_LIMIT: Duration = Duration::from_secs(30);
+
+/// A large file added to the docroot, so downloads span many writes.
+const BIG_FILE: &str = "soak-1mib.txt";
+
+/// Size of [`BIG_FILE`].
+const BIG_FILE_LEN: usize = 1 << 20;
+
+/// How often the driver samples the server's resources and logs progress.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+/// How often a progress line is logged.
+const PROGRESS_EVERY: Duration = Duration::from_secs(30);
+
+/// How many failure details a report keeps.
+const MAX_DETAILS: usize = 50;
+
+/// How long the server may take to print its listening line.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs `cargo xtask soak [SECONDS]`.
+pub fn run(args: &[String]) -> ExitCode {
+    let seconds = match args {
+        [] => DEFAULT_SECONDS,
+        [s] => match s.parse::<u64>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                eprintln!("soak: SECONDS must be a positive whole number, not {s:?}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => {
+            eprintln!("usage: cargo xtask soak [SECONDS]");
+            return ExitCode::from(2);
+        }
+    };
+    match soak_release_binary(Duration::from_secs(seconds)) {
+        Ok(report) => {
+            for line in &report.lines {
+                println!("soak: {line}");
+            }
+            println!("{} passed, {} failed", report.n_passed, report.n_failed);
+            if report.n_failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("soak: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The server a soak runs against.
+#[derive(Clone, Copy, Debug)]
+pub struct Target<'a> {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its docroot (uploads land in `uploads/`).
+    pub root: &'a Path,
+    /// Its process id, for `/proc`.
+    pub pid: u32,
+}
+
+/// What a soak found.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Checks that held.
+    pub n_passed: u64,
+    /// Checks that failed.
+    pub n_failed: u64,
+    /// The summary, one line each.
+    pub lines: Vec<String>,
+    /// The first failures, `KIND TARGET: reason`.
+    pub details: Vec<String>,
+}
+
+impl Report {
+    fn pass(&mut self, n: u64) {
+        self.n_passed += n;
+    }
+
+    fn fail(&mut self, detail: String) {
+        self.n_failed += 1;
+        if self.details.len() < MAX_DETAILS {
+            self.details.push(detail);
+        }
+    }
+}
+
+/// What a process holds: resident memory and open descriptors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Usage {
+    /// `VmRSS` in KiB.
+    pub rss_kib: u64,
+    /// Entries of `/proc/PID/fd`.
+    pub n_fds: usize,
+}
+
+impl Usage {
+    /// Tells whether `self` is within the slack of `baseline`.
+    pub fn is_within(&self, baseline: Usage, fd_slack: usize, rss_slack_kib: u64) -> bool {
+        self.n_fds <= baseline.n_fds + fd_slack && self.rss_kib <= baseline.rss_kib + rss_slack_kib
+    }
+}
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} fds, RSS {} KiB", self.n_fds, self.rss_kib)
+    }
+}
+
+/// Reads the resident memory and open descriptors of process `pid` from `/proc`.
+///
+/// # Errors
+/// When `/proc/PID` cannot be read (the process is gone, or this is not Linux).
+pub fn usage(pid: u32) -> Result<Usage, String> {
+    let status_path = format!("/proc/{pid}/status");
+    let status =
+        fs::read_to_string(&status_path).map_err(|e| format!("read {status_path}: {e}"))?;
+    let rss_kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("no VmRSS line in {status_path}"))?;
+    let fd_dir = format!("/proc/{pid}/fd");
+    let n_fds = fs::read_dir(&fd_dir)
+        .map_err(|e| format!("read {fd_dir}: {e}"))?
+        .count();
+    Ok(Usage { rss_kib, n_fds })
+}
+
+/// How a wait for the resources to return to their baseline ended.
+#[derive(Debug)]
+pub struct Settled {
+    /// The last sample.
+    pub usage: Usage,
+    /// Whether it is within the slack.
+    pub is_within: bool,
+    /// How long the wait took.
+    pub waited: Duration,
+}
+
+/// Samples `pid` every 100 ms until its usage is within the slack of `baseline`, at
+/// most `limit`.
+///
+/// # Errors
+/// When `/proc/PID` cannot be read.
+pub fn settle(
+    pid: u32,
+    baseline: Usage,
+    fd_slack: usize,
+    rss_slack_kib: u64,
+    limit: Duration,
+) -> Result<Settled, String> {
+    let started = Instant::now();
+    loop {
+        let now = usage(pid)?;
+        let is_within = now.is_within(baseline, fd_slack, rss_slack_kib);
+        if is_within || started.elapsed() >= limit {
+            return Ok(Settled {
+                usage: now,
+                is_within,
+                waited: started.elapsed(),
+            });
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs the mixed clients against `target` for `duration` (after a warm-up round), then
+/// checks the stored uploads and the server's resources. `log` gets progress lines.
+pub fn drive(target: &Target<'_>, duration: Duration, log: &dyn Fn(&str)) -> Report {
+    let mut report = Report::default();
+    let files = match prepare_files(target.root) {
+        Ok(files) => files,
+        Err(e) => {
+            report.fail(format!("setup: {e}"));
+            return report;
+        }
+    };
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
+    let shared = Arc::new(Shared {
+        addr: target.addr,
+        files,
+        malformed: malformed_cases(),
+        n_checked: AtomicU64::new(0),
+        n_failed: AtomicU64::new(0),
+    });
+    let before = match usage(target.pid) {
+        Ok(u) => u,
+        Err(e) => {
+            report.fail(format!("setup: {e}"));
+            return report;
+        }
+    };
+
+    // Warm-up: every kind of client a few times, so that buffers, worker arenas and
+    // the access log are in their steady state before the baseline is taken.
+    let (mut total, mut uploads) = (Tally::default(), Vec::new());
+    for handle in spawn_clients(&shared, seed, Plan::Rounds(3)) {
+        match handle.join() {
+            Ok(tally) => total.merge(tally, &mut uploads),
+            Err(_) => report.fail("warm-up: a client thread panicked".to_string()),
+        }
+    }
+    // The warm-up's connections are closed by now on the client side; wait (bounded)
+    // for the server to notice, so the baseline does not count them.
+    let baseline = match settle(target.pid, before, 0, u64::MAX / 2, Duration::from_secs(5)) {
+        Ok(s) => s.usage,
+        Err(e) => {
+            report.fail(format!("baseline: {e}"));
+            return report;
+        }
+    };
+    log(&format!(
+        "warm-up done ({} checks); baseline {baseline}; running {} mixed and {} slow clients for {} s (seed {seed:#x})",
+        shared.n_checked.load(Ordering::Relaxed),
+        N_MIXED_CLIENTS,
+        N_SLOW_CLIENTS,
+        duration.as_secs()
+    ));
+
+    let started = Instant::now();
+    let until = started + duration;
+    let handles = spawn_clients(&shared, seed.rotate_left(17), Plan::Until(until));
+    let mut peak = baseline;
+    let mut last_progress = started;
+    let mut sample_error = None;
+    // Bounded: every client stops at `until` and each of its steps is bounded by the
+    // socket timeouts, so the loop ends within `until` plus a few of those.
+    let hard_stop = until + IO_TIMEOUT * 6 + HEADER_TIMEOUT * 10;
+    while handles.iter().any(|h| !h.is_finished()) && Instant::now() < hard_stop {
+        thread::sleep(SAMPLE_EVERY);
+        match usage(target.pid) {
+            Ok(u) => {
+                peak.n_fds = peak.n_fds.max(u.n_fds);
+                peak.rss_kib = peak.rss_kib.max(u.rss_kib);
+                if last_progress.elapsed() >= PROGRESS_EVERY {
+                    last_progress = Instant::now();
+                    log(&format!(
+                        "{:>4} s: {} checks, {} failed; {u}",
+                        started.elapsed().as_secs(),
+                        shared.n_checked.load(Ordering::Relaxed),
+                        shared.n_failed.load(Ordering::Relaxed)
+                    ));
+                }
+            }
+            Err(e) => {
+                sample_error.get_or_insert(e);
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    for handle in handles {
+        if !handle.is_finished() {
+            report.fail("clients: a client thread did not stop in time".to_string());
+            continue;
+        }
+        match handle.join() {
+            Ok(tally) => total.merge(tally, &mut uploads),
+            Err(_) => report.fail("clients: a client thread panicked".to_string()),
+        }
+    }
+    if let Some(e) = sample_error {
+        report.fail(format!("server: {e} (did httpd exit?)"));
+    }
+
+    // Per-kind results.
+    report.lines.push(format!(
+        "{} s against pid {}, {} mixed + {} slow clients, seed {seed:#x}",
+        elapsed.as_secs(),
+        target.pid,
+        N_MIXED_CLIENTS,
+        N_SLOW_CLIENTS
+    ));
+    for kind in Kind::ALL {
+        let (passed, failed) = (total.passed[kind as usize], total.failed[kind as usize]);
+        report.lines.push(format!(
+            "  {:<22} {passed:>8} passed, {failed} failed",
+            kind.label()
+        ));
+    }
+    report.lines.push(format!(
+        "  {:<22} {:>8} sent",
+        "aborted clients", total.n_aborted
+    ));
+    report.pass(total.passed.iter().sum());
+    report.n_failed += total.failed.iter().sum::<u64>();
+    for detail in total.details {
+        if report.details.len() < MAX_DETAILS {
+            report.details.push(detail);
+        }
+    }
+
+    check_uploads(
+        target.root,
+        &uploads,
+        total.failed[Kind::Upload as usize],
+        &mut report,
+    );
+    check_resources(target, baseline, peak, &mut report);
+    report.lines.push(format!(
+        "{} requests checked in {:.0} s ({:.0}/s)",
+        total.passed.iter().sum::<u64>() + total.failed.iter().sum::<u64>(),
+        elapsed.as_secs_f64(),
+        (total.passed.iter().sum::<u64>() + total.failed.iter().sum::<u64>()) as f64
+            / elapsed.as_secs_f64().max(0.001)
+    ));
+    for detail in &report.details {
+        report.lines.push(format!("FAIL {detail}"));
+    }
+    if report.n_failed > report.details.len() as u64 {
+        report.lines.push(format!(
+            "... and {} more failures",
+            report.n_failed - report.details.len() as u64
+        ));
+    }
+    report
+}
+
+/// Checks that every upload answered 201 is stored with exactly the bytes posted, that
+/// no other upload file appeared, and that no temporary file is left.
+fn check_uploads(root: &Path, uploads: &[Stored], n_upload_failures: u64, report: &mut Report) {
+    let dir = root.join("uploads");
+    let mut n_exact = 0;
+    for stored in uploads {
+        let expected = upload_body(stored.client, stored.seq);
+        match fs::read(dir.join(&stored.name)) {
+            Ok(bytes) if bytes == expected => n_exact += 1,
+            Ok(bytes) => report.fail(format!(
+                "stored upload {}: {} bytes on disk differ from the {} bytes posted",
+                stored.name,
+                bytes.len(),
+                expected.len()
+            )),
+            Err(e) => report.fail(format!("stored upload {}: {e}", stored.name)),
+        }
+    }
+    report.pass(n_exact);
+    report.lines.push(format!(
+        "  {:<22} {n_exact:>8} byte-exact of {}",
+        "stored uploads",
+        uploads.len()
+    ));
+
+    // Aborted uploads must leave nothing: no published file, and (once the server has
+    // seen every abort, bounded by the settle limit) no temporary file.
+    let started = Instant::now();
+    let (n_final, n_temp) = loop {
+        let (n_final, n_temp) = count_upload_files(&dir);
+        if n_temp == 0 || started.elapsed() >= SETTLE_LIMIT {
+            break (n_final, n_temp);
+        }
+        thread::sleep(Duration::from_millis(100));
+    };
+    let extra = n_final.saturating_sub(uploads.len());
+    // An upload whose response was lost may still have been stored; only without such
+    // failures is every extra file unexplained.
+    if extra > 0 && n_upload_failures == 0 {
+        report.fail(format!(
+            "uploads/: {extra} upload files that no 201 response named"
+        ));
+    } else {
+        report.pass(1);
+    }
+    if n_temp > 0 {
+        report.fail(format!(
+            "uploads/: {n_temp} temporary .upload-*.tmp files left after {SETTLE_LIMIT:?}"
+        ));
+    } else {
+        report.pass(1);
+    }
+    report.lines.push(format!(
+        "  {:<22} {n_final} upload files, {n_temp} temporary files left",
+        "uploads/"
+    ));
+}
+
+/// Checks that the server is alive and back within the slack of its baseline.
+fn check_resources(target: &Target<'_>, baseline: Usage, peak: Usage, report: &mut Report) {
+    match settle(target.pid, baseline, FD_SLACK, RSS_SLACK_KIB, SETTLE_LIMIT) {
+        Ok(settled) => {
+            let end = settled.usage;
+            report.lines.push(format!(
+                "fds: baseline {}, peak {}, end {} (slack {FD_SLACK}); RSS KiB: baseline {}, peak {}, end {} (slack {RSS_SLACK_KIB}); settled in {:.1} s",
+                baseline.n_fds,
+                peak.n_fds,
+                end.n_fds,
+                baseline.rss_kib,
+                peak.rss_kib,
+                end.rss_kib,
+                settled.waited.as_secs_f64()
+            ));
+            if settled.is_within {
+                report.pass(1);
+            } else {
+                report.fail(format!(
+                    "resources: {end} after {SETTLE_LIMIT:?}, baseline {baseline} (slack {FD_SLACK} fds, {RSS_SLACK_KIB} KiB)"
+                ));
+            }
+        }
+        Err(e) => report.fail(format!("resources: {e} (did httpd exit?)")),
+    }
+}
+
+fn count_upload_files(dir: &Path) -> (usize, usize) {
+    let (mut n_final, mut n_temp) = (0, 0);
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("upload_") && name.ends_with(".json") {
+                n_final += 1;
+            } else if name.starts_with(".upload-") && name.ends_with(".tmp") {
+                n_temp += 1;
+            }
+        }
+    }
+    (n_final, n_temp)
+}
+
+/// What the client threads share.
+struct Shared {
+    addr: SocketAddr,
+    files: Vec<File>,
+    malformed: Vec<Malformed>,
+    /// Requests checked so far, for progress lines.
+    n_checked: AtomicU64,
+    /// Requests failed so far, for progress lines.
+    n_failed: AtomicU64,
+}
+
+/// A file of the docroot and its bytes.
+struct File {
+    target: String,
+    bytes: Vec<u8>,
+}
+
+/// A malformed or refused request and the status it must get.
+struct Malformed {
+    label: &'static str,
+    request: Vec<u8>,
+    status: u16,
+}
+
+/// An upload the server answered 201: its stored name and what its body was made from.
+struct Stored {
+    name: String,
+    client: usize,
+    seq: u64,
+}
+
+/// The kinds of checked requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Get,
+    HeadThenGet,
+    Upload,
+    Malformed,
+    Pipelined,
+    Slow,
+}
+
+impl Kind {
+    const ALL: [Kind; 6] = [
+        Kind::Get,
+        Kind::HeadThenGet,
+        Kind::Upload,
+        Kind::Malformed,
+        Kind::Pipelined,
+        Kind::Slow,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Get => "GET (keep-alive)",
+            Kind::HeadThenGet => "HEAD then GET",
+            Kind::Upload => "upload (201)",
+            Kind::Malformed => "malformed (4xx)",
+            Kind::Pipelined => "pipelined (in order)",
+            Kind::Slow => "slow head (408)",
+        }
+    }
+}
+
+/// One client thread's results.
+#[derive(Default)]
+struct Tally {
+    passed: [u64; Kind::ALL.len()],
+    failed: [u64; Kind::ALL.len()],
+    n_aborted: u64,
+    details: Vec<String>,
+    uploads: Vec<Stored>,
+}
+
+impl Tally {
+    fn check(&mut self, shared: &Shared, kind: Kind, what: &str, result: Result<(), String>) {
+        shared.n_checked.fetch_add(1, Ordering::Relaxed);
+        match result {
+            Ok(()) => self.passed[kind as usize] += 1,
+            Err(reason) => {
+                shared.n_failed.fetch_add(1, Ordering::Relaxed);
+                self.failed[kind as usize] += 1;
+                if self.details.len() < MAX_DETAILS {
+                    self.details
+                        .push(format!("{} {what}: {reason}", kind.label()));
+                }
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Tally, uploads: &mut Vec<Stored>) {
+        for i in 0..Kind::ALL.len() {
+            self.passed[i] += other.passed[i];
+            self.failed[i] += other.failed[i];
+        }
+        self.n_aborted += other.n_aborted;
+        self.details.extend(other.details);
+        uploads.extend(other.uploads);
+    }
+}
+
+/// How long client threads run.
+#[derive(Clone, Copy, Debug)]
+enum Plan {
+    /// Each mixed client runs every action this many times, each slow client once.
+    Rounds(usize),
+    /// Random actions until the instant.
+    Until(Instant),
+}
+
+fn spawn_clients(shared: &Arc<Shared>, seed: u64, plan: Plan) -> Vec<thread::JoinHandle<Tally>> {
+    let mut handles = Vec::new();
+    for idx in 0..N_MIXED_CLIENTS + N_SLOW_CLIENTS {
+        let shared = Arc::clone(shared);
+        let slow = idx >= N_MIXED_CLIENTS;
+        let handle = thread::Builder::new()
+            .name(format!("soak-client-{idx}"))
+            .spawn(move || {
+                let mut rng = Rng::new(seed ^ (idx as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                if slow {
+                    slow_client(&shared, plan)
+                } else {
+                    mixed_client(&shared, idx, &mut rng, plan)
+                }
+            })
+            .expect("spawning a client thread");
+        handles.push(handle);
+    }
+    handles
+}
+
+/// The actions of a mixed client, with their weights.
+#[derive(Clone, Copy, Debug)]
+enum Action {
+    Get,
+    HeadThenGet,
+    Upload,
+    Malformed,
+    Pipelined,
+    Abort,
+}
+
+const ACTIONS: [(Action, u64); 6] = [
+    (Action::Get, 30),
+    (Action::HeadThenGet, 10),
+    (Action::Upload, 15),
+    (Action::Malformed, 15),
+    (Action::Pipelined, 15),
+    (Action::Abort, 10),
+];
+
+fn mixed_client(shared: &Shared, idx: usize, rng: &mut Rng, plan: Plan) -> Tally {
+    let mut tally = Tally::default();
+    // Per-client upload counter; with the client index it names each body.
+    let mut seq = 0u64;
+    let mut act = |action: Action, tally: &mut Tally, rng: &mut Rng| match action {
+        Action::Get => get(shared, rng, tally),
+        Action::HeadThenGet => head_then_get(shared, rng, tally),
+        Action::Upload => {
+            seq += 1;
+            upload(shared, idx, seq, rng, tally);
+        }
+        Action::Malformed => malformed(shared, rng, tally),
+        Action::Pipelined => pipelined(shared, rng, tally),
+        Action::Abort => abort(shared, rng, tally),
+    };
+    match plan {
+        Plan::Rounds(n) => {
+            for _ in 0..n {
+                for (action, _) in ACTIONS {
+                    act(action, &mut tally, rng);
+                }
+            }
+        }
+        Plan::Until(until) => {
+            let total: u64 = ACTIONS.iter().map(|(_, w)| w).sum();
+            while Instant::now() < until {
+                let mut pick = rng.below(total);
+                for (action, weight) in ACTIONS {
+                    if pick < weight {
+                        act(action, &mut tally, rng);
+                        break;
+                    }
+                    pick -= weight;
+                }
+            }
+        }
+    }
+    tally
+}
+
+fn slow_client(shared: &Shared, plan: Plan) -> Tally {
+    let mut tally = Tally::default();
+    match plan {
+        Plan::Rounds(_) => slow(shared, &mut tally),
+        Plan::Until(until) => {
+            while Instant::now() < until {
+                slow(shared, &mut tally);
+            }
+        }
+    }
+    tally
+}
+
+/// One to four GETs of random files on one keep-alive connection.
+fn get(shared: &Shared, rng: &mut Rng, tally: &mut Tally) {
+    let mut conn = match Client::connect(shared.addr) {
+        Ok(c) => c,
+        Err(e) => return tally.check(shared, Kind::Get, "(connect)", Err(e)),
+    };
+    for _ in 0..1 + rng.below(4) {
+        let file = &shared.files[rng.below(shared.files.len() as u64) as usize];
+        let result = conn
+            .send(&get_request(&file.target, "GET", ""))
+            .and_then(|()| conn.response(false))
+            .and_then(|resp| expect_file(&resp, file, false));
+        let broken = result.is_err();
+        tally.check(shared, Kind::Get, &file.target, result);
+        if broken {
+            return;
+        }
+    }
+}
+
+/// HEAD of a file, then GET of it on the same connection: the HEAD response must carry
+/// the GET's length and no body (or the GET's response would not parse).
+fn head_then_get(shared: &Shared, rng: &mut Rng, tally: &mut Tally) {
+    let file = &shared.files[rng.below(shared.files.len() as u64) as usize];
+    let result = (|| {
+        let mut conn = Client::connect(shared.addr)?;
+        conn.send(&get_request(&file.target, "HEAD", ""))?;
+        let head = conn.response(true)?;
+        expect_file(&head, file, true).map_err(|e| format!("HEAD: {e}"))?;
+        conn.send(&get_request(&file.target, "GET", "Connection: close\r\n"))?;
+        let resp = conn.response(false)?;
+        expect_file(&resp, file, false).map_err(|e| format!("GET after HEAD: {e}"))
+    })();
+    tally.check(shared, Kind::HeadThenGet, &file.target, result);
+}
+
+/// A JSON upload, sometimes chunked; a 201 is remembered to check the stored file.
+fn upload(shared: &Shared, client: usize, seq: u64, rng: &mut Rng, tally: &mut Tally) {
+    let body = upload_body(client, seq);
+    let chunked = rng.below(4) == 0;
+    let mut req = format!(
+        "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n{}Connection: close\r\n\r\n",
+        if chunked {
+            "Transfer-Encoding: chunked\r\n".to_string()
+        } else {
+            format!("Content-Length: {}\r\n", body.len())
+        }
+    )
+    .into_bytes();
+    if chunked {
+        let (a, b) = body.split_at(body.len() / 2);
+        for part in [a, b] {
+            req.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+            req.extend_from_slice(part);
+            req.extend_from_slice(b"\r\n");
+        }
+        req.extend_from_slice(b"0\r\n\r\n");
+    } else {
+        req.extend_from_slice(&body);
+    }
+    let result = (|| {
+        let mut conn = Client::connect(shared.addr)?;
+        conn.send(&req)?;
+        let resp = conn.response(false)?;
+        created_name(&resp)
+    })();
+    match result {
+        Ok(name) => {
+            tally.uploads.push(Stored { name, client, seq });
+            tally.check(shared, Kind::Upload, "/upload", Ok(()));
+        }
+        Err(e) => tally.check(shared, Kind::Upload, "/upload", Err(e)),
+    }
+}
+
+/// One request of the malformed table on its own connection.
+fn malformed(shared: &Shared, rng: &mut Rng, tally: &mut Tally) {
+    let case = &shared.malformed[rng.below(shared.malformed.len() as u64) as usize];
+    let result = (|| {
+        let mut conn = Client::connect(shared.addr)?;
+        conn.send(&case.request)?;
+        let resp = conn.response(false)?;
+        if resp.status == case.status {
+            Ok(())
+        } else {
+            Err(format!("expected {}, got {}", case.status, resp.summary()))
+        }
+    })();
+    tally.check(shared, Kind::Malformed, case.label, result);
+}
+
+/// Two to eight GETs and HEADs written at once; the responses must come in order.
+fn pipelined(shared: &Shared, rng: &mut Rng, tally: &mut Tally) {
+    let n = 2 + rng.below(7) as usize;
+    let mut batch = Vec::new();
+    let mut items = Vec::new();
+    for i in 0..n {
+        let file = &shared.files[rng.below(shared.files.len() as u64) as usize];
+        let is_head = rng.below(5) == 0;
+        let extra = if i + 1 == n {
+            "Connection: close\r\n"
+        } else {
+            ""
+        };
+        let method = if is_head { "HEAD" } else { "GET" };
+        batch.extend_from_slice(&get_request(&file.target, method, extra));
+        items.push((file, is_head));
+    }
+    let mut conn = match Client::connect(shared.addr).and_then(|mut c| c.send(&batch).map(|()| c)) {
+        Ok(c) => c,
+        Err(e) => {
+            for (file, _) in &items {
+                tally.check(shared, Kind::Pipelined, &file.target, Err(e.clone()));
+            }
+            return;
+        }
+    };
+    let mut broken: Option<String> = None;
+    for (i, (file, is_head)) in items.iter().enumerate() {
+        let result = match &broken {
+            Some(e) => Err(format!("not answered: {e}")),
+            None => conn
+                .response(*is_head)
+                .and_then(|resp| expect_file(&resp, file, *is_head))
+                .map_err(|e| format!("response {} of {n}: {e}", i + 1)),
+        };
+        if let Err(e) = &result {
+            broken.get_or_insert_with(|| e.clone());
+        }
+        tally.check(shared, Kind::Pipelined, &file.target, result);
+    }
+}
+
+/// A client that gives up: half a head, half a body, a download left unread, or a bare
+/// connect. Nothing is expected back; the end checks catch what it might leak.
+fn abort(shared: &Shared, rng: &mut Rng, tally: &mut Tally) {
+    tally.n_aborted += 1;
+    let Ok(mut stream) = TcpStream::connect_timeout(&shared.addr, IO_TIMEOUT) else {
+        return;
+    };
+    let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+    let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
+    match rng.below(4) {
+        0 => {
+            let req = get_request("/index.html", "GET", "");
+            let _ = stream.write_all(&req[..req.len() / 2]);
+        }
+        1 => {
+            let body = upload_body(usize::MAX, rng.next());
+            let mut req = format!(
+                "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            req.extend_from_slice(&body[..body.len() / 2]);
+            let _ = stream.write_all(&req);
+        }
+        2 => {
+            let _ = stream.write_all(&get_request(&format!("/{BIG_FILE}"), "GET", ""));
+            let mut some = [0u8; 1024];
+            let _ = stream.read(&mut some);
+        }
+        _ => {}
+    }
+    // Dropping the stream closes it; unread response bytes make that a reset.
+}
+
+/// Drips a request head one byte per [`DRIP_PAUSE`]; the server must answer 408 (its
+/// header timeout is far shorter than the drip) and close.
+fn slow(shared: &Shared, tally: &mut Tally) {
+    let head =
+        b"GET /index.html HTTP/1.1\r\nHost: localhost\r\nUser-Agent: httpd-soak-slow-drip\r\n\r\n";
+    let result = (|| {
+        let mut conn = Client::connect(shared.addr)?;
+        conn.stream
+            .set_read_timeout(Some(DRIP_PAUSE))
+            .map_err(|e| format!("set timeout: {e}"))?;
+        let mut answered = false;
+        let mut chunk = [0u8; 4096];
+        for byte in head {
+            if conn.stream.write_all(std::slice::from_ref(byte)).is_err() {
+                // The server closed; whatever it sent first is in the buffer.
+                answered = true;
+                break;
+            }
+            match conn.stream.read(&mut chunk) {
+                Ok(n) => {
+                    conn.buf.extend_from_slice(&chunk[..n]);
+                    answered = true;
+                    break;
+                }
+                Err(e) if is_timeout(&e) => {}
+                Err(_) => {
+                    answered = true;
+                    break;
+                }
+            }
+        }
+        if !answered {
+            return Err(format!(
+                "the whole {}-byte head was dripped (one byte per {DRIP_PAUSE:?}) without an answer",
+                head.len()
+            ));
+        }
+        conn.stream
+            .set_read_timeout(Some(IO_TIMEOUT))
+            .map_err(|e| format!("set timeout: {e}"))?;
+        let resp = conn.response(false)?;
+        if resp.status != 408 {
+            return Err(format!("expected 408, got {}", resp.summary()));
+        }
+        conn.expect_closed()
+    })();
+    tally.check(shared, Kind::Slow, "/index.html (dripped)", result);
+}
+
+/// Checks a 200 response for `file` (a HEAD response has no body but the same length).
+fn expect_file(resp: &Response, file: &File, is_head: bool) -> Result<(), String> {
+    if resp.status != 200 {
+        return Err(format!("expected 200, got {}", resp.summary()));
+    }
+    let len = file.bytes.len().to_string();
+    if resp.header("content-length") != Some(len.as_str()) {
+        return Err(format!(
+            "expected Content-Length {len}, got {}",
+            resp.summary()
+        ));
+    }
+    if !is_head && resp.body != file.bytes {
+        return Err(format!(
+            "body differs from the file ({} bytes, expected {})",
+            resp.body.len(),
+            file.bytes.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a 201 upload response and returns the stored file name.
+fn created_name(resp: &Response) -> Result<String, String> {
+    if resp.status != 201 {
+        return Err(format!("expected 201, got {}", resp.summary()));
+    }
+    let json: Value = serde_json::from_slice(&resp.body)
+        .map_err(|e| format!("201 body is not JSON ({e}): {}", resp.summary()))?;
+    let path = json["filepath"]
+        .as_str()
+        .ok_or_else(|| format!("201 body without filepath: {}", resp.summary()))?;
+    let name = path
+        .strip_prefix("/uploads/")
+        .filter(|n| n.starts_with("upload_") && n.ends_with(".json") && !n.contains('/'))
+        .ok_or_else(|| format!("unexpected filepath {path:?}"))?;
+    if resp.header("location") != Some(path) {
+        return Err(format!(
+            "Location differs from filepath: {}",
+            resp.summary()
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// Builds a request for `target` with `method` (no body).
+fn get_request(target: &str, method: &str, extra: &str) -> Vec<u8> {
+    format!(
+        "{method} {target} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: httpd-soak\r\n{extra}\r\n"
+    )
+    .into_bytes()
+}
+
+/// The JSON body of upload `seq` of client `client`: always the same bytes for the same
+/// pair, so the stored file can be checked without keeping every body in memory.
+fn upload_body(client: usize, seq: u64) -> Vec<u8> {
+    const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut rng = Rng::new((client as u64).rotate_left(32) ^ seq ^ 0x5EED);
+    // Mostly small bodies, and now and then one that spans many reads and writes.
+    let len = if seq % 41 == 7 {
+        200 * 1024
+    } else {
+        rng.below(4096) as usize
+    };
+    let pad: String = (0..len)
+        .map(|_| ALNUM[rng.below(ALNUM.len() as u64) as usize] as char)
+        .collect();
+    format!("{{\"soak\": {{\"client\": {client}, \"seq\": {seq}}}, \"pad\": \"{pad}\"}}")
+        .into_bytes()
+}
+
+/// Adds [`BIG_FILE`] to the docroot and returns every servable top-level file.
+fn prepare_files(root: &Path) -> Result<Vec<File>, String> {
+    let mut rng = Rng::new(0xB16_F11E);
+    let big: Vec<u8> = (0..BIG_FILE_LEN).map(|_| rng.next() as u8).collect();
+    fs::write(root.join(BIG_FILE), &big).map_err(|e| format!("write {BIG_FILE}: {e}"))?;
+    let mut files = Vec::new();
+    let entries = fs::read_dir(root).map_err(|e| format!("read {}: {e}", root.display()))?;
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let servable = [".html", ".txt", ".png", ".jpg"]
+            .iter()
+            .any(|ext| name.ends_with(ext));
+        if name.starts_with('.') || !servable || !entry.path().is_file() {
+            continue;
+        }
+        let bytes = fs::read(entry.path()).map_err(|e| format!("read {name}: {e}"))?;
+        files.push(File {
+            target: format!("/{name}"),
+            bytes,
+        });
+    }
+    files.sort_by(|a, b| a.target.cmp(&b.target));
+    if files.len() < 2 {
+        return Err(format!("too few files to serve in {}", root.display()));
+    }
+    Ok(files)
+}
+
+/// Malformed and refused requests with the status each must get.
+fn malformed_cases() -> Vec<Malformed> {
+    let h = "Host: localhost\r\n";
+    let json = "Content-Type: application/json\r\n";
+    let case = |label, request: String, status| Malformed {
+        label,
+        request: request.into_bytes(),
+        status,
+    };
+    vec![
+        case("no Host", "GET / HTTP/1.1\r\n\r\n".into(), 400),
+        case("two Hosts", format!("GET / HTTP/1.1\r\n{h}{h}\r\n"), 400),
+        case(
+            "foreign Host",
+            "GET / HTTP/1.1\r\nHost: evil.example\r\n\r\n".into(),
+            403,
+        ),
+        case(
+            "traversal",
+            format!("GET /../etc/passwd HTTP/1.1\r\n{h}\r\n"),
+            403,
+        ),
+        case(
+            "encoded traversal",
+            format!("GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\n{h}\r\n"),
+            403,
+        ),
+        case(
+            "unknown method",
+            format!("BREW /pot HTTP/1.1\r\n{h}\r\n"),
+            501,
+        ),
+        case(
+            "DELETE",
+            format!("DELETE /index.html HTTP/1.1\r\n{h}\r\n"),
+            405,
+        ),
+        case("HTTP/2.0", format!("GET / HTTP/2.0\r\n{h}\r\n"), 505),
+        case("bad version", format!("GET / HTTP/1.x\r\n{h}\r\n"), 400),
+        case("bare LF", "GET / HTTP/1.1\nHost: localhost\n\n".into(), 400),
+        case(
+            "obs-fold",
+            format!("GET / HTTP/1.1\r\n{h} folded: x\r\n\r\n"),
+            400,
+        ),
+        case(
+            "binary garbage",
+            "\u{1}\u{2}\u{3} garbage\r\n\r\n".into(),
+            400,
+        ),
+        case(
+            "head over 8 KiB",
+            format!("GET / HTTP/1.1\r\n{h}X-Big: {}\r\n\r\n", "a".repeat(9000)),
+            431,
+        ),
+        case(
+            "target over 8 KiB",
+            format!("GET /{} HTTP/1.1\r\n{h}\r\n", "a".repeat(9000)),
+            414,
+        ),
+        case(
+            "php file",
+            format!("GET /script.php HTTP/1.1\r\n{h}\r\n"),
+            415,
+        ),
+        case(
+            "missing file",
+            format!("GET /missing.html HTTP/1.1\r\n{h}\r\n"),
+            404,
+        ),
+        case(
+            "dot-file",
+            format!("GET /.hidden.html HTTP/1.1\r\n{h}\r\n"),
+            404,
+        ),
+        case(
+            "range past the end",
+            format!("GET /index.html HTTP/1.1\r\n{h}Range: bytes=999999-\r\n\r\n"),
+            416,
+        ),
+        case(
+            "negative Content-Length",
+            format!("GET / HTTP/1.1\r\n{h}Content-Length: -1\r\n\r\n"),
+            400,
+        ),
+        case(
+            "Content-Length with chunked",
+            format!(
+                "POST /upload HTTP/1.1\r\n{h}{json}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+            ),
+            400,
+        ),
+        case(
+            "bad chunk size",
+            format!("POST /upload HTTP/1.1\r\n{h}{json}Transfer-Encoding: chunked\r\n\r\nzz\r\n"),
+            400,
+        ),
+        case(
+            "upload of text/plain",
+            format!(
+                "POST /upload HTTP/1.1\r\n{h}Content-Type: text/plain\r\nContent-Length: 2\r\n\r\n{{}}"
+            ),
+            415,
+        ),
+        case(
+            "upload of invalid JSON",
+            format!("POST /upload HTTP/1.1\r\n{h}{json}Content-Length: 9\r\n\r\n{{not json"),
+            400,
+        ),
+        case(
+            "upload without length",
+            format!("POST /upload HTTP/1.1\r\n{h}{json}\r\n"),
+            411,
+        ),
+        case(
+            "upload over max body",
+            format!("POST /upload HTTP/1.1\r\n{h}{json}Content-Length: 99999999999\r\n\r\n"),
+            413,
+        ),
+        case(
+            "POST to a file",
+            format!("POST /index.html HTTP/1.1\r\n{h}Content-Length: 0\r\n\r\n"),
+            405,
+        ),
+    ]
+}
+
+/// A small HTTP/1.1 client: literal bytes out, a strict reader for responses in.
+struct Client {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+/// One response.
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn summary(&self) -> String {
+        let mut s = format!("{}", self.status);
+        for (n, v) in &self.headers {
+            s.push_str(&format!(" | {n}: {v}"));
+        }
+        let text: String = String::from_utf8_lossy(&self.body)
+            .chars()
+            .take(80)
+            .collect();
+        s.push_str(&format!(" | body {} bytes {text:?}", self.body.len()));
+        s
+    }
+}
+
+impl Client {
+    fn connect(addr: SocketAddr) -> Result<Client, String> {
+        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+            .map_err(|e| format!("connect to {addr}: {e}"))?;
+        stream
+            .set_read_timeout(Some(IO_TIMEOUT))
+            .and_then(|()| stream.set_write_timeout(Some(IO_TIMEOUT)))
+            .map_err(|e| format!("set timeouts: {e}"))?;
+        let _ = stream.set_nodelay(true);
+        Ok(Client {
+            stream,
+            buf: Vec::new(),
+        })
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.stream
+            .write_all(bytes)
+            .map_err(|e| format!("write request: {e}"))
+    }
+
+    /// Reads more bytes; 0 means the server closed.
+    fn fill(&mut self) -> Result<usize, String> {
+        let mut chunk = [0u8; 64 * 1024];
+        match self.stream.read(&mut chunk) {
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                Ok(n)
+            }
+            Err(e) if is_timeout(&e) => Err(format!("no answer within {IO_TIMEOUT:?}")),
+            Err(e) => Err(format!("read: {e}")),
+        }
+    }
+
+    /// Reads one response; `to_head` says it answers a HEAD (no body).
+    fn response(&mut self, to_head: bool) -> Result<Response, String> {
+        let head_end = loop {
+            if let Some(i) = find(&self.buf, b"\r\n\r\n") {
+                break i + 4;
+            }
+            if self.buf.len() > 64 * 1024 {
+                return Err("response head over 64 KiB".into());
+            }
+            if self.fill()? == 0 {
+                return Err(format!(
+                    "connection closed after {} bytes of a response head",
+                    self.buf.len()
+                ));
+            }
+        };
+        let head = String::from_utf8_lossy(&self.buf[..head_end - 4]).into_owned();
+        self.buf.drain(..head_end);
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap_or_default();
+        let status = status_line
+            .strip_prefix("HTTP/1.1 ")
+            .and_then(|rest| rest.get(..3))
+            .and_then(|code| code.parse::<u16>().ok())
+            .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+        let mut headers = Vec::new();
+        for line in lines {
+            let (name, value) = line
+                .split_once(':')
+                .ok_or_else(|| format!("header line without colon: {line:?}"))?;
+            headers.push((name.to_string(), value.trim().to_string()));
+        }
+        let mut resp = Response {
+            status,
+            headers,
+            body: Vec::new(),
+        };
+        if to_head || status == 204 || status == 304 || status < 200 {
+            return Ok(resp);
+        }
+        if resp.header("transfer-encoding").is_some() {
+            resp.body = self.read_chunked()?;
+        } else if let Some(len) = resp.header("content-length") {
+            let len: usize = len
+                .parse()
+                .ok()
+                .filter(|n| *n <= MAX_RESPONSE)
+                .ok_or_else(|| format!("bad Content-Length {len:?}"))?;
+            resp.body = self.take(len)?;
+        } else {
+            return Err(format!("response without framing: {}", resp.summary()));
+        }
+        Ok(resp)
+    }
+
+    fn take(&mut self, len: usize) -> Result<Vec<u8>, String> {
+        while self.buf.len() < len {
+            if self.fill()? == 0 {
+                return Err(format!(
+                    "connection closed after {} of {len} body bytes",
+                    self.buf.len()
+                ));
+            }
+        }
+        Ok(self.buf.drain(..len).collect())
+    }
+
+    fn line(&mut self) -> Result<String, String> {
+        loop {
+            if let Some(i) = find(&self.buf, b"\r\n") {
+                let line = String::from_utf8_lossy(&self.buf[..i]).into_owned();
+                self.buf.drain(..i + 2);
+                return Ok(line);
+            }
+            if self.buf.len() > 4096 || self.fill()? == 0 {
+                return Err("bad or unterminated chunk line".into());
+            }
+        }
+    }
+
+    fn read_chunked(&mut self) -> Result<Vec<u8>, String> {
+        let mut body = Vec::new();
+        loop {
+            let line = self.line()?;
+            let size = usize::from_str_radix(line.split(';').next().unwrap_or_default(), 16)
+                .map_err(|_| format!("bad chunk size line {line:?}"))?;
+            if body.len() + size > MAX_RESPONSE {
+                return Err("chunked body too large".into());
+            }
+            if size == 0 {
+                for _ in 0..64 {
+                    if self.line()?.is_empty() {
+                        return Ok(body);
+                    }
+                }
+                return Err("too many trailer lines".into());
+            }
+            body.extend(self.take(size)?);
+            if !self.line()?.is_empty() {
+                return Err("chunk not followed by CRLF".into());
+            }
+        }
+    }
+
+    /// Expects the server to close: no more bytes, then EOF or a reset.
+    fn expect_closed(&mut self) -> Result<(), String> {
+        if !self.buf.is_empty() {
+            return Err(format!(
+                "{} unexpected bytes after the response",
+                self.buf.len()
+            ));
+        }
+        let mut byte = [0u8; 1];
+        match self.stream.read(&mut byte) {
+            Ok(0) => Ok(()),
+            Ok(_) => Err("more bytes instead of a close".into()),
+            Err(e) if is_reset(&e) => Ok(()),
+            Err(e) if is_timeout(&e) => Err(format!("not closed within {IO_TIMEOUT:?}")),
+            Err(e) => Err(format!("read: {e}")),
+        }
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn is_reset(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// xorshift64*: cheap, reproducible choices; not for anything secret.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        // splitmix64 spreads nearby seeds apart; the state must not be zero.
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        Rng((z ^ (z >> 31)) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Returns a number below `n` (`n` > 0).
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Builds the release binary, serves a fresh copy of `resources/` and soaks it.
+fn soak_release_binary(duration: Duration) -> Result<Report, String> {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask/ lives inside the workspace")
+        .to_path_buf();
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|t| {
+            if t.is_absolute() {
+                t
+            } else {
+                workspace.join(t)
+            }
+        })
+        .unwrap_or_else(|| workspace.join("target"));
+    let binary = target_dir
+        .join("release")
+        .join(format!("httpd{}", std::env::consts::EXE_SUFFIX));
+
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("soak: building httpd-cli (release)");
+    let status = Command::new(&cargo)
+        .args(["build", "--release", "-p", "httpd-cli"])
+        .current_dir(&workspace)
+        .status()
+        .map_err(|e| format!("cannot run {cargo:?}: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "cargo build --release -p httpd-cli failed: {status}"
+        ));
+    }
+
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let run_dir = target_dir
+        .join("soak")
+        .join(format!("run-{}-{nanos}", std::process::id()));
+    let root = run_dir.join("root");
+    copy_dir(&workspace.join("resources"), &root)
+        .map_err(|e| format!("copy resources to {}: {e}", root.display()))?;
+    fs::create_dir_all(root.join("uploads")).map_err(|e| format!("create uploads: {e}"))?;
+
+    let httpd = Httpd::spawn(&binary, &root, &run_dir)?;
+    eprintln!(
+        "soak: httpd pid {} on {} for {} s; logs in {}",
+        httpd.child.id(),
+        httpd.addr,
+        duration.as_secs(),
+        run_dir.display()
+    );
+    let target = Target {
+        addr: httpd.addr,
+        root: &root,
+        pid: httpd.child.id(),
+    };
+    let report = drive(&target, duration, &|line| eprintln!("soak: {line}"));
+    drop(httpd);
+    if report.n_failed == 0 {
+        let _ = fs::remove_dir_all(&run_dir);
+    } else {
+        eprintln!("soak: kept {} for inspection", run_dir.display());
+    }
+    Ok(report)
+}
+
+/// The server of `cargo xtask soak`; killed and reaped on drop.
+struct Httpd {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Httpd {
+    /// Starts `binary` over `root`; stdout (the listening line, then access lines) and
+    /// stderr go to files in `run_dir`.
+    fn spawn(binary: &Path, root: &Path, run_dir: &Path) -> Result<Httpd, String> {
+        let stdout_path = run_dir.join("access.log");
+        let stderr_path = run_dir.join("httpd.log");
+        let stdout = fs::File::create(&stdout_path)
+            .map_err(|e| format!("create {}: {e}", stdout_path.display()))?;
+        let stderr = fs::File::create(&stderr_path)
+            .map_err(|e| format!("create {}: {e}", stderr_path.display()))?;
+        let child = Command::new(binary)
+            .args(["--listen", "127.0.0.1:0", "--root"])
+            .arg(root)
+            .args(["--log-level", "info"])
+            .args(SERVER_FLAGS)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| format!("spawn {}: {e}", binary.display()))?;
+        let mut httpd = Httpd {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        let started = Instant::now();
+        loop {
+            let text = fs::read_to_string(&stdout_path).unwrap_or_default();
+            if let Some(line) = text.lines().next().filter(|_| text.contains('\n')) {
+                httpd.addr = line
+                    .strip_prefix("listening on http://")
+                    .and_then(|a| a.parse().ok())
+                    .ok_or_else(|| format!("unexpected first stdout line {line:?}"))?;
+                return Ok(httpd);
+            }
+            if let Ok(Some(status)) = httpd.child.try_wait() {
+                return Err(format!(
+                    "httpd exited ({status}) before listening; see {}",
+                    stderr_path.display()
+                ));
+            }
+            if started.elapsed() >= STARTUP_TIMEOUT {
+                return Err(format!("no listening line within {STARTUP_TIMEOUT:?}"));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Httpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn copy_dir(src: &Path, dst: &Path) -> io::Result<()> {
+    fs::create_dir_all(dst)?;
+    for entry in fs::read_dir(src)? {
+        let entry = entry?;
+        let to = dst.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &to)?;
+        } else {
+            fs::copy(entry.path(), &to)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_bodies_are_reproducible_json() {
+        for (client, seq) in [(0, 1), (5, 7), (3, 48), (usize::MAX, 99)] {
+            let body = upload_body(client, seq);
+            assert_eq!(body, upload_body(client, seq));
+            let json: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(json["soak"]["seq"], seq);
+        }
+        assert_ne!(upload_body(1, 2), upload_body(2, 1));
+        assert!(upload_body(0, 7).len() > 200 * 1024);
+    }
+
+    #[test]
+    fn usage_of_this_process_is_read_from_proc() {
+        let u = usage(std::process::id()).unwrap();
+        assert!(u.n_fds >= 3 && u.rss_kib > 0, "{u}");
+        let base = Usage {
+            rss_kib: 1000,
+            n_fds: 10,
+        };
+        assert!(base.is_within(base, 0, 0));
+        assert!(!Usage { n_fds: 11, ..base }.is_within(base, 0, 0));
+        assert!(
+            Usage {
+                rss_kib: 1016,
+                ..base
+            }
+            .is_within(base, 0, 16)
+        );
+    }
+}
