@@ -741,6 +741,11 @@ impl Proc {
             "warn",
             "--access-log",
             "/dev/null",
+            // Like nginx's keepalive_requests below, and every client is loopback.
+            "--max-requests",
+            "100000",
+            "--max-conns-per-ip",
+            "100000",
         ]
         .map(String::from)
         .into();

@@ -145,14 +145,18 @@ impl StaticFile {
     /// Opens the file at `full`, checked against `target`'s root, and describes it
     /// with `target`'s name.
     fn open_as(target: &SafePath, full: &Path) -> Result<StaticFile, ServeError> {
-        let root = fs::canonicalize(target.root()).map_err(|e| open_error(full, e))?;
-
-        let mut attempt = 1;
-        let (file, meta) = loop {
-            match open_under(full, &root)? {
-                Some(opened) => break opened,
-                None if attempt < OPEN_ATTEMPTS => attempt += 1,
-                None => return Err(ServeError::new(full, ErrorKind::Forbidden)),
+        let (file, meta) = match open_beneath(target.root(), full)? {
+            Some(opened) => opened,
+            None => {
+                let root = fs::canonicalize(target.root()).map_err(|e| open_error(full, e))?;
+                let mut attempt = 1;
+                loop {
+                    match open_under(full, &root)? {
+                        Some(opened) => break opened,
+                        None if attempt < OPEN_ATTEMPTS => attempt += 1,
+                        None => return Err(ServeError::new(full, ErrorKind::Forbidden)),
+                    }
+                }
             }
         };
 
@@ -466,6 +470,71 @@ fn inode(_meta: &Metadata) -> u64 {
 
 /// Checks `full` and opens it; `Ok(None)` when the file changed between the checks and
 /// the open, so the caller may try again.
+/// The fast way in: one `openat2(2)` relative to the root with `RESOLVE_BENEATH`, which
+/// the kernel refuses if any step (a `..`, a link) would leave the root. Returns `None`
+/// where it cannot decide: no `openat2` (older kernels, seccomp), or an absolute link,
+/// which `RESOLVE_BENEATH` always refuses even when it stays inside the root; the slow
+/// path (canonicalise and compare) decides those.
+///
+/// The root directory is opened once per thread and kept, so each request costs one
+/// `openat2` and one `fstat`.
+#[cfg(target_os = "linux")]
+fn open_beneath(root: &Path, full: &Path) -> Result<Option<(File, Metadata)>, ServeError> {
+    use std::cell::RefCell;
+    use std::os::fd::OwnedFd;
+
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+
+    thread_local! {
+        static ROOT: RefCell<Option<(std::path::PathBuf, OwnedFd)>> = const { RefCell::new(None) };
+    }
+    let Ok(relative) = full.strip_prefix(root) else {
+        return Ok(None);
+    };
+    let opened = ROOT.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.as_ref().is_none_or(|(path, _)| path != root) {
+            let dir = rustix::fs::open(
+                root,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            *cached = Some((root.to_path_buf(), dir));
+        }
+        let Some((_, dir)) = cached.as_ref() else {
+            return Err(rustix::io::Errno::NOENT);
+        };
+        rustix::fs::openat2(
+            dir,
+            relative,
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+        )
+    });
+    let fd = match opened {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::XDEV | rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(open_error(full, e.into())),
+    };
+    let file = File::from(fd);
+    let meta = file.metadata().map_err(|e| open_error(full, e))?;
+    if meta.is_dir() {
+        return Err(ServeError::new(full, ErrorKind::IsDirectory));
+    }
+    if !meta.is_file() {
+        return Err(ServeError::new(full, ErrorKind::Forbidden));
+    }
+    Ok(Some((file, meta)))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_beneath(_root: &Path, _full: &Path) -> Result<Option<(File, Metadata)>, ServeError> {
+    Ok(None)
+}
+
 fn open_under(full: &Path, root: &Path) -> Result<Option<(File, Metadata)>, ServeError> {
     // Follows links, like the open below; lstat would only see the link itself.
     let before = fs::metadata(full).map_err(|e| open_error(full, e))?;
@@ -649,6 +718,29 @@ mod tests {
         let (sent, got) = through_socket(|fd| file.sendfile_to(fd));
         assert_eq!(sent.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
         assert_eq!(got.len(), 100);
+    }
+
+    #[test]
+    fn relative_links_resolve_beneath_the_root_only() {
+        let base = TempDir::new();
+        base.write("outside/secret.txt", b"secret");
+        base.write("root/inside.txt", b"inside");
+        base.mkdir("root/sub");
+        let root_dir = base.path().join("root");
+        // Relative links, which openat2's RESOLVE_BENEATH judges on the fast path.
+        symlink("../outside/secret.txt", root_dir.join("leak.txt")).unwrap();
+        symlink("../inside.txt", root_dir.join("sub/alias.txt")).unwrap();
+        let open_in = |raw: &str| {
+            let safe = resolve_path(&root_dir, raw).expect("test paths are safe");
+            StaticFile::open(&safe)
+        };
+        assert_eq!(kind_of(open_in("/leak.txt")), Some(ErrorKind::Forbidden));
+        let mut alias = open_in("/sub/alias.txt").unwrap();
+        let mut got = Vec::new();
+        alias.send_to(&mut got).unwrap();
+        assert_eq!(got, b"inside");
+        assert_eq!(kind_of(open_in("/sub")), Some(ErrorKind::IsDirectory));
+        assert_eq!(kind_of(open_in("/missing.txt")), Some(ErrorKind::NotFound));
     }
 
     #[test]

@@ -123,15 +123,16 @@ pub(crate) fn serve(
     ctx: &crate::Context,
 ) -> Result<Reply, Failure> {
     let opts = &ctx.files;
-    if !resolved.is_dir_form() && !resolved.is_hidden() && is_directory(&resolved) {
-        // `/dir` -> `/dir/`: the raw path is validated and starts with exactly one '/'.
+    // `/dir` -> `/dir/`: the raw path is validated and starts with exactly one '/'.
+    let redirect = || {
         let mut location = format!("{}/", req.raw_path);
         if let Some(q) = req.query {
             location.push('?');
             location.push_str(q);
         }
-        return Ok(Reply::error(301).with("Location", location));
-    }
+        Reply::error(301).with("Location", location)
+    };
+    let may_be_dir = !resolved.is_dir_form() && !resolved.is_hidden();
     let file_path = if resolved.is_dir_form() {
         let index = resolved
             .join(httpd_files::INDEX_FILE)
@@ -143,17 +144,30 @@ pub(crate) fn serve(
     } else {
         resolved
     };
-    ctx.types.check(&file_path).map_err(Failure::Policy)?;
+    if let Err(refused) = ctx.types.check(&file_path) {
+        // Directories rarely have an allowed extension: only then look at the disk.
+        if may_be_dir && is_directory(&file_path) {
+            return Ok(redirect());
+        }
+        return Err(Failure::Policy(refused));
+    }
     if file_path.is_hidden() {
         // Dot-files are never served, whatever their extension.
         return Err(Failure::Files(httpd_files::ErrorKind::NotFound));
     }
-    let mut file = StaticFile::open(&file_path).map_err(|e| {
-        if e.kind() == httpd_files::ErrorKind::Io {
-            log::warn!("[{}] cannot serve: {e}", req.worker);
+    let mut file = match StaticFile::open(&file_path) {
+        Ok(file) => file,
+        // A directory named like a file (`/docs.html/`): redirect it too.
+        Err(e) if may_be_dir && e.kind() == httpd_files::ErrorKind::IsDirectory => {
+            return Ok(redirect());
         }
-        Failure::Files(e.kind())
-    })?;
+        Err(e) => {
+            if e.kind() == httpd_files::ErrorKind::Io {
+                log::warn!("[{}] cannot serve: {e}", req.worker);
+            }
+            return Err(Failure::Files(e.kind()));
+        }
+    };
     let ext = file.extension().map(str::to_string);
     let (content_type, disposition) = media(&file, ext.as_deref(), opts);
     let negotiable = is_compressible_ext(ext.as_deref()) && (opts.gzip || opts.precompressed);
