@@ -13,7 +13,7 @@
 //! one, and shared by every scenario that needs the same flags.
 //!
 //! A scenario passes (`ok   NAME`), fails (`FAIL NAME: reason`) or, when a
-//! tool it needs is missing, is skipped (`SKIP NAME: reason`, from an `Err`
+//! tool it needs is missing, is skipped (`SKIP: TOOL missing (NAME)`, from an `Err`
 //! made by [`skip`]). The closing line is `N passed, N failed`, followed by
 //! `, N skipped` when some were; only failures make the run fail.
 
@@ -106,7 +106,8 @@ pub fn run(filter: Option<&str>) -> ExitCode {
             }
             Err(reason) if reason.starts_with(SKIPPED) => {
                 n_skipped += 1;
-                println!("SKIP {}: {}", scenario.name, &reason[SKIPPED.len()..]);
+                // `SKIP: <tool> missing`, then which scenario it concerns.
+                println!("{reason} ({})", scenario.name);
             }
             Err(reason) => {
                 n_failed += 1;

@@ -11,7 +11,7 @@
 //! REDbot lives in the virtualenv `target/redbot-venv` (`.ci/run` creates
 //! it). When it is missing the scenario tries to create it once
 //! (`python3 -m venv`, `pip install redbot`); if that fails too the scenario
-//! is skipped (`SKIP redbot/no_bad_notes: redbot missing`), never passed.
+//! is skipped (`SKIP: redbot missing (redbot/no_bad_notes)`), never passed.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};

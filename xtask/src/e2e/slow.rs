@@ -17,7 +17,7 @@
 //!
 //! When `slowhttptest` is not on `PATH`, the first attack tries `apt-get install -y
 //! slowhttptest` (as root only); if it is still missing every attack is skipped
-//! (`SKIP slow/...: slowhttptest missing`).
+//! (`SKIP: slowhttptest missing (slow/...)`).
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
