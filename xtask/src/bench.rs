@@ -13,12 +13,13 @@
 //! scenarios alternate between the servers round by round so that a slow
 //! moment of the machine does not land on one server only.
 
+use crate::common::{self, collect, wait_bounded};
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -451,25 +452,10 @@ struct Paths {
 
 impl Paths {
     fn discover() -> Paths {
-        let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let workspace = manifest_dir
-            .parent()
-            .expect("xtask/ lives inside the workspace")
-            .to_path_buf();
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .map(|t| {
-                if t.is_absolute() {
-                    t
-                } else {
-                    workspace.join(t)
-                }
-            })
-            .unwrap_or_else(|| workspace.join("target"));
+        let workspace = common::workspace_dir();
+        let target = common::target_dir(&workspace);
         Paths {
-            binary: target
-                .join("release")
-                .join(format!("httpd{}", std::env::consts::EXE_SUFFIX)),
+            binary: common::release_binary(&target),
             bench_dir: target.join("bench"),
             workspace,
         }
@@ -1569,27 +1555,6 @@ fn git_describe(workspace: &Path) -> String {
         }
         None => "unknown commit".to_string(),
     }
-}
-
-fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
-            _ => return None,
-        }
-    }
-}
-
-fn collect<R: Read + Send + 'static>(pipe: Option<R>) -> JoinHandle<String> {
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        if let Some(mut pipe) = pipe {
-            let _ = pipe.read_to_end(&mut bytes);
-        }
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
 }
 
 #[cfg(test)]

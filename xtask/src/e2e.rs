@@ -35,9 +35,11 @@ mod scenarios;
 mod semantics;
 mod slow;
 
+use crate::common::{self, copy_dir};
+pub(crate) use crate::common::{collect, wait_bounded};
 use std::cell::OnceCell;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -157,24 +159,9 @@ pub struct Paths {
 
 impl Paths {
     fn discover() -> Paths {
-        let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let workspace = manifest_dir
-            .parent()
-            .expect("xtask/ lives inside the workspace")
-            .to_path_buf();
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .map(|t| {
-                if t.is_absolute() {
-                    t
-                } else {
-                    workspace.join(t)
-                }
-            })
-            .unwrap_or_else(|| workspace.join("target"));
-        let binary = target
-            .join("release")
-            .join(format!("httpd{}", std::env::consts::EXE_SUFFIX));
+        let workspace = common::workspace_dir();
+        let target = common::target_dir(&workspace);
+        let binary = common::release_binary(&target);
         Paths {
             resources: workspace.join("resources"),
             e2e_dir: target.join("e2e"),
@@ -379,7 +366,7 @@ impl Ctx {
             .map_err(|e| format!("spawn {}: {e}", self.paths.binary.display()))?;
         let stdout = collect(child.stdout.take());
         let stderr = collect(child.stderr.take());
-        let status = wait_with_deadline(&mut child, CLI_TIMEOUT);
+        let status = wait_bounded(&mut child, CLI_TIMEOUT);
         if status.is_none() {
             let _ = child.kill();
             let _ = child.wait();
@@ -489,7 +476,7 @@ impl Server {
         let line = match line_rx.recv_timeout(STARTUP_TIMEOUT) {
             Ok(line) => line,
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let exit = wait_with_deadline(&mut server.child, Duration::from_secs(2));
+                let exit = wait_bounded(&mut server.child, Duration::from_secs(2));
                 return Err(format!(
                     "exited ({}) before printing its listening line; stderr starts: {}",
                     exit.map_or("still running".to_string(), |s| s.to_string()),
@@ -522,7 +509,7 @@ impl Server {
 
     /// Waits up to `limit` for the process to exit by itself.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        wait_with_deadline(&mut self.child, limit)
+        wait_bounded(&mut self.child, limit)
     }
 
     /// Polls the stderr log until it contains `needle` (at most `limit`).
@@ -629,41 +616,6 @@ fn make_run_dir(e2e_dir: &Path) -> Result<PathBuf, String> {
         .join(format!("run-{}-{nanos}", std::process::id()));
     fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     Ok(dir)
-}
-
-fn copy_dir(src: &Path, dst: &Path) -> std::io::Result<()> {
-    fs::create_dir_all(dst)?;
-    for entry in fs::read_dir(src)? {
-        let entry = entry?;
-        let to = dst.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &to)?;
-        } else {
-            fs::copy(entry.path(), &to)?;
-        }
-    }
-    Ok(())
-}
-
-fn wait_with_deadline(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
-            _ => return None,
-        }
-    }
-}
-
-fn collect<R: Read + Send + 'static>(pipe: Option<R>) -> JoinHandle<String> {
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        if let Some(mut pipe) = pipe {
-            let _ = pipe.read_to_end(&mut bytes);
-        }
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
 }
 
 fn head(path: &Path, n_bytes: usize) -> String {

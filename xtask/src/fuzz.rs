@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
+use crate::common;
 use serde_json::Value;
 
 /// Fuzzing time per target when `SECONDS` is not given.
@@ -88,16 +89,7 @@ impl Paths {
             .find(|dir| dir.join("fuzz").join("Cargo.toml").is_file())
             .ok_or("no fuzz/Cargo.toml above xtask/")?
             .to_path_buf();
-        let target = env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .map(|t| {
-                if t.is_absolute() {
-                    t
-                } else {
-                    workspace.join(t)
-                }
-            })
-            .unwrap_or_else(|| workspace.join("target"));
+        let target = common::target_dir(&workspace);
         Ok(Paths {
             fuzz: workspace.join("fuzz"),
             logs: target.join("fuzz"),

@@ -21,6 +21,7 @@
 //! binary from the outside.
 
 mod bench;
+mod common;
 mod e2e;
 mod fuzz;
 mod soak;

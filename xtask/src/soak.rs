@@ -26,13 +26,14 @@
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::common::{self, copy_dir};
 use serde_json::Value;
 
 /// How long `cargo xtask soak` runs without an argument, in seconds.
@@ -1388,23 +1389,9 @@ impl Rng {
 
 /// Builds the release binary, serves a fresh copy of `resources/` and soaks it.
 fn soak_release_binary(duration: Duration) -> Result<Report, String> {
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask/ lives inside the workspace")
-        .to_path_buf();
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|t| {
-            if t.is_absolute() {
-                t
-            } else {
-                workspace.join(t)
-            }
-        })
-        .unwrap_or_else(|| workspace.join("target"));
-    let binary = target_dir
-        .join("release")
-        .join(format!("httpd{}", std::env::consts::EXE_SUFFIX));
+    let workspace = common::workspace_dir();
+    let target_dir = common::target_dir(&workspace);
+    let binary = common::release_binary(&target_dir);
 
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("soak: building httpd-cli (release)");
@@ -1513,20 +1500,6 @@ impl Drop for Httpd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn copy_dir(src: &Path, dst: &Path) -> io::Result<()> {
-    fs::create_dir_all(dst)?;
-    for entry in fs::read_dir(src)? {
-        let entry = entry?;
-        let to = dst.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &to)?;
-        } else {
-            fs::copy(entry.path(), &to)?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -45,7 +45,7 @@ use serde_json::Value;
 use super::client::{self, Conn, Response};
 use super::promtool::{debian_tool, is_root};
 use super::scenarios::{JSON, Outcome};
-use super::{Ctx, file_contains, skip, wait_with_deadline};
+use super::{Ctx, file_contains, skip, wait_bounded};
 
 /// The README section whose blocks are the tested configuration.
 const SECTION: &str = "## Deployment behind a load balancer";
@@ -647,7 +647,7 @@ impl Nginx {
     /// Stops nginx gracefully (SIGQUIT) and expects it to exit 0.
     fn stop(&mut self) -> Outcome {
         signal("QUIT", self.child.id())?;
-        let status = wait_with_deadline(&mut self.child, PROCESS_TIMEOUT)
+        let status = wait_bounded(&mut self.child, PROCESS_TIMEOUT)
             .ok_or_else(|| format!("nginx still running {PROCESS_TIMEOUT:?} after SIGQUIT"))?;
         ensure!(status.success(), "nginx exited with {status}");
         Ok(())
@@ -658,7 +658,7 @@ impl Drop for Nginx {
     fn drop(&mut self) {
         if self.child.try_wait().ok().flatten().is_none() {
             let _ = signal("QUIT", self.child.id());
-            if wait_with_deadline(&mut self.child, Duration::from_secs(5)).is_none() {
+            if wait_bounded(&mut self.child, Duration::from_secs(5)).is_none() {
                 let _ = self.child.kill();
             }
         }

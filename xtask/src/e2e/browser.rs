@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use super::promtool::debian_tool;
 use super::scenarios::Outcome;
-use super::{Ctx, collect, skip, wait_with_deadline};
+use super::{Ctx, collect, skip, wait_bounded};
 
 /// How long one Chromium run may take.
 const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(90);
@@ -253,7 +253,7 @@ fn chromium_run(
         .spawn()
         .map_err(|e| format!("spawn {}: {e}", chromium.display()))?;
     let stdout = collect(child.stdout.take());
-    let status = wait_with_deadline(&mut child, CHROMIUM_TIMEOUT);
+    let status = wait_bounded(&mut child, CHROMIUM_TIMEOUT);
     if status.is_none() {
         let _ = child.kill();
         let _ = child.wait();

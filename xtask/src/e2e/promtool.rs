@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use super::client::{self, Conn, Response};
 use super::scenarios::{JSON, Outcome, check_created, expect_status, localhost};
-use super::{Ctx, Server, collect, skip, wait_with_deadline};
+use super::{Ctx, Server, collect, skip, wait_bounded};
 
 /// How long `promtool check metrics` may take.
 const PROMTOOL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -123,7 +123,7 @@ fn promtool_check(promtool: &Path, page: &[u8]) -> Result<(Option<i32>, String),
     let page = page.to_vec();
     // A separate writer: promtool may print before it has read everything.
     let writer = thread::spawn(move || stdin.write_all(&page));
-    let status = wait_with_deadline(&mut child, PROMTOOL_TIMEOUT);
+    let status = wait_bounded(&mut child, PROMTOOL_TIMEOUT);
     if status.is_none() {
         let _ = child.kill();
         let _ = child.wait();
@@ -217,7 +217,7 @@ fn run_logged(command: &mut Command, log: &File) -> Result<(), String> {
         .stderr(err)
         .spawn()
         .map_err(|e| format!("{what}: {e}"))?;
-    match wait_with_deadline(&mut child, APT_TIMEOUT) {
+    match wait_bounded(&mut child, APT_TIMEOUT) {
         Some(status) if status.success() => Ok(()),
         Some(status) => Err(format!("{what}: exit {status}")),
         None => {

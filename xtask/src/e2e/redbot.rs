@@ -22,7 +22,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::scenarios::Outcome;
-use super::{Ctx, Kind, collect, skip, wait_with_deadline};
+use super::{Ctx, Kind, collect, skip, wait_bounded};
 
 /// The pages REDbot checks (on the [`Kind::Files`] server): a label for the
 /// log files and the target.
@@ -111,7 +111,7 @@ fn lint(redbot: &Path, url: &str, har_path: &Path) -> Result<Vec<Note>, String> 
         .map_err(|e| format!("spawn {}: {e}", redbot.display()))?;
     let stdout = collect(child.stdout.take());
     let stderr = collect(child.stderr.take());
-    let status = wait_with_deadline(&mut child, RUN_TIMEOUT);
+    let status = wait_bounded(&mut child, RUN_TIMEOUT);
     if status.is_none() {
         let _ = child.kill();
         let _ = child.wait();
@@ -221,7 +221,7 @@ fn run_logged(command: &mut Command, log: &File) -> Result<(), String> {
         .stderr(err)
         .spawn()
         .map_err(|e| format!("{what}: {e}"))?;
-    match wait_with_deadline(&mut child, INSTALL_TIMEOUT) {
+    match wait_bounded(&mut child, INSTALL_TIMEOUT) {
         Some(status) if status.success() => Ok(()),
         Some(status) => Err(format!("{what}: exit {status}")),
         None => {

@@ -30,7 +30,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::scenarios::{Outcome, Scenario, scenario};
-use super::{Ctx, skip, wait_with_deadline};
+use super::{Ctx, skip, wait_bounded};
 use crate::soak::{self, Target, Usage};
 
 /// Returns the scenarios of this module, in run order.
@@ -438,7 +438,7 @@ fn attack_with(
         .stderr(err)
         .spawn()
         .map_err(|e| format!("spawn {}: {e}", tool.display()))?;
-    let status = wait_with_deadline(&mut child, ATTACK_LIMIT);
+    let status = wait_bounded(&mut child, ATTACK_LIMIT);
     if status.is_none() {
         let _ = child.kill();
         let _ = child.wait();
@@ -590,7 +590,7 @@ fn find_or_install(ctx: &Ctx) -> Result<PathBuf, String> {
             .stderr(err)
             .spawn()
             .map_err(|e| format!("apt-get: {e}"))?;
-        match wait_with_deadline(&mut child, INSTALL_TIMEOUT) {
+        match wait_bounded(&mut child, INSTALL_TIMEOUT) {
             Some(status) if status.success() => Ok(()),
             Some(status) => Err(format!("apt-get {args:?}: {status}")),
             None => {
