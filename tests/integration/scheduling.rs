@@ -298,3 +298,24 @@ fn a_client_that_reads_slowly_still_gets_every_pipelined_answer_in_order() {
     }
     sender.join().unwrap();
 }
+
+#[test]
+fn slow_small_upload_bodies_wait_in_the_poller_not_in_workers() {
+    let server = TestServer::start(&["--threads", "2", "--header-timeout", "30s"]);
+    // Six uploads whose heads are in but whose 1,000-byte bodies trickle: were a worker
+    // reading each body, both workers would be stuck for the 30 s grace period.
+    let mut slow: Vec<crate::util::Client> = (0..6).map(|_| server.connect()).collect();
+    for c in &mut slow {
+        c.write(b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n[1 ");
+    }
+    // A normal upload and a GET are still answered at once (5 s client timeout).
+    assert_eq!(server.send(UPLOAD).status, 201);
+    assert_eq!(server.get("/").status, 200);
+    // A trickled body that completes is served like any other.
+    let mut last = slow.pop().unwrap();
+    let mut rest = ",2".repeat(498).into_bytes();
+    rest.push(b']');
+    assert_eq!(rest.len() + 3, 1000);
+    last.write(&rest);
+    assert_eq!(last.response().status, 201);
+}

@@ -441,6 +441,26 @@ pub(crate) fn serve_inline(parked: Parked, head_len: usize, ctx: &Context) -> (P
     (parked, end)
 }
 
+/// The largest request body the poller buffers before handing a connection to a worker.
+pub(crate) const POLLER_BODY_MAX_BYTES: u64 = 64 * 1024;
+
+/// Returns how many body bytes the poller should buffer after this head before a
+/// worker takes it: the declared `Content-Length` when it is small (at most
+/// [`POLLER_BODY_MAX_BYTES`] and within `max_body_bytes`) and the client is not waiting
+/// for `100 Continue`; else 0 (no body, or a worker reads it).
+pub(crate) fn bufferable_body(head: &[u8], max_body_bytes: u64) -> u64 {
+    let mut slots = [Header::EMPTY; MAX_HEADERS];
+    match parse_request(head, &mut slots) {
+        Ok(Status::Complete((request, _))) if request.header("expect").is_none() => {
+            match request.framing() {
+                Ok(Framing::Length(n)) if n <= POLLER_BODY_MAX_BYTES && n <= max_body_bytes => n,
+                _ => 0,
+            }
+        }
+        _ => 0,
+    }
+}
+
 /// Tells whether the poller may answer this head itself: no body to read and a method
 /// whose answer is small or found too big before anything is sent.
 pub(crate) fn is_inline_candidate(head: &[u8]) -> bool {
@@ -680,6 +700,30 @@ mod tests {
             scan_head(&mut scanner, head, 64),
             HeadScan::Complete(27)
         ));
+    }
+
+    #[test]
+    fn small_declared_bodies_are_buffered_by_the_poller() {
+        let head =
+            |extra: &str| format!("POST /upload HTTP/1.1\r\nHost: a\r\n{extra}\r\n").into_bytes();
+        assert_eq!(
+            bufferable_body(&head("Content-Length: 10\r\n"), 1 << 20),
+            10
+        );
+        assert_eq!(bufferable_body(&head(""), 1 << 20), 0);
+        // Too big for the poller, or over the limit (answered 413 without the body).
+        assert_eq!(
+            bufferable_body(&head("Content-Length: 70000\r\n"), 1 << 20),
+            0
+        );
+        assert_eq!(bufferable_body(&head("Content-Length: 5000\r\n"), 1024), 0);
+        // The client waits for 100 Continue; chunked bodies go to a worker.
+        let expect = head("Content-Length: 10\r\nExpect: 100-continue\r\n");
+        assert_eq!(bufferable_body(&expect, 1 << 20), 0);
+        assert_eq!(
+            bufferable_body(&head("Transfer-Encoding: chunked\r\n"), 1 << 20),
+            0
+        );
     }
 
     #[test]

@@ -226,6 +226,11 @@ struct Waiting {
     head_started: Option<Instant>,
     /// The entry of this connection in `Poller::deadlines`.
     deadline: Instant,
+    /// Once the head is complete: the bytes that must be buffered before a worker gets
+    /// the connection (head plus a small body), and the body's length.
+    need: Option<(usize, u64)>,
+    /// The deadline already makes room for the body at the minimum rate.
+    body_deadline: bool,
 }
 
 /// What reading a parked connection led to.
@@ -466,6 +471,8 @@ impl Poller {
                 scanner: HeadScanner::default(),
                 head_started,
                 deadline,
+                need: None,
+                body_deadline: false,
             }),
         );
         if read_now {
@@ -480,12 +487,36 @@ impl Poller {
             return;
         };
         let was_idle = waiting.head_started.is_none();
-        match read_available(waiting, &mut self.scratch, self.ctx.limits.max_head_bytes) {
+        let limits = &self.ctx.limits;
+        match read_available(
+            waiting,
+            &mut self.scratch,
+            limits.max_head_bytes,
+            limits.max_body_bytes,
+        ) {
             Step::Wait => {
+                let limits = &self.ctx.limits;
+                let mut deadline = None;
                 if let (true, Some(started)) = (was_idle, waiting.head_started) {
                     // The first byte of a head: the idle deadline gives way to the
                     // head deadline, counted from that byte.
-                    let deadline = started + self.ctx.limits.header_timeout;
+                    deadline = Some(started + limits.header_timeout);
+                }
+                if let (Some((_, body)), false) = (waiting.need, waiting.body_deadline) {
+                    if body > 0 {
+                        // The head is in; its small body may take as long as the minimum
+                        // rate allows (or the idle timeout when no rate is enforced).
+                        let allowance = if limits.min_body_rate > 0 {
+                            Duration::from_secs_f64(body as f64 / limits.min_body_rate as f64)
+                        } else {
+                            limits.idle_timeout
+                        };
+                        let started = waiting.head_started.unwrap_or_else(Instant::now);
+                        deadline = Some(started + limits.header_timeout + allowance);
+                        waiting.body_deadline = true;
+                    }
+                }
+                if let Some(deadline) = deadline {
                     self.deadlines.remove(&(waiting.deadline, token));
                     self.deadlines.insert((deadline, token));
                     waiting.deadline = deadline;
@@ -534,10 +565,16 @@ impl Poller {
             let scan = conn::scan_head(&mut HeadScanner::default(), &waiting.conn.buf, max_head);
             let head_len = match scan {
                 HeadScan::Complete(n) if conn::is_inline_candidate(&waiting.conn.buf[..n]) => n,
-                HeadScan::Partial => {
-                    waiting.scanner = HeadScanner::default();
-                    waiting.head_started = None;
-                    match read_available(&mut waiting, &mut self.scratch, max_head) {
+                // A head still arriving, or one whose small body is still arriving.
+                HeadScan::Partial | HeadScan::Complete(_)
+                    if !is_ready(&mut waiting, max_head, self.ctx.limits.max_body_bytes) =>
+                {
+                    match read_available(
+                        &mut waiting,
+                        &mut self.scratch,
+                        max_head,
+                        self.ctx.limits.max_body_bytes,
+                    ) {
                         Step::Ready => continue,
                         Step::Wait => {
                             self.park(waiting.conn, Instant::now(), pool, false);
@@ -558,7 +595,14 @@ impl Poller {
             };
             let (conn, end) = conn::serve_inline(waiting.conn, head_len, &self.ctx);
             match end {
-                Inline::KeepAlive => waiting.conn = conn,
+                Inline::KeepAlive => {
+                    waiting.conn = conn;
+                    // The next head starts from scratch.
+                    waiting.scanner = HeadScanner::default();
+                    waiting.head_started = None;
+                    waiting.need = None;
+                    waiting.body_deadline = false;
+                }
                 Inline::Close => {
                     self.deregister(&conn.stream);
                     self.forget(token);
@@ -733,20 +777,22 @@ impl Poller {
 ///
 /// Bounded: a partial head longer than `max_head_bytes` counts as ready (the worker
 /// answers 414 or 431), so at most `max_head_bytes + READ_CHUNK` bytes are buffered.
-fn read_available(waiting: &mut Waiting, scratch: &mut [u8], max_head_bytes: usize) -> Step {
-    let conn = &mut waiting.conn;
+fn read_available(
+    waiting: &mut Waiting,
+    scratch: &mut [u8],
+    max_head_bytes: usize,
+    max_body_bytes: u64,
+) -> Step {
     // A buffer handed back may already hold more than the worker saw.
-    if !matches!(
-        conn::scan_head(&mut waiting.scanner, &conn.buf, max_head_bytes),
-        HeadScan::Partial
-    ) {
+    if is_ready(waiting, max_head_bytes, max_body_bytes) {
         return Step::Ready;
     }
     loop {
+        let conn = &mut waiting.conn;
         match conn.stream.read(scratch) {
             Ok(0) => {
                 if !conn.buf.is_empty() {
-                    log::debug!("[{POLLER_NAME}] {}: closed mid-head", conn.peer);
+                    log::debug!("[{POLLER_NAME}] {}: closed mid-request", conn.peer);
                 }
                 return Step::Closed;
             }
@@ -755,8 +801,7 @@ fn read_available(waiting: &mut Waiting, scratch: &mut [u8], max_head_bytes: usi
                     waiting.head_started = Some(Instant::now());
                 }
                 conn.buf.extend_from_slice(&scratch[..n]);
-                let scan = conn::scan_head(&mut waiting.scanner, &conn.buf, max_head_bytes);
-                if !matches!(scan, HeadScan::Partial) {
+                if is_ready(waiting, max_head_bytes, max_body_bytes) {
                     return Step::Ready;
                 }
             }
@@ -766,6 +811,26 @@ fn read_available(waiting: &mut Waiting, scratch: &mut [u8], max_head_bytes: usi
                 log::debug!("[{POLLER_NAME}] {}: read failed: {e}", conn.peer);
                 return Step::Closed;
             }
+        }
+    }
+}
+
+/// Tells whether a worker can take the connection without waiting on the client: the
+/// head is complete (or must be refused) and a small declared body (see
+/// [`conn::bufferable_body`]) is buffered whole. A slowly sent body then costs a parked
+/// connection, not a worker.
+fn is_ready(waiting: &mut Waiting, max_head_bytes: usize, max_body_bytes: u64) -> bool {
+    if let Some((need, _)) = waiting.need {
+        return waiting.conn.buf.len() >= need;
+    }
+    match conn::scan_head(&mut waiting.scanner, &waiting.conn.buf, max_head_bytes) {
+        HeadScan::Partial => false,
+        HeadScan::Fail(_) => true,
+        HeadScan::Complete(head_len) => {
+            let body = conn::bufferable_body(&waiting.conn.buf[..head_len], max_body_bytes);
+            let need = head_len + usize::try_from(body).unwrap_or(usize::MAX);
+            waiting.need = Some((need, body));
+            waiting.conn.buf.len() >= need
         }
     }
 }
