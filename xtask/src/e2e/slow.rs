@@ -167,6 +167,22 @@ fn run_attack(ctx: &Ctx, attack: &Attack) -> Outcome {
             .spawn(move || probe_until(addr, &page, pid, &stop))
             .map_err(|e| format!("spawn probe thread: {e}"))?
     };
+    // During the slow-body attack, real uploads must get through too: a slow body
+    // may hold a parked connection, never a worker.
+    let uploader = (attack.target == "/upload").then(|| {
+        let (stop, addr) = (Arc::clone(&stop), srv.addr);
+        thread::spawn(move || {
+            let mut outcome = (0usize, Vec::new());
+            while !stop.load(Ordering::Relaxed) && outcome.0 < 100 {
+                outcome.0 += 1;
+                if let Err(e) = warm_up_upload(addr) {
+                    outcome.1.push(e);
+                }
+                thread::sleep(PROBE_EVERY);
+            }
+            outcome
+        })
+    });
     let output = ctx
         .paths
         .e2e_dir
@@ -181,6 +197,12 @@ fn run_attack(ctx: &Ctx, attack: &Attack) -> Outcome {
     let probes = prober
         .join()
         .map_err(|_| "probe thread panicked".to_string())?;
+    let (n_uploads, upload_failures) = match uploader {
+        Some(handle) => handle
+            .join()
+            .map_err(|_| "upload probe thread panicked".to_string())?,
+        None => (0, Vec::new()),
+    };
     let verdict = attacked?;
 
     if let Some(status) = srv.wait_exit(Duration::ZERO) {
@@ -192,10 +214,11 @@ fn run_attack(ctx: &Ctx, attack: &Attack) -> Outcome {
     let settled = soak::settle(pid, baseline, FD_SLACK, RSS_SLACK_KIB, SETTLE_LIMIT)?;
     let (n_final, n_temp) = upload_files(&srv.root.join("uploads"));
     eprintln!(
-        "e2e: {}: {} probes, {} failed; fds {} -> peak {} -> {} after {:.1} s; RSS KiB {} -> peak {} -> {}; slowhttptest: {verdict} (output in {})",
+        "e2e: {}: {} probes, {} failed; {n_uploads} upload probes, {} failed; fds {} -> peak {} -> {} after {:.1} s; RSS KiB {} -> peak {} -> {}; slowhttptest: {verdict} (output in {})",
         attack.name,
         probes.n_sent,
         probes.failures.len(),
+        upload_failures.len(),
         baseline.n_fds,
         probes.peak.n_fds,
         settled.usage.n_fds,
@@ -207,6 +230,13 @@ fn run_attack(ctx: &Ctx, attack: &Attack) -> Outcome {
     );
 
     let mut problems = Vec::new();
+    if !upload_failures.is_empty() {
+        problems.push(format!(
+            "{} of {n_uploads} upload probes failed, first: {}",
+            upload_failures.len(),
+            upload_failures[0]
+        ));
+    }
     if !probes.failures.is_empty() {
         let first: Vec<&str> = probes.failures.iter().take(3).map(String::as_str).collect();
         problems.push(format!(
@@ -232,10 +262,12 @@ fn run_attack(ctx: &Ctx, attack: &Attack) -> Outcome {
             settled.usage
         ));
     }
-    // The warm-up stored one upload; the attack's bodies never complete.
-    if n_final != 1 || n_temp != 0 {
+    // The warm-up and the upload probes stored one file each; the attack's bodies
+    // never complete.
+    let expected = 1 + n_uploads - upload_failures.len();
+    if n_final != expected || n_temp != 0 {
         problems.push(format!(
-            "uploads/ holds {n_final} upload files (expected 1) and {n_temp} temporary files"
+            "uploads/ holds {n_final} upload files (expected {expected}) and {n_temp} temporary files"
         ));
     }
     ensure!(problems.is_empty(), "{}", problems.join("; "));
