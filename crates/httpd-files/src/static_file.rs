@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 use std::fs::{self, File, Metadata, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
 use std::os::fd::BorrowedFd;
 use std::path::Path;
 use std::time::SystemTime;
@@ -328,18 +328,20 @@ impl StaticFile {
     }
 
     fn copy_span(&mut self, start: u64, len: u64, out: &mut dyn io::Write) -> io::Result<u64> {
-        self.file.seek(SeekFrom::Start(start))?;
+        use std::os::unix::fs::FileExt;
         let buf_len =
             usize::try_from(len).map_or(SEND_BUFFER_BYTES, |len| len.min(SEND_BUFFER_BYTES));
         let mut buf = vec![0u8; buf_len];
-        let mut remaining = len;
-        while remaining > 0 {
-            let want = usize::try_from(remaining).map_or(buf.len(), |r| r.min(buf.len()));
-            let n = match self.file.read(&mut buf[..want]) {
+        let mut offset = start;
+        let end = start + len;
+        while offset < end {
+            let want = usize::try_from(end - offset).map_or(buf.len(), |r| r.min(buf.len()));
+            // Positioned reads: no seek, and the file's own offset is never relied on.
+            let n = match self.file.read_at(&mut buf[..want], offset) {
                 Ok(0) => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
-                        format!("file ended {remaining} bytes before its opened length"),
+                        format!("file ended {} bytes before its opened length", end - offset),
                     ));
                 }
                 Ok(n) => n,
@@ -347,7 +349,7 @@ impl StaticFile {
                 Err(e) => return Err(e),
             };
             out.write_all(&buf[..n])?;
-            remaining -= n as u64;
+            offset += n as u64;
         }
         Ok(len)
     }
@@ -641,6 +643,7 @@ fn is_attr_char(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use std::fs::OpenOptions;
+    use std::io::Read;
     use std::os::unix::fs::symlink;
     use std::process::Command;
     use std::sync::mpsc;
