@@ -2,9 +2,10 @@
 //! helpers for the child processes they run.
 
 use std::fs;
+use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -75,4 +76,29 @@ pub fn copy_dir(src: &Path, dst: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Runs `command` with its output appended to `log`, for at most `limit`.
+///
+/// # Errors
+/// A message naming the command when it cannot start, fails, or outlives `limit`.
+pub fn run_logged(command: &mut Command, log: &File, limit: Duration) -> Result<(), String> {
+    let out = log.try_clone().map_err(|e| format!("log: {e}"))?;
+    let err = log.try_clone().map_err(|e| format!("log: {e}"))?;
+    let what = format!("{command:?}");
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("{what}: {e}"))?;
+    match wait_bounded(&mut child, limit) {
+        Some(status) if status.success() => Ok(()),
+        Some(status) => Err(format!("{what}: exit {status}")),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(format!("{what}: still running after {limit:?}"))
+        }
+    }
 }

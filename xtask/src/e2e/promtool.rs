@@ -186,11 +186,12 @@ pub(super) fn debian_tool(
 fn apt_get(args: &[&str], log: &File) -> Result<(), String> {
     let policy = Path::new("/usr/sbin/policy-rc.d");
     let made_policy = !policy.exists() && write_policy_rc_d(policy).is_ok();
-    let result = run_logged(
+    let result = crate::common::run_logged(
         Command::new("apt-get")
             .args(args)
             .env("DEBIAN_FRONTEND", "noninteractive"),
         log,
+        APT_TIMEOUT,
     );
     if made_policy {
         let _ = fs::remove_file(policy);
@@ -205,27 +206,6 @@ fn write_policy_rc_d(path: &Path) -> std::io::Result<()> {
         "#!/bin/sh\n# Written by cargo xtask e2e during apt-get install.\nexit 101\n",
     )?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o755))
-}
-
-fn run_logged(command: &mut Command, log: &File) -> Result<(), String> {
-    let out = log.try_clone().map_err(|e| format!("log: {e}"))?;
-    let err = log.try_clone().map_err(|e| format!("log: {e}"))?;
-    let what = format!("{command:?}");
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .map_err(|e| format!("{what}: {e}"))?;
-    match wait_bounded(&mut child, APT_TIMEOUT) {
-        Some(status) if status.success() => Ok(()),
-        Some(status) => Err(format!("{what}: exit {status}")),
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            Err(format!("{what}: still running after {APT_TIMEOUT:?}"))
-        }
-    }
 }
 
 /// Looks for an executable `name` in `PATH` and the sbin directories.

@@ -187,12 +187,13 @@ fn installed(ctx: &Ctx) -> Result<PathBuf, String> {
     let python = venv.join("bin").join("python");
     if !python.is_file() {
         let venv_arg = venv.display().to_string();
-        run_logged(
+        crate::common::run_logged(
             Command::new("python3").args(["-m", "venv", &venv_arg]),
             &log,
+            INSTALL_TIMEOUT,
         )?;
     }
-    run_logged(
+    crate::common::run_logged(
         Command::new(venv.join("bin").join("pip")).args([
             "install",
             "--disable-pip-version-check",
@@ -203,32 +204,12 @@ fn installed(ctx: &Ctx) -> Result<PathBuf, String> {
             "redbot",
         ]),
         &log,
+        INSTALL_TIMEOUT,
     )?;
     if redbot.is_file() {
         Ok(redbot)
     } else {
         Err(format!("no {} after pip install", redbot.display()))
-    }
-}
-
-fn run_logged(command: &mut Command, log: &File) -> Result<(), String> {
-    let out = log.try_clone().map_err(|e| format!("log: {e}"))?;
-    let err = log.try_clone().map_err(|e| format!("log: {e}"))?;
-    let what = format!("{command:?}");
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .map_err(|e| format!("{what}: {e}"))?;
-    match wait_bounded(&mut child, INSTALL_TIMEOUT) {
-        Some(status) if status.success() => Ok(()),
-        Some(status) => Err(format!("{what}: exit {status}")),
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            Err(format!("{what}: still running after {INSTALL_TIMEOUT:?}"))
-        }
     }
 }
 
