@@ -322,3 +322,30 @@ fn reuse_port_lets_two_processes_share_a_port() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn access_log_off_writes_no_lines_but_metrics_still_count() {
+    let on = TestServer::start(&[]);
+    assert_eq!(on.get("/").status, 200);
+    let off = TestServer::start(&["--access-log", "off"]);
+    for _ in 0..3 {
+        assert_eq!(off.get("/").status, 200);
+    }
+    let metrics = off.get("/metrics").text();
+    assert!(
+        metrics.contains("httpd_requests_total{method=\"GET\",status=\"2xx\"} 3\n"),
+        "{metrics}"
+    );
+    // Lines are flushed one by one: the first server's line is already out.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !on.stdout().contains("\"GET / HTTP/1.1\" 200") && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    assert!(
+        on.stdout().contains("\"GET / HTTP/1.1\" 200"),
+        "{}",
+        on.stdout()
+    );
+    assert!(!off.stdout().contains("HTTP/1.1\""), "{}", off.stdout());
+    assert!(!std::path::Path::new("off").exists());
+}

@@ -136,3 +136,76 @@ fn percent_encoded_names_are_decoded_once() {
     assert_eq!(server.get("/a%20b.html").body, b"spaced");
     assert_eq!(server.get("/%2541.html").body, b"literal percent");
 }
+
+/// Writes `body` to `name` under `root` with a modification time an hour ago, so the
+/// file cache may keep it at once.
+fn write_old(root: &std::path::Path, name: &str, body: &[u8]) {
+    let path = root.join(name);
+    std::fs::write(&path, body).unwrap();
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+}
+
+fn metric(server: &TestServer, name: &str) -> u64 {
+    let text = server.get("/metrics").text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+#[test]
+fn small_files_are_cached_yet_never_served_stale() {
+    let server = TestServer::start(&[]);
+    let root = server.root.path().to_path_buf();
+    write_old(&root, "page.html", b"first version");
+    for _ in 0..3 {
+        assert_eq!(server.get("/page.html").body, b"first version");
+    }
+    assert!(metric(&server, "httpd_file_cache_hits_total") >= 2);
+    assert!(metric(&server, "httpd_file_cache_entries") >= 1);
+    let etag = server.get("/page.html").header("etag").unwrap().to_string();
+
+    // Rewritten in place, same size and then another size: the next GET sees it.
+    std::fs::write(root.join("page.html"), b"FIRST VERSION").unwrap();
+    let r = server.get("/page.html");
+    assert_eq!(r.body, b"FIRST VERSION");
+    assert_ne!(r.header("etag").unwrap(), etag);
+    write_old(&root, "page.html", b"second, longer version");
+    assert_eq!(server.get("/page.html").body, b"second, longer version");
+    assert_eq!(server.get("/page.html").body, b"second, longer version");
+
+    // Replaced by rename (as deploy tools do), then removed.
+    write_old(&root, "next.tmp", b"renamed into place");
+    std::fs::rename(root.join("next.tmp"), root.join("page.html")).unwrap();
+    assert_eq!(server.get("/page.html").body, b"renamed into place");
+    std::fs::remove_file(root.join("page.html")).unwrap();
+    assert_eq!(server.get("/page.html").status, 404);
+
+    // A link swapped in for a cached file that leads out of the root is refused.
+    write_old(&root, "swap.html", b"inside");
+    assert_eq!(server.get("/swap.html").body, b"inside");
+    assert_eq!(server.get("/swap.html").body, b"inside");
+    let outside = crate::util::Dir::new();
+    write_old(outside.path(), "secret.html", b"outside");
+    std::fs::remove_file(root.join("swap.html")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.html"), root.join("swap.html")).unwrap();
+    let r = server.get("/swap.html");
+    assert_eq!(r.status, 403);
+    assert!(!r.body.windows(7).any(|w| w == b"outside"));
+}
+
+#[test]
+fn file_cache_zero_turns_it_off() {
+    let server = TestServer::start(&["--file-cache", "0"]);
+    write_old(server.root.path(), "page.html", b"uncached");
+    for _ in 0..3 {
+        assert_eq!(server.get("/page.html").body, b"uncached");
+    }
+    assert_eq!(metric(&server, "httpd_file_cache_hits_total"), 0);
+    assert_eq!(metric(&server, "httpd_file_cache_entries"), 0);
+}

@@ -109,6 +109,7 @@ pub struct TestServer {
     /// Its docroot (kept alive as long as the server).
     pub root: Dir,
     stderr: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<String>>,
     stderr_reader: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -183,9 +184,15 @@ impl TestServer {
             })
             .collect();
         // Keep draining stdout (access lines) so the server never blocks on it.
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let collected_out = Arc::clone(&stdout);
         std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = lines.read_to_end(&mut sink);
+            for line in lines.lines() {
+                let Ok(line) = line else { break };
+                let mut all = collected_out.lock().unwrap();
+                all.push_str(&line);
+                all.push('\n');
+            }
         });
         let stderr = Arc::new(Mutex::new(String::new()));
         let collected = Arc::clone(&stderr);
@@ -204,8 +211,15 @@ impl TestServer {
             extra_addrs,
             root,
             stderr,
+            stdout,
             stderr_reader: Some(stderr_reader),
         }
+    }
+
+    /// Returns what the server wrote to stdout after its listening lines so far
+    /// (access lines, unless they go to a file).
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
     }
 
     /// Opens a client connection.

@@ -39,6 +39,9 @@ Options:
       --min-body-rate BYTES  slowest average upload rate per second, enforced after
                            --header-timeout [default: 512; 0 disables]
       --max-body BYTES     largest upload, e.g. 10485760 or 10M [default: 10M]
+      --file-cache BYTES   memory for small unchanged files (up to 64 KiB each,
+                           revalidated by one statx per request); 0 turns it off
+                           [default: 16M]
       --max-head BYTES     largest request head [default: 8192]
       --allowed-host HOST  also accept this Host (repeatable; * accepts any)
       --serve-type EXT     also serve files with this extension, inline with their
@@ -60,7 +63,7 @@ Options:
                            answers small GET/HEAD/OPTIONS itself (--inline)
       --log-level LEVEL    off, error, warn, info, debug or trace [default: info]
       --access-log FILE    append access lines to FILE instead of stdout; SIGHUP
-                           reopens it (for logrotate)
+                           reopens it (for logrotate); `off` writes none
       --access-format FMT  default, common, combined or json [default: default]
       --header 'NAME: VALUE'  add or replace a response header on every response
                            (repeatable) [default: X-Content-Type-Options: nosniff,
@@ -142,6 +145,7 @@ fn action(flag: &str) -> Option<Action> {
         "--max-conns-per-ip" => Set(Key::MaxConnsPerIp),
         "--min-body-rate" => Set(Key::MinBodyRate),
         "--max-body" => Set(Key::MaxBody),
+        "--file-cache" => Set(Key::FileCache),
         "--max-head" => Set(Key::MaxHead),
         "--allowed-host" => Set(Key::AllowedHosts),
         "--log-level" => Set(Key::LogLevel),

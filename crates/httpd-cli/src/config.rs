@@ -73,6 +73,8 @@ pub struct FileConfig {
     pub max_body: Field,
     /// The value of [`Key::MaxHead`].
     pub max_head: Field,
+    /// The value of [`Key::FileCache`].
+    pub file_cache: Field,
     /// The value of [`Key::AllowedHosts`].
     pub allowed_hosts: Field,
     /// The value of [`Key::LogLevel`].
@@ -132,6 +134,7 @@ impl FileConfig {
             Key::MinBodyRate => &mut self.min_body_rate,
             Key::MaxBody => &mut self.max_body,
             Key::MaxHead => &mut self.max_head,
+            Key::FileCache => &mut self.file_cache,
             Key::AllowedHosts => &mut self.allowed_hosts,
             Key::LogLevel => &mut self.log_level,
             Key::AccessLog => &mut self.access_log,

@@ -104,6 +104,8 @@ pub enum Key {
     MaxBody,
     /// Largest request head (`--max-head`).
     MaxHead,
+    /// Memory for small unchanged files (`--file-cache`).
+    FileCache,
     /// Further accepted `Host` values (`--allowed-host`).
     AllowedHosts,
     /// Diagnostic log level (`--log-level`).
@@ -174,7 +176,7 @@ impl Kind {
 
 impl Key {
     /// Every key, in the order of the configuration file.
-    pub const ALL: [Key; 34] = [
+    pub const ALL: [Key; 35] = [
         Key::Listen,
         Key::ReusePort,
         Key::Root,
@@ -190,6 +192,7 @@ impl Key {
         Key::MinBodyRate,
         Key::MaxBody,
         Key::MaxHead,
+        Key::FileCache,
         Key::AllowedHosts,
         Key::LogLevel,
         Key::AccessLog,
@@ -229,6 +232,7 @@ impl Key {
             Key::MinBodyRate => "min_body_rate",
             Key::MaxBody => "max_body",
             Key::MaxHead => "max_head",
+            Key::FileCache => "file_cache",
             Key::AllowedHosts => "allowed_hosts",
             Key::LogLevel => "log_level",
             Key::AccessLog => "access_log",
@@ -282,6 +286,7 @@ impl Key {
             | Key::MinBodyRate
             | Key::MaxBody
             | Key::MaxHead
+            | Key::FileCache
             | Key::LogLevel
             | Key::AccessFormat
             | Key::MaxRanges => Kind::Text,
@@ -302,6 +307,9 @@ pub enum Input<'a> {
     /// `null`); empties the security headers.
     Off,
 }
+
+/// The `--access-log` value that turns access lines off (`./off` names a file).
+pub const ACCESS_LOG_OFF: &str = "off";
 
 /// Validated settings for one run, as [`Options`] turns them into a server configuration.
 #[derive(Debug)]
@@ -335,6 +343,7 @@ pub struct Options {
     min_body_rate: u64,
     max_body: u64,
     max_head: usize,
+    file_cache: u64,
     allowed_hosts: Vec<String>,
     log_level: log::LevelFilter,
     access_log: Option<String>,
@@ -387,6 +396,7 @@ impl Default for Options {
             web,
             access_format,
             serve_inline,
+            file_cache_bytes,
             shutdown_timeout,
             panic_path,
             ..
@@ -420,6 +430,7 @@ impl Default for Options {
             min_body_rate: limits.min_body_rate,
             max_body: limits.max_body_bytes,
             max_head: limits.max_head_bytes,
+            file_cache: file_cache_bytes,
             allowed_hosts,
             log_level: log::LevelFilter::Info,
             access_log: None,
@@ -490,6 +501,7 @@ impl Options {
             }
             (Key::MinBodyRate, Input::Text(v)) => self.min_body_rate = parse_bytes(name, v)?,
             (Key::MaxBody, Input::Text(v)) => self.max_body = parse_bytes(name, v)?,
+            (Key::FileCache, Input::Text(v)) => self.file_cache = parse_bytes(name, v)?,
             (Key::MaxHead, Input::Text(v)) => {
                 let n = parse_bytes(name, v)?;
                 if !(MIN_HEAD_BYTES..=MAX_HEAD_BYTES).contains(&n) {
@@ -654,6 +666,7 @@ impl Options {
             Key::MinBodyRate => self.min_body_rate.into(),
             Key::MaxBody => self.max_body.into(),
             Key::MaxHead => self.max_head.into(),
+            Key::FileCache => self.file_cache.into(),
             Key::AllowedHosts => texts(&self.allowed_hosts),
             Key::LogLevel => Value::String(self.log_level.as_str().to_ascii_lowercase()),
             Key::AccessLog => nullable(self.access_log.as_ref()),
@@ -741,7 +754,9 @@ impl Options {
             files: file_options,
             web: web_options,
             access_format: self.access_format.1,
+            access_log: self.access_log.as_deref() != Some(ACCESS_LOG_OFF),
             serve_inline: self.serve_inline,
+            file_cache_bytes: self.file_cache,
             shutdown_timeout: self.shutdown_timeout,
             panic_path: self.panic_path,
         };
@@ -749,7 +764,10 @@ impl Options {
             config,
             root_display: self.root,
             log_level: self.log_level,
-            access_log: self.access_log.map(PathBuf::from),
+            access_log: self
+                .access_log
+                .filter(|v| v != ACCESS_LOG_OFF)
+                .map(PathBuf::from),
         })
     }
 

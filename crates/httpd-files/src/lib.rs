@@ -11,6 +11,8 @@
 //!   already lies under the root lexically; [`StaticFile::open`] adds the checks that
 //!   need the filesystem: links must not lead outside the root, and only regular
 //!   files are served (a FIFO or a device is refused without blocking).
+//! - [`StaticFile::open_cached`] is [`StaticFile::open`] with a [`FileCache`] of small
+//!   files: an unchanged cached file costs one `statx` and is served from memory.
 //! - Size and date come from the open handle, and [`StaticFile::send_to`] sends
 //!   exactly that many bytes or fails; a body is never padded or silently cut short.
 //! - An upload is visible under its final `upload_YYYYMMDD_HHMMSS_XXXX.json` name only
@@ -70,6 +72,7 @@ mod cache;
 mod conditional;
 mod encoding;
 mod error;
+mod file_cache;
 mod gzip;
 mod multipart;
 mod random;
@@ -85,6 +88,7 @@ pub use crate::encoding::{
     find_precompressed, is_compressible, is_compressible_ext, sidecar_suffix,
 };
 pub use crate::error::{ErrorKind, ServeError};
+pub use crate::file_cache::{FileCache, FileCacheStats, MIN_ENTRY_CHARGE};
 pub use crate::gzip::{GZIP_LEVEL, gzip_stream};
 pub use crate::multipart::Multipart;
 pub use crate::static_file::{

@@ -11,12 +11,14 @@ use std::fs::{self, File, Metadata, OpenOptions};
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use httpd_proto::ByteRange;
 use httpd_security::SafePath;
 
 use crate::error::{ErrorKind, ServeError};
+use crate::file_cache::FileCache;
 use crate::validators::Validators;
 
 /// The file served for a directory-form path (`/` or `/docs/`).
@@ -71,18 +73,45 @@ const ELOOP: i32 = 40;
 const ENAMETOOLONG: i32 = 36;
 
 /// An open regular file ready to be sent.
+///
+/// The body comes from the open file, or, for a file served from a
+/// [`FileCache`] hit, from the cached bytes; every method works the same for both.
 #[derive(Debug)]
 pub struct StaticFile {
-    file: File,
-    len: u64,
-    modified: Option<SystemTime>,
-    content_type: &'static str,
-    attachment: Option<String>,
+    body: Body,
+    /// Shared with the cache entry on a hit, so a hit formats and allocates nothing.
+    info: Arc<FileInfo>,
+}
+
+/// Where the bytes of a [`StaticFile`] come from.
+pub(crate) enum Body {
+    /// The open file, read (or sent) at the moment of sending.
+    File(File),
+    /// The complete contents, taken from the [`FileCache`]; exactly `len` bytes.
+    Bytes(Arc<[u8]>),
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Body::File(file) => f.debug_tuple("File").field(file).finish(),
+            Body::Bytes(bytes) => write!(f, "Bytes({} bytes)", bytes.len()),
+        }
+    }
+}
+
+/// What a response says about a file, all taken from one metadata snapshot.
+#[derive(Debug)]
+pub(crate) struct FileInfo {
+    pub(crate) len: u64,
+    pub(crate) modified: Option<SystemTime>,
+    pub(crate) content_type: &'static str,
+    pub(crate) attachment: Option<String>,
     /// The requested name's extension, lowercased; for a sidecar opened with
     /// `open_sibling` it is still the original's.
-    extension: Option<String>,
+    pub(crate) extension: Option<String>,
     /// Computed from the same metadata as `len` and `modified`.
-    validators: Validators,
+    pub(crate) validators: Validators,
 }
 
 impl StaticFile {
@@ -112,6 +141,45 @@ impl StaticFile {
             path
         };
         StaticFile::open_as(target, target.as_path())
+    }
+
+    /// Opens `path` like [`open`](Self::open), answering from `cache` when it can.
+    ///
+    /// The result is exactly what [`open`](Self::open) would give: same errors, same
+    /// content type, disposition, extension, size, date and validators, and the same
+    /// bytes. On Linux, a path the cache holds costs one `statx(2)` and no open: the
+    /// cached bytes are served if the file is still the very same, unchanged inode
+    /// (see [`FileCache`] for the rules and why this is safe). Otherwise the file is
+    /// opened with every check of [`open`](Self::open) and, when it is small and has
+    /// not been modified for a while, its contents are added to the cache.
+    ///
+    /// On other systems, and with [`FileCache::disabled`], this is
+    /// [`open`](Self::open).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_cached(path: &SafePath, cache: &FileCache) -> Result<StaticFile, ServeError> {
+        let index;
+        let target = if path.is_dir_form() {
+            index = join_index(path)?;
+            &index
+        } else {
+            path
+        };
+        #[cfg(target_os = "linux")]
+        {
+            crate::file_cache::open_cached(target, cache)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = cache;
+            StaticFile::open_as(target, target.as_path())
+        }
+    }
+
+    /// Builds a file from its parts; the cache uses it for hits and misses.
+    pub(crate) fn from_parts(body: Body, info: Arc<FileInfo>) -> StaticFile {
+        StaticFile { body, info }
     }
 
     /// Opens the file named like `path`'s file with `suffix` appended (`a.css` and
@@ -144,71 +212,39 @@ impl StaticFile {
 
     /// Opens the file at `full`, checked against `target`'s root, and describes it
     /// with `target`'s name.
-    fn open_as(target: &SafePath, full: &Path) -> Result<StaticFile, ServeError> {
-        let (file, meta) = match open_beneath(target.root(), full)? {
-            Some(opened) => opened,
-            None => {
-                let root = fs::canonicalize(target.root()).map_err(|e| open_error(full, e))?;
-                let mut attempt = 1;
-                loop {
-                    match open_under(full, &root)? {
-                        Some(opened) => break opened,
-                        None if attempt < OPEN_ATTEMPTS => attempt += 1,
-                        None => return Err(ServeError::new(full, ErrorKind::Forbidden)),
-                    }
-                }
-            }
-        };
-
-        let name = target.file_name().map_or_else(
-            || {
-                full.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            },
-            str::to_string,
-        );
-        let (content_type, attachment) = match target.extension() {
-            Some(ext) if ext.eq_ignore_ascii_case("html") => (TEXT_HTML, None),
-            _ => (OCTET_STREAM, Some(attachment_disposition(&name))),
-        };
-        let modified = meta.modified().ok();
+    pub(crate) fn open_as(target: &SafePath, full: &Path) -> Result<StaticFile, ServeError> {
+        let (file, meta) = open_checked(target, full)?;
         Ok(StaticFile {
-            file,
-            len: meta.len(),
-            modified,
-            content_type,
-            attachment,
-            extension: target.extension().map(str::to_ascii_lowercase),
-            validators: Validators::new(meta.len(), modified, inode(&meta)),
+            body: Body::File(file),
+            info: Arc::new(describe(target, full, &meta)),
         })
     }
 
     /// Returns the file's size in bytes, taken when it was opened.
     pub fn len(&self) -> u64 {
-        self.len
+        self.info.len
     }
 
     /// Tells whether the file is empty.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.info.len == 0
     }
 
     /// Returns the modification time, if the filesystem reports one.
     pub fn modified(&self) -> Option<SystemTime> {
-        self.modified
+        self.info.modified
     }
 
     /// Returns the `Content-Type` value: `text/html; charset=utf-8` for html, else
     /// `application/octet-stream`.
     pub fn content_type(&self) -> &'static str {
-        self.content_type
+        self.info.content_type
     }
 
     /// Returns the `Content-Disposition` value for downloads
     /// (`attachment; filename="NAME"`), or `None` for pages shown inline.
     pub fn content_disposition(&self) -> Option<&str> {
-        self.attachment.as_deref()
+        self.info.attachment.as_deref()
     }
 
     /// Copies exactly [`len`](Self::len) bytes to `out` in constant memory.
@@ -222,7 +258,7 @@ impl StaticFile {
     /// is never padded, so after an error part of it may already be written and the
     /// caller must close the connection.
     pub fn send_to(&mut self, out: &mut dyn io::Write) -> io::Result<u64> {
-        self.copy_span(0, self.len, out)
+        self.copy_span(0, self.info.len, out)
     }
 
     /// Copies exactly the bytes of `range` to `out` in constant memory.
@@ -253,12 +289,12 @@ impl StaticFile {
     /// # }
     /// ```
     pub fn send_range_to(&mut self, out: &mut dyn io::Write, range: ByteRange) -> io::Result<u64> {
-        if range.is_empty() || range.end >= self.len {
+        if range.is_empty() || range.end >= self.info.len {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
                     "range {}-{} is not inside a file of {} bytes",
-                    range.start, range.end, self.len
+                    range.start, range.end, self.info.len
                 ),
             ));
         }
@@ -268,26 +304,27 @@ impl StaticFile {
     /// Returns the file's validators (`ETag`, `Last-Modified`), computed from the
     /// metadata of the open handle.
     pub fn validators(&self) -> &Validators {
-        &self.validators
+        &self.info.validators
     }
 
     /// Returns the extension of the name that was asked for, lowercased, or `None`
     /// when it has none. For a directory-form path it is that of `index.html`; for a
     /// precompressed sidecar it is the original's (`css` for `a.css.gz`).
     pub fn extension(&self) -> Option<&str> {
-        self.extension.as_deref()
+        self.info.extension.as_deref()
     }
 
-    /// Copies `len` bytes starting at `start` to `out`.
     /// Sends exactly [`len`](Self::len) bytes to the socket `out` with `sendfile(2)`:
     /// the bytes go from the page cache to the socket without passing through user
     /// memory. `out` must be in blocking mode; its send timeout bounds each call.
+    /// A file served from a [`FileCache`] hit has its bytes in memory already; they
+    /// are written with `write(2)` under the same rules.
     ///
     /// # Errors
     /// The `io::Error` of `sendfile` (`WouldBlock` when the send timeout passed);
     /// `UnexpectedEof` if the file shrank.
     pub fn sendfile_to(&mut self, out: BorrowedFd<'_>) -> io::Result<u64> {
-        self.sendfile_span(out, 0, self.len)
+        self.sendfile_span(out, 0, self.info.len)
     }
 
     /// Sends one byte range to the socket `out` with `sendfile(2)`.
@@ -296,7 +333,7 @@ impl StaticFile {
     /// `InvalidInput` for a range outside the file, else as
     /// [`sendfile_to`](Self::sendfile_to).
     pub fn sendfile_range_to(&mut self, out: BorrowedFd<'_>, range: ByteRange) -> io::Result<u64> {
-        if range.is_empty() || range.end >= self.len {
+        if range.is_empty() || range.end >= self.info.len {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "range is not inside the file",
@@ -308,11 +345,15 @@ impl StaticFile {
     fn sendfile_span(&mut self, out: BorrowedFd<'_>, start: u64, len: u64) -> io::Result<u64> {
         /// Linux moves at most about 2 GiB per call.
         const MAX_PER_CALL: u64 = 1 << 30;
+        let file = match &self.body {
+            Body::File(file) => file,
+            Body::Bytes(bytes) => return write_span(out, bytes, start, len),
+        };
         let mut offset = start;
         let end = start + len;
         while offset < end {
             let want = usize::try_from((end - offset).min(MAX_PER_CALL)).unwrap_or(1 << 20);
-            match rustix::fs::sendfile(out, &self.file, Some(&mut offset), want) {
+            match rustix::fs::sendfile(out, file, Some(&mut offset), want) {
                 Ok(0) => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -327,8 +368,16 @@ impl StaticFile {
         Ok(len)
     }
 
+    /// Copies `len` bytes starting at `start` to `out`.
     fn copy_span(&mut self, start: u64, len: u64, out: &mut dyn io::Write) -> io::Result<u64> {
         use std::os::unix::fs::FileExt;
+        let file = match &self.body {
+            Body::File(file) => file,
+            Body::Bytes(bytes) => {
+                out.write_all(span(bytes, start, len)?)?;
+                return Ok(len);
+            }
+        };
         let buf_len =
             usize::try_from(len).map_or(SEND_BUFFER_BYTES, |len| len.min(SEND_BUFFER_BYTES));
         let mut buf = vec![0u8; buf_len];
@@ -337,7 +386,7 @@ impl StaticFile {
         while offset < end {
             let want = usize::try_from(end - offset).map_or(buf.len(), |r| r.min(buf.len()));
             // Positioned reads: no seek, and the file's own offset is never relied on.
-            let n = match self.file.read_at(&mut buf[..want], offset) {
+            let n = match file.read_at(&mut buf[..want], offset) {
                 Ok(0) => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -353,6 +402,32 @@ impl StaticFile {
         }
         Ok(len)
     }
+}
+
+/// Returns `len` bytes of `bytes` from `start`; the callers checked the span against
+/// the file's length, which is the length of `bytes`, so the error cannot happen.
+fn span(bytes: &[u8], start: u64, len: u64) -> io::Result<&[u8]> {
+    usize::try_from(start)
+        .ok()
+        .zip(usize::try_from(len).ok())
+        .and_then(|(start, len)| bytes.get(start..start.checked_add(len)?))
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "span is outside the bytes"))
+}
+
+/// Writes `len` bytes of `bytes` from `start` to `out` with blocking `write(2)` calls,
+/// the in-memory counterpart of `sendfile`: `out` must be in blocking mode and its
+/// send timeout bounds each call (`WouldBlock` when it passed).
+fn write_span(out: BorrowedFd<'_>, bytes: &[u8], start: u64, len: u64) -> io::Result<u64> {
+    let mut rest = span(bytes, start, len)?;
+    while !rest.is_empty() {
+        match rustix::io::write(out, rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => rest = rest.get(n..).unwrap_or_default(),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(len)
 }
 
 /// Returns the `Content-Disposition` value offering `file_name` as a download.
@@ -470,30 +545,68 @@ fn inode(_meta: &Metadata) -> u64 {
     0
 }
 
-/// Checks `full` and opens it; `Ok(None)` when the file changed between the checks and
-/// the open, so the caller may try again.
-/// The fast way in: one `openat2(2)` relative to the root with `RESOLVE_BENEATH`, which
-/// the kernel refuses if any step (a `..`, a link) would leave the root. Returns `None`
-/// where it cannot decide: no `openat2` (older kernels, seccomp), or an absolute link,
-/// which `RESOLVE_BENEATH` always refuses even when it stays inside the root; the slow
-/// path (canonicalise and compare) decides those.
-///
-/// The root directory is opened once per thread and kept, so each request costs one
-/// `openat2` and one `fstat`.
-#[cfg(target_os = "linux")]
-fn open_beneath(root: &Path, full: &Path) -> Result<Option<(File, Metadata)>, ServeError> {
-    use std::cell::RefCell;
-    use std::os::fd::OwnedFd;
+/// Opens the file at `full` with every check, trying `openat2` beneath `target`'s
+/// root first and canonicalising otherwise; returns the file and its metadata.
+pub(crate) fn open_checked(target: &SafePath, full: &Path) -> Result<(File, Metadata), ServeError> {
+    if let Some(opened) = open_beneath(target.root(), full)? {
+        return Ok(opened);
+    }
+    let root = fs::canonicalize(target.root()).map_err(|e| open_error(full, e))?;
+    let mut attempt = 1;
+    loop {
+        match open_under(full, &root)? {
+            Some(opened) => return Ok(opened),
+            None if attempt < OPEN_ATTEMPTS => attempt += 1,
+            None => return Err(ServeError::new(full, ErrorKind::Forbidden)),
+        }
+    }
+}
 
-    use rustix::fs::{Mode, OFlags, ResolveFlags};
+/// Describes the file opened at `full` with `target`'s name and `meta`'s size, date
+/// and inode.
+pub(crate) fn describe(target: &SafePath, full: &Path, meta: &Metadata) -> FileInfo {
+    let name = target.file_name().map_or_else(
+        || {
+            full.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        },
+        str::to_string,
+    );
+    let (content_type, attachment) = match target.extension() {
+        Some(ext) if ext.eq_ignore_ascii_case("html") => (TEXT_HTML, None),
+        _ => (OCTET_STREAM, Some(attachment_disposition(&name))),
+    };
+    let modified = meta.modified().ok();
+    FileInfo {
+        len: meta.len(),
+        modified,
+        content_type,
+        attachment,
+        extension: target.extension().map(str::to_ascii_lowercase),
+        validators: Validators::new(meta.len(), modified, inode(meta)),
+    }
+}
+
+/// Runs `f` with this thread's descriptor of the directory `root`, opening it first
+/// if this thread has none or had another root.
+///
+/// The root directory is opened once per thread and kept, so [`open_beneath`] and
+/// the [`FileCache`] lookups cost no extra system call for it.
+#[cfg(target_os = "linux")]
+pub(crate) fn with_root_dir<T>(
+    root: &Path,
+    f: impl FnOnce(BorrowedFd<'_>) -> rustix::io::Result<T>,
+) -> rustix::io::Result<T> {
+    use std::cell::RefCell;
+    use std::os::fd::{AsFd, OwnedFd};
+
+    use rustix::fs::{Mode, OFlags};
 
     thread_local! {
         static ROOT: RefCell<Option<(std::path::PathBuf, OwnedFd)>> = const { RefCell::new(None) };
     }
-    let Ok(relative) = full.strip_prefix(root) else {
-        return Ok(None);
-    };
-    let opened = ROOT.with(|cell| {
+    ROOT.with(|cell| {
         let mut cached = cell.borrow_mut();
         if cached.as_ref().is_none_or(|(path, _)| path != root) {
             let dir = rustix::fs::open(
@@ -506,6 +619,28 @@ fn open_beneath(root: &Path, full: &Path) -> Result<Option<(File, Metadata)>, Se
         let Some((_, dir)) = cached.as_ref() else {
             return Err(rustix::io::Errno::NOENT);
         };
+        f(dir.as_fd())
+    })
+}
+
+/// Checks `full` and opens it; `Ok(None)` when the file changed between the checks and
+/// the open, so the caller may try again.
+/// The fast way in: one `openat2(2)` relative to the root with `RESOLVE_BENEATH`, which
+/// the kernel refuses if any step (a `..`, a link) would leave the root. Returns `None`
+/// where it cannot decide: no `openat2` (older kernels, seccomp), or an absolute link,
+/// which `RESOLVE_BENEATH` always refuses even when it stays inside the root; the slow
+/// path (canonicalise and compare) decides those.
+///
+/// The root directory is opened once per thread and kept ([`with_root_dir`]), so each
+/// request costs one `openat2` and one `fstat`.
+#[cfg(target_os = "linux")]
+fn open_beneath(root: &Path, full: &Path) -> Result<Option<(File, Metadata)>, ServeError> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+
+    let Ok(relative) = full.strip_prefix(root) else {
+        return Ok(None);
+    };
+    let opened = with_root_dir(root, |dir| {
         rustix::fs::openat2(
             dir,
             relative,
@@ -643,7 +778,6 @@ fn is_attr_char(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use std::fs::OpenOptions;
-    use std::io::Read;
     use std::os::unix::fs::symlink;
     use std::process::Command;
     use std::sync::mpsc;
@@ -653,7 +787,7 @@ mod tests {
     use httpd_security::resolve_path;
 
     use super::*;
-    use crate::test_util::TempDir;
+    use crate::test_util::{TempDir, through_socket};
 
     fn open(root: &TempDir, raw: &str) -> Result<StaticFile, ServeError> {
         let safe = resolve_path(root.path(), raw).expect("test paths are safe");
@@ -662,25 +796,6 @@ mod tests {
 
     fn kind_of(result: Result<StaticFile, ServeError>) -> Option<ErrorKind> {
         result.err().map(|e| e.kind())
-    }
-
-    /// Sends through `send` on a loopback socket and returns what the peer read.
-    fn through_socket(
-        send: impl FnOnce(BorrowedFd<'_>) -> io::Result<u64>,
-    ) -> (io::Result<u64>, Vec<u8>) {
-        use std::os::fd::AsFd;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let reader = thread::spawn(move || {
-            let mut peer = std::net::TcpStream::connect(addr).unwrap();
-            let mut got = Vec::new();
-            peer.read_to_end(&mut got).unwrap();
-            got
-        });
-        let (socket, _) = listener.accept().unwrap();
-        let result = send(socket.as_fd());
-        drop(socket);
-        (result, reader.join().unwrap())
     }
 
     #[test]

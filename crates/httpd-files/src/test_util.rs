@@ -1,6 +1,8 @@
-//! Test helpers: unique temporary directories removed on drop.
+//! Test helpers: unique temporary directories removed on drop, and a loopback socket.
 
 use std::fs;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::process;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -58,6 +60,24 @@ impl TempDir {
         names.sort();
         names
     }
+}
+
+/// Sends through `send` on a loopback socket and returns what the peer read.
+pub(crate) fn through_socket(
+    send: impl FnOnce(BorrowedFd<'_>) -> io::Result<u64>,
+) -> (io::Result<u64>, Vec<u8>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut peer = std::net::TcpStream::connect(addr).unwrap();
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).unwrap();
+        got
+    });
+    let (socket, _) = listener.accept().unwrap();
+    let result = send(socket.as_fd());
+    drop(socket);
+    (result, reader.join().unwrap())
 }
 
 impl Drop for TempDir {

@@ -71,6 +71,33 @@ pub fn reason_phrase(code: u16) -> &'static str {
     }
 }
 
+/// Tells whether a header value may hold `b`: HTAB and every byte from 0x20 up, but
+/// DEL.
+fn is_value_byte(b: u8) -> bool {
+    b == b'\t' || (b >= 0x20 && b != 0x7F)
+}
+
+/// Appends `n` in decimal without allocating.
+fn push_decimal(buf: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    buf.extend_from_slice(decimal(n, &mut digits));
+}
+
+/// Writes `n` in decimal at the end of `digits`; returns the digits written.
+fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        // A digit: n % 10 < 10 always fits.
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &digits[i..]
+}
+
 /// Builds an HTTP/1.1 response head.
 ///
 /// # Examples
@@ -98,10 +125,15 @@ impl ResponseHead {
     /// then ends `CODE \r\n`, which RFC 9112 section 4 allows). The code is written in
     /// decimal as given; HTTP expects three digits, 100 to 599.
     pub fn new(code: u16) -> ResponseHead {
+        ResponseHead::with_capacity(code, 256)
+    }
+
+    /// Like [`new`](Self::new), with room for `capacity` bytes before the buffer grows.
+    pub fn with_capacity(code: u16, capacity: usize) -> ResponseHead {
         let reason = reason_phrase(code);
-        let mut buf = Vec::with_capacity(256);
+        let mut buf = Vec::with_capacity(capacity.max(32));
         buf.extend_from_slice(b"HTTP/1.1 ");
-        buf.extend_from_slice(code.to_string().as_bytes());
+        push_decimal(&mut buf, u64::from(code));
         buf.push(b' ');
         buf.extend_from_slice(reason.as_bytes());
         buf.extend_from_slice(b"\r\n");
@@ -116,18 +148,61 @@ impl ResponseHead {
     /// token character (RFC 9110 section 5.6.2) is dropped, so it cannot hold a colon,
     /// whitespace or a line break either. A name left empty writes no line at all.
     pub fn header(&mut self, name: &str, value: &str) -> &mut ResponseHead {
-        if !name.bytes().any(is_tchar) {
-            return self;
+        self.header_bytes(name, value.as_bytes())
+    }
+
+    /// Appends a header line whose value is `value` in decimal.
+    pub fn header_u64(&mut self, name: &str, value: u64) -> &mut ResponseHead {
+        let mut digits = [0u8; 20];
+        let value = decimal(value, &mut digits);
+        self.header_bytes(name, value)
+    }
+
+    /// [`header`](Self::header) for a value given as bytes, filtered the same way.
+    pub fn header_bytes(&mut self, name: &str, value: &[u8]) -> &mut ResponseHead {
+        let name = name.as_bytes();
+        // The usual case (a clean name and value) is copied whole; only a name or value
+        // holding a forbidden byte is filtered byte by byte.
+        if name.iter().all(|&b| is_tchar(b)) {
+            if name.is_empty() {
+                return self;
+            }
+            self.buf.extend_from_slice(name);
+        } else {
+            if !name.iter().any(|&b| is_tchar(b)) {
+                return self;
+            }
+            self.buf
+                .extend(name.iter().copied().filter(|&b| is_tchar(b)));
         }
-        self.buf.extend(name.bytes().filter(|&b| is_tchar(b)));
         self.buf.extend_from_slice(b": ");
-        self.buf.extend(
-            value
-                .bytes()
-                .filter(|&b| b == b'\t' || (b >= 0x20 && b != 0x7F)),
-        );
+        if value.iter().all(|&b| is_value_byte(b)) {
+            self.buf.extend_from_slice(value);
+        } else {
+            self.buf
+                .extend(value.iter().copied().filter(|&b| is_value_byte(b)));
+        }
         self.buf.extend_from_slice(b"\r\n");
         self
+    }
+
+    /// Appends header lines already rendered as `Name: value\r\n` lines, such as
+    /// operator-configured headers built once at start-up with another
+    /// `ResponseHead`'s [`lines`](Self::lines). The caller vouches for their form.
+    pub fn raw_lines(&mut self, lines: &[u8]) -> &mut ResponseHead {
+        self.buf.extend_from_slice(lines);
+        self
+    }
+
+    /// Returns the header lines written so far without the status line, for
+    /// [`raw_lines`](Self::raw_lines).
+    pub fn lines(&self) -> &[u8] {
+        let start = self
+            .buf
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map_or(self.buf.len(), |i| i + 2);
+        &self.buf[start..]
     }
 
     /// Ends the head with the blank line and returns its bytes.
@@ -141,6 +216,24 @@ impl ResponseHead {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_and_prerendered_lines_are_written_as_given() {
+        let mut extra = ResponseHead::new(200);
+        extra.header("X-A", "1").header("X-B", "two");
+        assert_eq!(extra.lines(), b"X-A: 1\r\nX-B: two\r\n");
+        let mut head = ResponseHead::with_capacity(206, 8);
+        head.header_u64("Content-Length", 0)
+            .header_u64("X-Big", u64::MAX)
+            .raw_lines(extra.lines())
+            .header_bytes("X-Raw", b"a\r\nb");
+        assert_eq!(
+            head.finish(),
+            b"HTTP/1.1 206 Partial Content\r\nContent-Length: 0\r\n\
+              X-Big: 18446744073709551615\r\nX-A: 1\r\nX-B: two\r\nX-Raw: ab\r\n\r\n"
+        );
+        assert_eq!(ResponseHead::new(200).lines(), b"");
+    }
 
     #[test]
     fn status_line_has_code_and_reason() {

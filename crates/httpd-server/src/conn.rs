@@ -7,6 +7,7 @@
 //! body (bounded by the read timeout `body` sets) or writing a response (bounded by the
 //! socket's write timeout, [`Limits::write_timeout`](httpd_security::Limits)).
 
+use std::borrow::Cow;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
@@ -51,7 +52,8 @@ pub(crate) struct Conn {
     pub(crate) peer: SocketAddr,
     /// Bytes read but not consumed yet: a partial head, a body prefix, pipelined requests.
     pub(crate) buf: Vec<u8>,
-    pub(crate) worker: String,
+    /// The serving thread's name, for log lines.
+    pub(crate) worker: Cow<'static, str>,
     /// When set, responses are collected here (at most `INLINE_MAX_BYTES`) instead of
     /// written to the socket: the poller is serving this request itself.
     pub(crate) inline: Option<Vec<u8>>,
@@ -183,10 +185,12 @@ pub(crate) fn serve(job: Job, ctx: &Context, back: &Returner) {
         token: conn.token,
         parked: false,
     };
-    let worker = std::thread::current()
-        .name()
-        .unwrap_or("httpd-worker")
-        .to_string();
+    let worker: Cow<'static, str> = Cow::Owned(
+        std::thread::current()
+            .name()
+            .unwrap_or("httpd-worker")
+            .to_string(),
+    );
     if let Some(at) = queued_at {
         log::debug!(
             "Connection dequeued, assigned to {worker} after {:.1}ms",
@@ -201,6 +205,7 @@ pub(crate) fn serve(job: Job, ctx: &Context, back: &Returner) {
         mut n_served,
         pending,
         close_after,
+        timeouts_set,
     } = conn;
     let mut conn = Conn {
         stream,
@@ -209,7 +214,17 @@ pub(crate) fn serve(job: Job, ctx: &Context, back: &Returner) {
         worker,
         inline: None,
     };
-    let end = match conn.stream.set_nonblocking(false) {
+    // The timeouts bound this worker's blocking reads (bodies that set none of their
+    // own) and writes (a client that stops reading).
+    let blocking = if timeouts_set {
+        Ok(())
+    } else {
+        conn.stream
+            .set_write_timeout(Some(ctx.limits.write_timeout))
+            .and_then(|()| conn.stream.set_read_timeout(Some(ctx.limits.idle_timeout)))
+    }
+    .and_then(|()| conn.stream.set_nonblocking(false));
+    let end = match blocking {
         // The rest of a response the poller could not finish without blocking.
         Ok(()) if !pending.is_empty() => match conn.stream.write_all(&pending) {
             Ok(()) if close_after => TurnEnd::Close,
@@ -239,6 +254,7 @@ pub(crate) fn serve(job: Job, ctx: &Context, back: &Returner) {
                 n_served,
                 pending: Vec::new(),
                 close_after: false,
+                timeouts_set: true,
             });
             return;
         }
@@ -383,7 +399,14 @@ pub(crate) enum Inline {
 /// thread: the response is built in memory (at most [`INLINE_MAX_BYTES`]) and written
 /// without blocking. Saves the hand-off to a worker and back for small answers, which
 /// are most answers.
-pub(crate) fn serve_inline(parked: Parked, head_len: usize, ctx: &Context) -> (Parked, Inline) {
+///
+/// `out` is the poller's reusable response buffer; it is left empty.
+pub(crate) fn serve_inline(
+    parked: Parked,
+    head_len: usize,
+    ctx: &Context,
+    out: &mut Vec<u8>,
+) -> (Parked, Inline) {
     let Parked {
         token,
         stream,
@@ -392,16 +415,18 @@ pub(crate) fn serve_inline(parked: Parked, head_len: usize, ctx: &Context) -> (P
         mut n_served,
         pending,
         close_after,
+        timeouts_set,
     } = parked;
+    out.clear();
     let mut conn = Conn {
         stream,
         peer,
         buf,
-        worker: POLLER_NAME.to_string(),
-        inline: Some(Vec::new()),
+        worker: Cow::Borrowed(POLLER_NAME),
+        inline: Some(std::mem::take(out)),
     };
     let served = serve_one(&mut conn, head_len, &mut n_served, ctx);
-    let out = conn.inline.take().unwrap_or_default();
+    *out = conn.inline.take().unwrap_or_default();
     let mut parked = Parked {
         token,
         stream: conn.stream,
@@ -410,72 +435,84 @@ pub(crate) fn serve_inline(parked: Parked, head_len: usize, ctx: &Context) -> (P
         n_served,
         pending,
         close_after,
+        timeouts_set,
     };
     let close = match served {
-        Served::TooBig => return (parked, Inline::NeedsWorker),
+        Served::TooBig => {
+            out.clear();
+            return (parked, Inline::NeedsWorker);
+        }
         Served::KeepAlive => false,
         Served::Close => true,
     };
     let mut written = 0;
-    while written < out.len() {
+    let end = loop {
+        if written == out.len() {
+            break if close {
+                Inline::Close
+            } else {
+                Inline::KeepAlive
+            };
+        }
         match parked.stream.write(&out[written..]) {
-            Ok(0) => return (parked, Inline::Close),
+            Ok(0) => break Inline::Close,
             Ok(n) => written += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 parked.pending = out[written..].to_vec();
                 parked.close_after = close;
-                return (parked, Inline::Pending);
+                break Inline::Pending;
             }
             Err(e) => {
                 log::debug!("[{POLLER_NAME}] {peer}: write failed: {e}");
-                return (parked, Inline::Close);
+                break Inline::Close;
             }
         }
-    }
-    let end = if close {
-        Inline::Close
-    } else {
-        Inline::KeepAlive
     };
+    out.clear();
     (parked, end)
 }
 
 /// The largest request body the poller buffers before handing a connection to a worker.
 pub(crate) const POLLER_BODY_MAX_BYTES: u64 = 64 * 1024;
 
-/// Returns how many body bytes the poller should buffer after this head before a
-/// worker takes it: the declared `Content-Length` when it is small (at most
-/// [`POLLER_BODY_MAX_BYTES`] and within `max_body_bytes`) and the client is not waiting
-/// for `100 Continue`; else 0 (no body, or a worker reads it).
-pub(crate) fn bufferable_body(head: &[u8], max_body_bytes: u64) -> u64 {
-    let mut slots = [Header::EMPTY; MAX_HEADERS];
-    match parse_request(head, &mut slots) {
-        Ok(Status::Complete((request, _))) if request.header("expect").is_none() => {
-            match request.framing() {
-                Ok(Framing::Length(n)) if n <= POLLER_BODY_MAX_BYTES && n <= max_body_bytes => n,
-                _ => 0,
-            }
-        }
-        _ => 0,
-    }
+/// What the poller needs to know about a complete head, from one parse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HeadPlan {
+    /// Body bytes the poller buffers before a worker takes the request: the declared
+    /// `Content-Length` when it is small (at most [`POLLER_BODY_MAX_BYTES`] and within
+    /// `max_body_bytes`) and the client is not waiting for `100 Continue`; else 0 (no
+    /// body, or a worker reads it).
+    pub(crate) body: u64,
+    /// The poller may answer this head itself: no body to read and a method whose
+    /// answer is small or found too big before anything is sent (GET, HEAD, OPTIONS).
+    /// Malformed heads are a worker's (which answers and closes).
+    pub(crate) inline: bool,
 }
 
-/// Tells whether the poller may answer this head itself: no body to read and a method
-/// whose answer is small or found too big before anything is sent.
-pub(crate) fn is_inline_candidate(head: &[u8]) -> bool {
+/// Parses a complete head once and tells the poller what to do with it.
+pub(crate) fn plan_head(head: &[u8], max_body_bytes: u64) -> HeadPlan {
     let mut slots = [Header::EMPTY; MAX_HEADERS];
-    match parse_request(head, &mut slots) {
-        Ok(Status::Complete((request, _))) => {
-            matches!(
-                request.method_kind(),
-                Method::Get | Method::Head | Method::Options
-            ) && request.framing() == Ok(Framing::None)
-                && request.header("expect").is_none()
+    let Ok(Status::Complete((request, _))) = parse_request(head, &mut slots) else {
+        return HeadPlan {
+            body: 0,
+            inline: false,
+        };
+    };
+    let expects = request.header("expect").is_some();
+    let framing = request.framing();
+    let body = match framing {
+        Ok(Framing::Length(n)) if !expects && n <= POLLER_BODY_MAX_BYTES && n <= max_body_bytes => {
+            n
         }
-        // Malformed heads are answered by a worker, which closes the connection.
-        _ => false,
-    }
+        _ => 0,
+    };
+    let inline = matches!(
+        request.method_kind(),
+        Method::Get | Method::Head | Method::Options
+    ) && framing == Ok(Framing::None)
+        && !expects;
+    HeadPlan { body, inline }
 }
 
 /// Answers a connection the server has no room for (the pool's queue is full, or the
@@ -562,6 +599,9 @@ pub(crate) fn log_access(
         n_bytes,
         took,
     );
+    if !ctx.access_log {
+        return;
+    }
     // Behind a trusted proxy the client is an address taken from forwarding headers
     // (no port); otherwise it is the peer with its port.
     let client = match head {
@@ -704,6 +744,7 @@ mod tests {
 
     #[test]
     fn small_declared_bodies_are_buffered_by_the_poller() {
+        let bufferable_body = |head: &[u8], max: u64| plan_head(head, max).body;
         let head =
             |extra: &str| format!("POST /upload HTTP/1.1\r\nHost: a\r\n{extra}\r\n").into_bytes();
         assert_eq!(
@@ -724,6 +765,37 @@ mod tests {
             bufferable_body(&head("Transfer-Encoding: chunked\r\n"), 1 << 20),
             0
         );
+    }
+
+    #[test]
+    fn only_bodiless_get_head_and_options_are_answered_inline() {
+        let cases: &[(&str, bool)] = &[
+            ("GET / HTTP/1.1\r\nHost: a\r\n\r\n", true),
+            ("HEAD / HTTP/1.1\r\nHost: a\r\n\r\n", true),
+            ("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", true),
+            ("POST /upload HTTP/1.1\r\nHost: a\r\n\r\n", false),
+            ("DELETE / HTTP/1.1\r\nHost: a\r\n\r\n", false),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n",
+                false,
+            ),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n",
+                false,
+            ),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+                false,
+            ),
+            ("GET / HTTP/9.9 x\r\n\r\n", false),
+        ];
+        for (head, inline) in cases {
+            assert_eq!(
+                plan_head(head.as_bytes(), 1 << 20).inline,
+                *inline,
+                "{head:?}"
+            );
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! on the fly), validators and conditional requests (RFC 9110 section 13), byte ranges
 //! (RFC 9110 section 14), directory redirects, indexes and optional listings.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
@@ -155,7 +156,7 @@ pub(crate) fn serve(
         // Dot-files are never served, whatever their extension.
         return Err(Failure::Files(httpd_files::ErrorKind::NotFound));
     }
-    let mut file = match StaticFile::open(&file_path) {
+    let mut file = match StaticFile::open_cached(&file_path, &ctx.file_cache) {
         Ok(file) => file,
         // A directory named like a file (`/docs.html/`): redirect it too.
         Err(e) if may_be_dir && e.kind() == httpd_files::ErrorKind::IsDirectory => {
@@ -216,14 +217,14 @@ pub(crate) fn serve(
     let last_modified_http = validators.last_modified_http();
     let cache_control = opts.cache.for_extension(ext.as_deref()).to_string();
 
-    let mut headers: Vec<(&'static str, String)> = Vec::with_capacity(8);
-    headers.push(("ETag", etag.clone()));
-    if let Some(date) = &last_modified_http {
-        headers.push(("Last-Modified", date.clone()));
+    let mut headers: Vec<(&'static str, Cow<'static, str>)> = Vec::with_capacity(12);
+    headers.push(("ETag", Cow::Owned(etag.clone())));
+    if let Some(date) = last_modified_http {
+        headers.push(("Last-Modified", Cow::Owned(date)));
     }
-    headers.push(("Cache-Control", cache_control));
+    headers.push(("Cache-Control", Cow::Owned(cache_control)));
     if negotiable {
-        headers.push(("Vary", "Accept-Encoding".to_string()));
+        headers.push(("Vary", Cow::Borrowed("Accept-Encoding")));
     }
 
     let get_or_head = matches!(req.method, Method::Get | Method::Head);
@@ -244,12 +245,12 @@ pub(crate) fn serve(
 
     headers.push(("Content-Type", content_type.clone()));
     if let Some(d) = disposition {
-        headers.push(("Content-Disposition", d));
+        headers.push(("Content-Disposition", Cow::Owned(d)));
     }
     if coding != Coding::Identity {
-        headers.push(("Content-Encoding", coding.as_str().to_string()));
+        headers.push(("Content-Encoding", Cow::Borrowed(coding.as_str())));
     }
-    headers.push(("Accept-Ranges", "bytes".to_string()));
+    headers.push(("Accept-Ranges", Cow::Borrowed("bytes")));
     if file.content_disposition().is_some() {
         log::debug!(
             "[{}] Starting binary file transfer: {:?} ({} bytes)",
@@ -276,14 +277,14 @@ pub(crate) fn serve(
             let mut reply = Reply::error(416);
             reply.headers.push((
                 "Content-Range",
-                httpd_proto::unsatisfied_content_range(file.len()),
+                Cow::Owned(httpd_proto::unsatisfied_content_range(file.len())),
             ));
             return Ok(reply);
         }
         RangeRequest::Ranges(ranges) if ranges.len() == 1 => {
             let r = ranges[0];
             reply.status = 206;
-            headers.push(("Content-Range", r.content_range(file.len())));
+            headers.push(("Content-Range", Cow::Owned(r.content_range(file.len()))));
             reply.body = Body::Range(file, r);
         }
         RangeRequest::Ranges(ranges) => {
@@ -291,7 +292,7 @@ pub(crate) fn serve(
             let parts = Multipart::new(&ranges, &content_type, file.len());
             for (name, value) in headers.iter_mut() {
                 if *name == "Content-Type" {
-                    *value = parts.content_type_header();
+                    *value = Cow::Owned(parts.content_type_header());
                 }
             }
             reply.body = Body::Multipart(file, parts);
@@ -302,22 +303,23 @@ pub(crate) fn serve(
 }
 
 /// Returns the `Content-Type` and `Content-Disposition` for `file`.
-fn media(file: &StaticFile, ext: Option<&str>, opts: &FileOptions) -> (String, Option<String>) {
+fn media(
+    file: &StaticFile,
+    ext: Option<&str>,
+    opts: &FileOptions,
+) -> (Cow<'static, str>, Option<String>) {
     let ext = ext.unwrap_or("");
-    match ext {
+    let (content_type, disposition) = match ext {
         // The seed's download types keep their octet-stream attachments by default.
-        "txt" => (
-            file.content_type().to_string(),
-            file.content_disposition().map(str::to_string),
-        ),
-        "png" | "jpg" | "jpeg" if !opts.inline_images => (
-            file.content_type().to_string(),
-            file.content_disposition().map(str::to_string),
-        ),
-        "html" => (file.content_type().to_string(), None),
+        "txt" => (file.content_type(), file.content_disposition()),
+        "png" | "jpg" | "jpeg" if !opts.inline_images => {
+            (file.content_type(), file.content_disposition())
+        }
+        "html" => (file.content_type(), None),
         // Everything else the operator allowed is served inline with its real type.
-        other => (httpd_files::media_type_for(other).to_string(), None),
-    }
+        other => (httpd_files::media_type_for(other), None),
+    };
+    (Cow::Borrowed(content_type), disposition.map(str::to_string))
 }
 
 fn gzip_body(mut file: StaticFile) -> Result<Body, Failure> {

@@ -70,6 +70,12 @@ pub const SERVER_NAME: &str = concat!("httpd/", env!("CARGO_PKG_VERSION"));
 /// Default time [`Server::run`] waits for in-flight connections after a shutdown request.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Default memory for small file contents ([`Config::file_cache_bytes`]).
+pub const DEFAULT_FILE_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Largest file the file cache holds: as big as a response the poller answers itself.
+pub const FILE_CACHE_MAX_FILE_BYTES: u64 = 64 * 1024;
+
 /// Default cap on connections open at once ([`Config::max_connections`]).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 
@@ -117,9 +123,18 @@ pub struct Config {
     pub web: WebOptions,
     /// Format of access lines; default [`AccessFormat::Default`].
     pub access_format: AccessFormat,
+    /// Build and log an access line (target `access`) per response; false skips them
+    /// entirely, like nginx's `access_log off`; default true. Metrics still count
+    /// every response.
+    pub access_log: bool,
     /// Let the poller answer small requests without a body (GET, HEAD, OPTIONS whose
     /// response fits 64 KiB) itself instead of handing them to a worker; default true.
     pub serve_inline: bool,
+    /// Memory for the contents of small files (up to [`FILE_CACHE_MAX_FILE_BYTES`]
+    /// each) served again while unchanged: a hit costs one `statx` instead of open,
+    /// stat, read and close (see [`httpd_files::FileCache`]); 0 turns it off; default
+    /// [`DEFAULT_FILE_CACHE_BYTES`].
+    pub file_cache_bytes: u64,
     /// How long [`Server::run`] waits for busy workers after shutdown; default
     /// [`DEFAULT_SHUTDOWN_TIMEOUT`].
     pub shutdown_timeout: Duration,
@@ -146,7 +161,9 @@ impl Default for Config {
             files: FileOptions::default(),
             web: WebOptions::default(),
             access_format: AccessFormat::Default,
+            access_log: true,
             serve_inline: true,
+            file_cache_bytes: DEFAULT_FILE_CACHE_BYTES,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             panic_path: None,
         }
@@ -215,6 +232,7 @@ pub(crate) struct Context {
     pub(crate) hosts: HostPolicy,
     pub(crate) types: TypePolicy,
     pub(crate) files: FileOptions,
+    pub(crate) file_cache: httpd_files::FileCache,
     pub(crate) uploads: UploadStore,
     pub(crate) stop: AtomicBool,
     pub(crate) counters: Counters,
@@ -222,7 +240,12 @@ pub(crate) struct Context {
     pub(crate) metrics: metrics::Metrics,
     pub(crate) rate_limiter: Option<web::RateLimiter>,
     pub(crate) web: WebOptions,
+    /// `web.security_headers` rendered as header lines once, for every reply.
+    pub(crate) extra_lines: Arc<[u8]>,
+    /// The same plus `Content-Security-Policy`, for html replies.
+    pub(crate) extra_html_lines: Arc<[u8]>,
     pub(crate) access_format: AccessFormat,
+    pub(crate) access_log: bool,
     pub(crate) inline: bool,
     pub(crate) n_workers: usize,
     pub(crate) queue_capacity: usize,
@@ -326,14 +349,21 @@ impl Server {
             hosts,
             types: config.types,
             files: config.files,
+            file_cache: httpd_files::FileCache::new(
+                config.file_cache_bytes,
+                FILE_CACHE_MAX_FILE_BYTES.min(config.file_cache_bytes / 16),
+            ),
             uploads,
             stop: AtomicBool::new(false),
             counters: Counters::default(),
             panic_path: config.panic_path,
             metrics: metrics::Metrics::default(),
             rate_limiter: config.web.rate_limit.map(web::RateLimiter::new),
+            extra_lines: web::extra_lines(&config.web, false),
+            extra_html_lines: web::extra_lines(&config.web, true),
             web: config.web,
             access_format: config.access_format,
+            access_log: config.access_log,
             inline: config.serve_inline,
             n_workers: config.n_workers,
             queue_capacity: config.queue_capacity,

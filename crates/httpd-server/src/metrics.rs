@@ -113,7 +113,12 @@ impl Metrics {
     }
 
     /// Renders every metric in the Prometheus text exposition format.
-    pub(crate) fn render(&self, n_workers: usize, queue_capacity: usize) -> String {
+    pub(crate) fn render(
+        &self,
+        n_workers: usize,
+        queue_capacity: usize,
+        file_cache: httpd_files::FileCacheStats,
+    ) -> String {
         let mut out = String::with_capacity(4096);
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let gauge = |a: &AtomicI64| a.load(Ordering::Relaxed).max(0);
@@ -133,7 +138,7 @@ impl Metrics {
                 );
             }
         }
-        let counters: [(&str, &str, u64); 5] = [
+        let counters: [(&str, &str, u64); 7] = [
             (
                 "httpd_sent_bytes_total",
                 "Response body bytes sent.",
@@ -159,12 +164,23 @@ impl Metrics {
                 "Requests refused with 429 by the per-client rate limit.",
                 load(&self.rate_limited),
             ),
+            (
+                "httpd_file_cache_hits_total",
+                "File opens answered from the file cache (one statx each).",
+                file_cache.hits,
+            ),
+            (
+                "httpd_file_cache_misses_total",
+                "File opens that went to the filesystem.",
+                file_cache.misses,
+            ),
         ];
         for (name, help, value) in counters {
             header(&mut out, name, "counter", help);
             let _ = writeln!(out, "{name} {value}");
         }
-        let gauges: [(&str, &str, i64); 6] = [
+        let as_gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let gauges: [(&str, &str, i64); 8] = [
             (
                 "httpd_open_connections",
                 "Client connections open.",
@@ -194,6 +210,16 @@ impl Metrics {
                 "httpd_pool_queue_capacity",
                 "Ready connections that may wait for a worker.",
                 i64::try_from(queue_capacity).unwrap_or(i64::MAX),
+            ),
+            (
+                "httpd_file_cache_entries",
+                "Files held in the file cache.",
+                as_gauge(file_cache.entries),
+            ),
+            (
+                "httpd_file_cache_bytes",
+                "Memory charged to the file cache.",
+                as_gauge(file_cache.bytes),
             ),
         ];
         for (name, help, value) in gauges {
@@ -257,7 +283,7 @@ mod tests {
         m.record(Method::Get, 200, 10, Duration::from_micros(300));
         m.record(Method::Get, 404, 5, Duration::from_millis(30));
         m.record(Method::Delete, 405, 0, Duration::from_secs(20));
-        let text = m.render(10, 50);
+        let text = m.render(10, 50, httpd_files::FileCacheStats::default());
         assert!(text.contains("httpd_requests_total{method=\"GET\",status=\"2xx\"} 1\n"));
         assert!(text.contains("httpd_requests_total{method=\"GET\",status=\"4xx\"} 1\n"));
         assert!(text.contains("httpd_requests_total{method=\"other\",status=\"4xx\"} 1\n"));

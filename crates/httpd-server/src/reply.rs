@@ -1,9 +1,11 @@
 //! Responses: what a handler produces, and how its head and body reach the socket.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::io::{self, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use httpd_files::{Multipart, StaticFile};
@@ -86,9 +88,11 @@ impl Write for ChunkedWriter<'_> {
 #[derive(Debug)]
 pub(crate) struct Reply {
     pub(crate) status: u16,
-    pub(crate) headers: Vec<(&'static str, String)>,
-    /// Operator-configured headers, whose names are not static.
-    pub(crate) extra: Vec<(String, String)>,
+    /// Header values are mostly constants; only computed ones are allocated.
+    pub(crate) headers: Vec<(&'static str, Cow<'static, str>)>,
+    /// Operator-configured header lines, rendered once at start-up
+    /// ([`ResponseHead::lines`]) and shared by every reply.
+    pub(crate) extra: Option<Arc<[u8]>>,
     pub(crate) body: Body,
 }
 
@@ -97,8 +101,8 @@ impl Reply {
     pub(crate) fn new(status: u16) -> Reply {
         Reply {
             status,
-            headers: Vec::new(),
-            extra: Vec::new(),
+            headers: Vec::with_capacity(12),
+            extra: None,
             body: Body::Empty,
         }
     }
@@ -113,13 +117,13 @@ impl Reply {
         let mut reply = Reply::new(status);
         reply
             .headers
-            .push(("Content-Type", "text/html; charset=utf-8".to_string()));
+            .push(("Content-Type", Cow::Borrowed("text/html; charset=utf-8")));
         reply.body = Body::Bytes(page.into_bytes());
         reply
     }
 
     /// Adds a header.
-    pub(crate) fn with(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+    pub(crate) fn with(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Reply {
         self.headers.push((name, value.into()));
         self
     }
@@ -226,7 +230,7 @@ pub(crate) fn send<W: Sink>(
         extra,
         mut body,
     } = reply;
-    let mut head = ResponseHead::new(status);
+    let mut head = ResponseHead::with_capacity(status, 1024);
     head.header("Server", SERVER_NAME);
     with_date(|date| {
         head.header("Date", date);
@@ -234,14 +238,14 @@ pub(crate) fn send<W: Sink>(
     for (name, value) in &headers {
         head.header(name, value);
     }
-    for (name, value) in &extra {
-        head.header(name, value);
+    if let Some(lines) = &extra {
+        head.raw_lines(lines);
     }
     let bodyless = status < 200 || status == 204 || status == 304;
     if !bodyless {
         match body.len() {
             Some(len) => {
-                head.header("Content-Length", &len.to_string());
+                head.header_u64("Content-Length", len);
             }
             // A HEAD response omits both rather than announce a transfer coding.
             None if !head_only => {
@@ -253,10 +257,12 @@ pub(crate) fn send<W: Sink>(
     match persistence {
         Persistence::KeepAlive { timeout, remaining } => {
             head.header("Connection", "keep-alive");
-            head.header(
-                "Keep-Alive",
-                &format!("timeout={}, max={remaining}", timeout.as_secs()),
-            );
+            let mut value = [0u8; 64];
+            let mut cursor = io::Cursor::new(&mut value[..]);
+            // Two u64s and the words fit 64 bytes, so the write cannot fail.
+            let _ = write!(cursor, "timeout={}, max={remaining}", timeout.as_secs());
+            let n = usize::try_from(cursor.position()).unwrap_or(0);
+            head.header_bytes("Keep-Alive", &value[..n]);
         }
         Persistence::Close => {
             head.header("Connection", "close");

@@ -1,7 +1,9 @@
 //! Routing one parsed request: Host and method policy, then static files (GET, HEAD),
 //! JSON uploads (POST /upload) and OPTIONS; every failure becomes its status here.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
+use std::sync::Arc;
 use std::time::Instant;
 
 use httpd_proto::{Framing, Method, Version};
@@ -101,17 +103,16 @@ fn decorate(reply: &mut Reply, head: &Head, ctx: &Context) {
     let web = &ctx.web;
     reply
         .headers
-        .push(("X-Request-Id", head.request_id.clone()));
-    for (name, value) in &web.security_headers {
-        reply.extra.push((name.clone(), value.clone()));
-    }
+        .push(("X-Request-Id", Cow::Owned(head.request_id.clone())));
     let is_html = reply
         .headers
         .iter()
         .any(|(n, v)| *n == "Content-Type" && v.starts_with("text/html"));
-    if let (true, Some(csp)) = (is_html, &web.html_csp) {
-        reply.headers.push(("Content-Security-Policy", csp.clone()));
-    }
+    reply.extra = Some(if is_html {
+        Arc::clone(&ctx.extra_html_lines)
+    } else {
+        Arc::clone(&ctx.extra_lines)
+    });
     if !web.cors_origins.is_empty() {
         let preflight = (head.method == Method::Options)
             .then_some(head.meta.preflight_method.as_deref())
@@ -121,11 +122,11 @@ fn decorate(reply: &mut Reply, head: &Head, ctx: &Context) {
         for (name, value) in cors {
             if name == "Vary" {
                 if let Some((_, v)) = reply.headers.iter_mut().find(|(n, _)| *n == "Vary") {
-                    v.push_str(", Origin");
+                    v.to_mut().push_str(", Origin");
                     continue;
                 }
             }
-            reply.headers.push((name, value));
+            reply.headers.push((name, Cow::Owned(value)));
         }
     }
 }
@@ -152,7 +153,8 @@ fn route(x: &mut Exchange<'_>) -> Result<Reply, Failure> {
         } else {
             (
                 "text/plain; version=0.0.4; charset=utf-8",
-                ctx.metrics.render(ctx.n_workers, ctx.queue_capacity),
+                ctx.metrics
+                    .render(ctx.n_workers, ctx.queue_capacity, ctx.file_cache.stats()),
             )
         };
         let mut reply = Reply::new(200)
@@ -330,7 +332,7 @@ fn upload(x: &mut Exchange<'_>) -> Result<Reply, Failure> {
     let body = serde_json::to_vec(&body).map_err(|_| Failure::Files(httpd_files::ErrorKind::Io))?;
     let mut reply = Reply::new(201)
         .with("Content-Type", "application/json")
-        .with("Location", stored.url_path());
+        .with("Location", stored.url_path().to_string());
     reply.body = Body::Bytes(body);
     Ok(reply)
 }

@@ -170,6 +170,19 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
     hop.rsplit_once(':')?.0.parse().ok()
 }
 
+/// Renders the operator's response headers (and, for html, the
+/// `Content-Security-Policy`) as header lines, once at start-up.
+pub(crate) fn extra_lines(web: &WebOptions, html: bool) -> std::sync::Arc<[u8]> {
+    let mut head = httpd_proto::ResponseHead::new(200);
+    for (name, value) in &web.security_headers {
+        head.header(name, value);
+    }
+    if let (true, Some(csp)) = (html, &web.html_csp) {
+        head.header("Content-Security-Policy", csp);
+    }
+    head.lines().into()
+}
+
 /// Returns the CORS headers for a request from `origin`, if it is allowed.
 pub(crate) fn cors_headers(
     origin: Option<&str>,
