@@ -298,7 +298,7 @@ mod tests {
 
     #[test]
     fn every_series_has_help_and_type() {
-        let text = Metrics::default().render(1, 1);
+        let text = Metrics::default().render(1, 1, httpd_files::FileCacheStats::default());
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();
             let family = name
