@@ -208,6 +208,9 @@ struct WrkReport {
     /// `Socket errors: connect C, read R, write W, timeout T`, in that order.
     socket_errors: [u64; 4],
     non_2xx: u64,
+    /// wrk's own CPU time (user + system) over the run's duration, in percent of one
+    /// CPU: near 100 means the load generator, not the server, set the pace.
+    client_cpu_pct: Option<f64>,
 }
 
 impl WrkReport {
@@ -271,6 +274,8 @@ struct Summary {
     p99_us: f64,
     errors: WrkReport,
     rss_kib: Option<u64>,
+    /// Median CPU use of wrk, percent of one CPU.
+    client_cpu_pct: Option<f64>,
     baseline_p99_us: Option<f64>,
     idle: Option<IdleReport>,
 }
@@ -687,6 +692,22 @@ fn check_client_nofile() {
 }
 
 /// Wraps `program args` so it runs on `cpu` with a raised open-file limit.
+/// Like [`pinned`], but the shell waits for the program and then prints its
+/// children's CPU times on stderr (`times`), for [`parse_child_times`].
+fn pinned_timed(cpu: usize, program: &Path, args: &[String]) -> Command {
+    let mut cmd = Command::new("taskset");
+    cmd.arg("-c").arg(cpu.to_string()).args([
+        "bash",
+        "-c",
+        &format!(
+            "ulimit -n {NOFILE_WANTED} 2>/dev/null || ulimit -n \"$(ulimit -Hn)\"; \
+             \"$0\" \"$@\"; status=$?; times >&2; exit $status"
+        ),
+    ]);
+    cmd.arg(program).args(args);
+    cmd
+}
+
 fn pinned(cpu: usize, program: &Path, args: &[String]) -> Command {
     let mut cmd = Command::new("taskset");
     cmd.arg("-c").arg(cpu.to_string()).args([
@@ -725,8 +746,9 @@ impl Proc {
             &HTTPD_THREADS.to_string(),
             "--log-level",
             "warn",
+            // Like nginx's `access_log off` below.
             "--access-log",
-            "/dev/null",
+            "off",
             // Like nginx's keepalive_requests below, and every client is loopback.
             "--max-requests",
             "100000",
@@ -1132,7 +1154,7 @@ impl Wrk {
             args.extend(["-H".into(), "Connection: close".into()]);
         }
         args.push(format!("http://{addr}{}", scenario.path));
-        let mut child = pinned(self.cpu, &self.program, &args)
+        let mut child = pinned_timed(self.cpu, &self.program, &args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -1149,12 +1171,30 @@ impl Wrk {
         let err = stderr.join().unwrap_or_default();
         match status {
             Some(s) if s.success() => {
-                parse_wrk(&out).ok_or_else(|| format!("cannot read wrk's report: {out:?} {err:?}"))
+                let mut report = parse_wrk(&out)
+                    .ok_or_else(|| format!("cannot read wrk's report: {out:?} {err:?}"))?;
+                report.client_cpu_pct =
+                    parse_child_times(&err).map(|cpu_s| cpu_s * 100.0 / (secs.max(1) as f64));
+                Ok(report)
             }
             Some(s) => Err(format!("wrk {args:?} failed ({s}): {out} {err}")),
             None => Err(format!("wrk {args:?} did not finish in time")),
         }
     }
+}
+
+/// Reads the children's user and system times that bash's `times` printed last
+/// (`0m1.250s 0m0.750s`), in seconds.
+fn parse_child_times(stderr: &str) -> Option<f64> {
+    let line = stderr.lines().rev().find(|l| !l.trim().is_empty())?;
+    let mut total = 0.0;
+    let mut n = 0;
+    for part in line.split_whitespace() {
+        let (minutes, seconds) = part.strip_suffix('s')?.split_once('m')?;
+        total += minutes.parse::<f64>().ok()? * 60.0 + seconds.parse::<f64>().ok()?;
+        n += 1;
+    }
+    (n == 2).then_some(total)
 }
 
 /// Reads wrk's report (run with `--latency`). Returns `None` when the
@@ -1268,6 +1308,10 @@ impl Report<'_> {
                 sum
             }),
             rss_kib: runs.iter().filter_map(|m| m.rss_kib).max(),
+            client_cpu_pct: {
+                let cpu: Vec<f64> = runs.iter().filter_map(|m| m.wrk.client_cpu_pct).collect();
+                (!cpu.is_empty()).then(|| median(cpu))
+            },
             baseline_p99_us: (!baselines.is_empty()).then(|| median(baselines)),
             idle,
         })
@@ -1298,8 +1342,10 @@ impl Report<'_> {
         let _ = writeln!(
             md,
             "  `httpd --listen 127.0.0.1:0 --root DOCROOT --threads {HTTPD_THREADS} \
-             --log-level warn --access-log /dev/null` (other flags at their defaults: \
-             `--max-requests 100`, `--queue 50`, `--max-connections 16384`)."
+             --log-level warn --access-log off --max-requests 100000 \
+             --max-conns-per-ip 100000` (like nginx's `access_log off` and \
+             `keepalive_requests`; other flags at their defaults: `--queue 50`, \
+             `--max-connections 16384`, `--file-cache 16M`)."
         );
         let _ = writeln!(
             md,
@@ -1363,6 +1409,9 @@ impl Report<'_> {
                 let mut notes = String::new();
                 if s.errors.n_errors() > 0 {
                     let _ = write!(notes, "errors: {}; ", s.errors.describe_errors());
+                }
+                if let Some(cpu) = s.client_cpu_pct {
+                    let _ = write!(notes, "wrk CPU {cpu:.0}%; ");
                 }
                 if let Some(base) = s.baseline_p99_us {
                     let _ = write!(
@@ -1620,6 +1669,14 @@ Transfer/sec:    122.00MB
         ] {
             assert_eq!(parse_size_bytes(text), Some(bytes), "{text}");
         }
+    }
+
+    #[test]
+    fn child_times_are_read_from_the_last_line() {
+        let err = "some warning\n0m0.001s 0m0.002s\n1m2.500s 0m0.500s\n";
+        assert_eq!(parse_child_times(err), Some(63.0));
+        assert_eq!(parse_child_times("no times here\n"), None);
+        assert_eq!(parse_child_times(""), None);
     }
 
     #[test]

@@ -128,7 +128,9 @@ struct Shared {
 
 /// The entries and the bytes they are charged, changed under the write lock only.
 struct Table {
-    entries: HashMap<PathBuf, Arc<Entry>>,
+    /// Keyed by the full path's bytes: hashing and comparing a `Path` goes component
+    /// by component, which costs more than the rest of a hit.
+    entries: HashMap<Box<[u8]>, Arc<Entry>>,
     /// The sum of the entries' `charge`; never above `max_total_bytes`.
     charged: u64,
 }
@@ -260,7 +262,7 @@ impl fmt::Debug for FileCache {
 impl Shared {
     /// Returns the entry for `full`, under the read lock only.
     fn get(&self, full: &Path) -> Option<Arc<Entry>> {
-        self.table.read().entries.get(full).cloned()
+        self.table.read().entries.get(key(full)).cloned()
     }
 
     /// Adds `entry` for `full`, replacing any entry there, if the budget has room
@@ -269,7 +271,7 @@ impl Shared {
         let charge = entry.charge;
         let mut guard = self.table.write();
         let Table { entries, charged } = &mut *guard;
-        if let Some(old) = entries.remove(full) {
+        if let Some(old) = entries.remove(key(full)) {
             *charged -= old.charge;
         }
         if *charged + charge > self.max_total_bytes {
@@ -288,7 +290,7 @@ impl Shared {
                 .fetch_add(evicted, Ordering::Relaxed);
         }
         if *charged + charge <= self.max_total_bytes {
-            entries.insert(full.to_path_buf(), Arc::new(entry));
+            entries.insert(key(full).into(), Arc::new(entry));
             *charged += charge;
             self.counters.inserts.fetch_add(1, Ordering::Relaxed);
         }
@@ -299,8 +301,11 @@ impl Shared {
     fn remove(&self, full: &Path, stale: &Arc<Entry>) {
         let mut guard = self.table.write();
         let Table { entries, charged } = &mut *guard;
-        if entries.get(full).is_some_and(|e| Arc::ptr_eq(e, stale)) {
-            entries.remove(full);
+        if entries
+            .get(key(full))
+            .is_some_and(|e| Arc::ptr_eq(e, stale))
+        {
+            entries.remove(key(full));
             *charged -= stale.charge;
             self.publish(entries.len(), *charged);
         }
@@ -366,8 +371,16 @@ impl Identity {
     /// Looks `full` up with one `statx` relative to this thread's descriptor of
     /// `root`, following links; `None` on any error.
     fn of_path(root: &Path, full: &Path) -> Option<Identity> {
+        use std::os::unix::ffi::OsStrExt;
+
         use rustix::fs::{AtFlags, StatxFlags};
-        let relative = full.strip_prefix(root).ok()?;
+        // Byte-wise: `Path::strip_prefix` walks components. A `SafePath` is its root
+        // joined with a relative path, so the bytes after `root/` are that path.
+        let relative = key(full)
+            .strip_prefix(key(root))?
+            .strip_prefix(b"/")
+            .map(std::ffi::OsStr::from_bytes)
+            .map(Path::new)?;
         let stx = crate::static_file::with_root_dir(root, |dir| {
             rustix::fs::statx(
                 dir,
@@ -379,6 +392,12 @@ impl Identity {
         .ok()?;
         Identity::from_statx(&stx)
     }
+}
+
+/// The bytes of a path, for keys and byte-wise comparisons.
+fn key(path: &Path) -> &[u8] {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str().as_bytes()
 }
 
 /// Opens `target` (never directory-form) through `cache`; see
@@ -398,7 +417,9 @@ pub(crate) fn open_cached(
     let root = target.root();
     let stale = shared.get(full);
     if let Some(entry) = &stale {
-        if entry.root == root && Identity::of_path(root, full) == Some(entry.identity) {
+        if entry.root.as_os_str() == root.as_os_str()
+            && Identity::of_path(root, full) == Some(entry.identity)
+        {
             entry.used.store(true, Ordering::Relaxed);
             shared.counters.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(StaticFile::from_parts(

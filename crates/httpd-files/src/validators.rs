@@ -23,6 +23,9 @@ pub struct Validators {
     etag: String,
     /// The modification time, truncated to whole seconds as HTTP dates are.
     last_modified: Option<SystemTime>,
+    /// `last_modified` as an IMF-fixdate, formatted once when it is not in the future
+    /// (a future time must be replaced by the time of each response).
+    last_modified_text: Option<String>,
 }
 
 impl Validators {
@@ -50,9 +53,14 @@ impl Validators {
         let nanos = modified
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos());
+        let last_modified = modified.map(truncate_to_seconds);
+        let last_modified_text = last_modified
+            .filter(|t| t.duration_since(UNIX_EPOCH).is_ok() && *t <= SystemTime::now())
+            .map(httpdate::fmt_http_date);
         Validators {
             etag: format!("\"{len:x}-{nanos:x}-{inode:x}\""),
-            last_modified: modified.map(truncate_to_seconds),
+            last_modified,
+            last_modified_text,
         }
     }
 
@@ -107,6 +115,9 @@ impl Validators {
     /// 8.8.2.1 requires; a time before 1970, which HTTP dates cannot express, gives
     /// `None`.
     pub fn last_modified_http(&self) -> Option<String> {
+        if let Some(text) = &self.last_modified_text {
+            return Some(text.clone());
+        }
         let modified = self.last_modified?;
         modified.duration_since(UNIX_EPOCH).ok()?;
         let now = truncate_to_seconds(SystemTime::now());
