@@ -133,6 +133,11 @@ impl Reply {
 pub(crate) trait Sink: Write {
     /// Returns the socket to `sendfile` into, if this is one.
     fn socket(&self) -> Option<BorrowedFd<'_>>;
+
+    /// Returns how many more bytes fit, for a sink of bounded size.
+    fn room(&self) -> Option<usize> {
+        None
+    }
 }
 
 impl Sink for TcpStream {
@@ -203,6 +208,13 @@ impl Sink for Out<'_> {
             Out::Buffer { .. } => None,
         }
     }
+
+    fn room(&self) -> Option<usize> {
+        match self {
+            Out::Socket(_) => None,
+            Out::Buffer { buf, cap } => Some(cap.saturating_sub(buf.len())),
+        }
+    }
 }
 
 /// How the connection continues after a response.
@@ -269,6 +281,12 @@ pub(crate) fn send<W: Sink>(
         }
     }
     let head = head.finish();
+    if let (Some(room), Some(len), false) = (out.room(), body.len(), head_only || bodyless) {
+        // Found too big before the body is read: the file is not read twice.
+        if (head.len() as u64).saturating_add(len) > room as u64 {
+            return Err(io::Error::other(TooBigForInline));
+        }
+    }
     if head_only || bodyless {
         out.write_all(&head)?;
         out.flush()?;
@@ -397,6 +415,30 @@ mod tests {
         expected.extend([b'x'; 26]);
         expected.extend(b"\r\n0\r\n\r\n");
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn a_body_too_big_for_the_inline_buffer_is_refused_before_it_is_read() {
+        let dir = std::env::temp_dir().join(format!("httpd-reply-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("big.html"), vec![b'x'; 100 * 1024]).unwrap();
+        let path = httpd_security::resolve_path(&dir, "/big.html").unwrap();
+        let file = StaticFile::open(&path).unwrap();
+        // Emptied after opening: reading it now would fail with UnexpectedEof.
+        std::fs::write(dir.join("big.html"), b"").unwrap();
+        let mut buf = Vec::new();
+        let mut out = Out::Buffer {
+            buf: &mut buf,
+            cap: 64 * 1024,
+        };
+        let reply = Reply {
+            body: Body::File(file),
+            ..Reply::new(200)
+        };
+        let err = send(&mut out, reply, Persistence::Close, false).unwrap_err();
+        assert!(too_big(&err), "{err}");
+        assert!(buf.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
