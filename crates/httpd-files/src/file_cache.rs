@@ -71,6 +71,10 @@ use crate::static_file::FileInfo;
 /// Each entry counts as at least this many bytes against the budget.
 pub const MIN_ENTRY_CHARGE: u64 = 256;
 
+/// Files whose full path is longer than this are not cached: the key is then never
+/// bigger than the entry's charge, so keys add at most the budget again.
+pub const MAX_KEY_BYTES: usize = 256;
+
 /// A file whose mtime is more recent than this may still be being written and is
 /// not cached.
 #[cfg(target_os = "linux")]
@@ -440,7 +444,8 @@ pub(crate) fn open_cached(
         }
     };
     let info = Arc::new(describe(target, full, &meta));
-    match read_if_cacheable(shared, &file, &meta) {
+    let cacheable = key(full).len() <= MAX_KEY_BYTES;
+    match read_if_cacheable(shared, &file, &meta).filter(|_| cacheable) {
         Some((bytes, identity)) => shared.insert(
             full,
             Entry {
@@ -1000,6 +1005,24 @@ mod tests {
         assert!(stats.evictions > 0, "{stats:?}");
         assert!(stats.hits > 0, "{stats:?}");
         assert!(stats.entries > 0 && stats.bytes <= 5000, "{stats:?}");
+    }
+
+    #[test]
+    fn files_with_very_long_paths_are_not_cached() {
+        let root = TempDir::new();
+        // Longer than the limit altogether, each name within NAME_MAX.
+        let long = vec!["d".repeat(100); MAX_KEY_BYTES / 100 + 1].join("/");
+        write_old(&root, &format!("{long}/x"), b"deep");
+        write_old(&root, "short", b"near");
+        let cache = FileCache::new(1 << 20, 1024);
+        for _ in 0..2 {
+            assert_eq!(read_c(&root, &format!("/{long}/x"), &cache), b"deep");
+        }
+        assert_eq!(cache.stats().inserts, 0, "{:?}", cache.stats());
+        for _ in 0..2 {
+            assert_eq!(read_c(&root, "/short", &cache), b"near");
+        }
+        assert_eq!((cache.stats().inserts, cache.stats().hits), (1, 1));
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub use crate::encoding::{
     find_precompressed, is_compressible, is_compressible_ext, sidecar_suffix,
 };
 pub use crate::error::{ErrorKind, ServeError};
-pub use crate::file_cache::{FileCache, FileCacheStats, MIN_ENTRY_CHARGE};
+pub use crate::file_cache::{FileCache, FileCacheStats, MAX_KEY_BYTES, MIN_ENTRY_CHARGE};
 pub use crate::gzip::{GZIP_LEVEL, gzip_stream};
 pub use crate::multipart::Multipart;
 pub use crate::static_file::{
