@@ -176,7 +176,11 @@ impl ResponseHead {
                 .extend(name.iter().copied().filter(|&b| is_tchar(b)));
         }
         self.buf.extend_from_slice(b": ");
-        if value.iter().all(|&b| is_value_byte(b)) {
+        // Without an early exit the check runs over whole vectors of bytes.
+        let n_bad = value
+            .iter()
+            .fold(0usize, |n, &b| n + usize::from(!is_value_byte(b)));
+        if n_bad == 0 {
             self.buf.extend_from_slice(value);
         } else {
             self.buf

@@ -117,17 +117,27 @@ pub(crate) fn request_id(given: Option<&str>) -> String {
 }
 
 fn fresh_id() -> String {
+    thread_local! {
+        // Randomly keyed once per thread; the counter makes every input distinct.
+        static KEYS: RandomState = RandomState::new();
+    }
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    let high = hasher.finish();
-    hasher.write_u64(high);
-    format!("{high:016x}{:016x}", hasher.finish())
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let (high, low) = KEYS.with(|keys| {
+        let mut hasher = keys.build_hasher();
+        hasher.write_u64(n);
+        let high = hasher.finish();
+        hasher.write_u64(high);
+        (high, hasher.finish())
+    });
+    let mut id = String::with_capacity(32);
+    for word in [high, low] {
+        for shift in (0..16).rev() {
+            let nibble = (word >> (shift * 4)) & 0xF;
+            id.push(char::from(b"0123456789abcdef"[nibble as usize]));
+        }
+    }
+    id
 }
 
 /// Returns the client address: the peer, or with a trusted peer the last untrusted
@@ -281,6 +291,23 @@ mod tests {
             assert_ne!(id, bad);
         }
         assert_ne!(request_id(None), request_id(None));
+    }
+
+    #[test]
+    fn fresh_ids_are_lowercase_hex_and_distinct_across_threads() {
+        let ids: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| (0..1000).map(|_| fresh_id()).collect::<Vec<_>>()))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        assert!(ids.iter().all(|id| id.len() == 32
+            && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))));
+        let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
     }
 
     #[test]
