@@ -304,8 +304,12 @@ mod tests {
                 .flat_map(|h| h.join().unwrap())
                 .collect()
         });
-        assert!(ids.iter().all(|id| id.len() == 32
-            && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))));
+        assert!(ids.iter().all(|id| {
+            id.len() == 32
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        }));
         let distinct: std::collections::HashSet<&String> = ids.iter().collect();
         assert_eq!(distinct.len(), ids.len());
     }
