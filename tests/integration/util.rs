@@ -216,6 +216,11 @@ impl TestServer {
         }
     }
 
+    /// Returns the server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Returns what the server wrote to stdout after its listening lines so far
     /// (access lines, unless they go to a file).
     pub fn stdout(&self) -> String {
@@ -446,10 +451,7 @@ impl Client {
 
     fn fill(&mut self) -> usize {
         let mut chunk = [0u8; 16384];
-        let n = self
-            .stream
-            .read(&mut chunk)
-            .expect("read within the timeout");
+        let n = read_retrying(&mut self.stream, &mut chunk).expect("read within the timeout");
         self.buf.extend_from_slice(&chunk[..n]);
         n
     }
@@ -461,7 +463,7 @@ impl Client {
             return false;
         }
         let mut byte = [0u8; 1];
-        match self.stream.read(&mut byte) {
+        match read_retrying(&mut self.stream, &mut byte) {
             Ok(0) => true,
             Ok(_) => false,
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => true,
@@ -481,7 +483,7 @@ impl Client {
                 break;
             }
             n_sent += 1;
-            match self.stream.read(&mut chunk) {
+            match read_retrying(&mut self.stream, &mut chunk) {
                 Ok(n) => {
                     self.buf.extend_from_slice(&chunk[..n]);
                     break;
@@ -513,7 +515,7 @@ impl Client {
         let mut total = std::mem::take(&mut self.buf).len();
         let mut chunk = [0u8; 65536];
         loop {
-            match self.stream.read(&mut chunk) {
+            match read_retrying(&mut self.stream, &mut chunk) {
                 Ok(0) => return total,
                 Ok(n) => total += n,
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return total,
@@ -539,6 +541,16 @@ pub fn wait_until(mut done: impl FnMut() -> bool) -> bool {
         std::thread::yield_now();
     }
     done()
+}
+
+/// Reads once, again when a signal interrupted the call (EINTR is not an answer).
+fn read_retrying(stream: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match stream.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

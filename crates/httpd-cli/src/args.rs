@@ -39,6 +39,9 @@ Options:
       --min-body-rate BYTES  slowest average upload rate per second, enforced after
                            --header-timeout [default: 512; 0 disables]
       --max-body BYTES     largest upload, e.g. 10485760 or 10M [default: 10M]
+      --pollers N|auto     poller threads, each accepting and answering small
+                           requests on its own connections [default: auto, one
+                           per CPU the process may use]
       --file-cache BYTES   memory for small unchanged files (up to 64 KiB each,
                            revalidated by one statx per request); 0 turns it off
                            [default: 16M]
@@ -146,6 +149,7 @@ fn action(flag: &str) -> Option<Action> {
         "--min-body-rate" => Set(Key::MinBodyRate),
         "--max-body" => Set(Key::MaxBody),
         "--file-cache" => Set(Key::FileCache),
+        "--pollers" => Set(Key::Pollers),
         "--max-head" => Set(Key::MaxHead),
         "--allowed-host" => Set(Key::AllowedHosts),
         "--log-level" => Set(Key::LogLevel),

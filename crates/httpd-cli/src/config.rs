@@ -75,6 +75,8 @@ pub struct FileConfig {
     pub max_head: Field,
     /// The value of [`Key::FileCache`].
     pub file_cache: Field,
+    /// The value of [`Key::Pollers`].
+    pub pollers: Field,
     /// The value of [`Key::AllowedHosts`].
     pub allowed_hosts: Field,
     /// The value of [`Key::LogLevel`].
@@ -135,6 +137,7 @@ impl FileConfig {
             Key::MaxBody => &mut self.max_body,
             Key::MaxHead => &mut self.max_head,
             Key::FileCache => &mut self.file_cache,
+            Key::Pollers => &mut self.pollers,
             Key::AllowedHosts => &mut self.allowed_hosts,
             Key::LogLevel => &mut self.log_level,
             Key::AccessLog => &mut self.access_log,

@@ -106,6 +106,8 @@ pub enum Key {
     MaxHead,
     /// Memory for small unchanged files (`--file-cache`).
     FileCache,
+    /// Poller threads (`--pollers`).
+    Pollers,
     /// Further accepted `Host` values (`--allowed-host`).
     AllowedHosts,
     /// Diagnostic log level (`--log-level`).
@@ -176,7 +178,7 @@ impl Kind {
 
 impl Key {
     /// Every key, in the order of the configuration file.
-    pub const ALL: [Key; 35] = [
+    pub const ALL: [Key; 36] = [
         Key::Listen,
         Key::ReusePort,
         Key::Root,
@@ -193,6 +195,7 @@ impl Key {
         Key::MaxBody,
         Key::MaxHead,
         Key::FileCache,
+        Key::Pollers,
         Key::AllowedHosts,
         Key::LogLevel,
         Key::AccessLog,
@@ -233,6 +236,7 @@ impl Key {
             Key::MaxBody => "max_body",
             Key::MaxHead => "max_head",
             Key::FileCache => "file_cache",
+            Key::Pollers => "pollers",
             Key::AllowedHosts => "allowed_hosts",
             Key::LogLevel => "log_level",
             Key::AccessLog => "access_log",
@@ -287,6 +291,7 @@ impl Key {
             | Key::MaxBody
             | Key::MaxHead
             | Key::FileCache
+            | Key::Pollers
             | Key::LogLevel
             | Key::AccessFormat
             | Key::MaxRanges => Kind::Text,
@@ -307,6 +312,9 @@ pub enum Input<'a> {
     /// `null`); empties the security headers.
     Off,
 }
+
+/// Most poller threads `--pollers` accepts.
+pub const MAX_POLLERS: usize = 256;
 
 /// The `--access-log` value that turns access lines off (`./off` names a file).
 pub const ACCESS_LOG_OFF: &str = "off";
@@ -344,6 +352,8 @@ pub struct Options {
     max_body: u64,
     max_head: usize,
     file_cache: u64,
+    /// 0 for one per CPU.
+    pollers: usize,
     allowed_hosts: Vec<String>,
     log_level: log::LevelFilter,
     access_log: Option<String>,
@@ -397,6 +407,7 @@ impl Default for Options {
             access_format,
             serve_inline,
             file_cache_bytes,
+            n_pollers,
             shutdown_timeout,
             panic_path,
             ..
@@ -431,6 +442,7 @@ impl Default for Options {
             max_body: limits.max_body_bytes,
             max_head: limits.max_head_bytes,
             file_cache: file_cache_bytes,
+            pollers: n_pollers,
             allowed_hosts,
             log_level: log::LevelFilter::Info,
             access_log: None,
@@ -502,6 +514,19 @@ impl Options {
             (Key::MinBodyRate, Input::Text(v)) => self.min_body_rate = parse_bytes(name, v)?,
             (Key::MaxBody, Input::Text(v)) => self.max_body = parse_bytes(name, v)?,
             (Key::FileCache, Input::Text(v)) => self.file_cache = parse_bytes(name, v)?,
+            (Key::Pollers, Input::Text(v)) => {
+                self.pollers = match v {
+                    "auto" => 0,
+                    _ => match v.parse::<usize>() {
+                        Ok(n) if (1..=MAX_POLLERS).contains(&n) => n,
+                        _ => {
+                            return Err(UsageError::new(format!(
+                                "{name} takes auto or a number from 1 to {MAX_POLLERS}, not '{v}'"
+                            )));
+                        }
+                    },
+                }
+            }
             (Key::MaxHead, Input::Text(v)) => {
                 let n = parse_bytes(name, v)?;
                 if !(MIN_HEAD_BYTES..=MAX_HEAD_BYTES).contains(&n) {
@@ -667,6 +692,10 @@ impl Options {
             Key::MaxBody => self.max_body.into(),
             Key::MaxHead => self.max_head.into(),
             Key::FileCache => self.file_cache.into(),
+            Key::Pollers => match self.pollers {
+                0 => Value::String("auto".to_string()),
+                n => n.into(),
+            },
             Key::AllowedHosts => texts(&self.allowed_hosts),
             Key::LogLevel => Value::String(self.log_level.as_str().to_ascii_lowercase()),
             Key::AccessLog => nullable(self.access_log.as_ref()),
@@ -757,6 +786,7 @@ impl Options {
             access_log: self.access_log.as_deref() != Some(ACCESS_LOG_OFF),
             serve_inline: self.serve_inline,
             file_cache_bytes: self.file_cache,
+            n_pollers: self.pollers,
             shutdown_timeout: self.shutdown_timeout,
             panic_path: self.panic_path,
         };

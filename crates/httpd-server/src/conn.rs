@@ -177,9 +177,15 @@ impl Drop for Lease<'_> {
 pub(crate) const INLINE_MAX_BYTES: usize = 64 * 1024;
 
 /// Serves the buffered requests of one ready connection; runs on a pool worker. The
-/// connection is then closed or handed back to the poller through `back`.
-pub(crate) fn serve(job: Job, ctx: &Context, back: &Returner) {
+/// connection is then closed or handed back to the poller that owns it (`backs`, by
+/// the connection's `home`).
+pub(crate) fn serve(job: Job, ctx: &Context, backs: &[Returner]) {
     let Job { conn, queued_at } = job;
+    let Some(back) = backs.get(conn.home) else {
+        // Never expected: every poller has a returner. Closing is the safe way out.
+        log::error!("no poller {} to hand {} back to", conn.home, conn.peer);
+        return;
+    };
     let lease = Lease {
         back,
         token: conn.token,
@@ -198,6 +204,7 @@ pub(crate) fn serve(job: Job, ctx: &Context, back: &Returner) {
         );
     }
     let Parked {
+        home,
         token,
         stream,
         peer,
@@ -247,6 +254,7 @@ pub(crate) fn serve(job: Job, ctx: &Context, back: &Returner) {
         // While stopping, connections are not parked: the poller may be gone.
         if !ctx.stop.load(Ordering::Acquire) && conn.stream.set_nonblocking(true).is_ok() {
             lease.park(Parked {
+                home,
                 token,
                 stream: conn.stream,
                 peer,
@@ -408,6 +416,7 @@ pub(crate) fn serve_inline(
     out: &mut Vec<u8>,
 ) -> (Parked, Inline) {
     let Parked {
+        home,
         token,
         stream,
         peer,
@@ -428,6 +437,7 @@ pub(crate) fn serve_inline(
     let served = serve_one(&mut conn, head_len, &mut n_served, ctx);
     *out = conn.inline.take().unwrap_or_default();
     let mut parked = Parked {
+        home,
         token,
         stream: conn.stream,
         peer,

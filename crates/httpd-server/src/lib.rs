@@ -1,9 +1,10 @@
 //! The httpd server: listener, connection scheduling, keep-alive and routing, composed
 //! from httpd-proto, httpd-security, httpd-files and httpd-pool.
 //!
-//! Workers serve *requests on ready connections*. The thread that calls [`Server::run`]
-//! becomes the poller (`httpd-poll` in logs): it accepts connections and keeps every
-//! connection that is idle between requests, or still sending its head, in one readiness
+//! Workers serve *requests on ready connections*. [`Server::run`] starts the pollers
+//! (threads named `httpd-poll`, one per CPU by default, [`Config::n_pollers`]) and waits
+//! for them: each accepts connections and keeps every connection it
+//! accepted that is idle between requests, or still sending its head, in its readiness
 //! poll (mio), without a thread of its own. When a whole request head is buffered, the
 //! connection goes to a fixed [`httpd_pool::ThreadPool`] of `n_workers` threads whose
 //! queue holds at most `queue_capacity` such ready connections; when that queue is full
@@ -130,6 +131,12 @@ pub struct Config {
     /// Let the poller answer small requests without a body (GET, HEAD, OPTIONS whose
     /// response fits 64 KiB) itself instead of handing them to a worker; default true.
     pub serve_inline: bool,
+    /// Poller threads. Each accepts from the listening sockets, owns the connections it
+    /// accepted and answers their small requests itself, so small-file throughput
+    /// grows with cores; the caps (`max_connections`, per address) and the worker pool
+    /// are shared. 0 means one per CPU this process may run on (its affinity mask);
+    /// default 0.
+    pub n_pollers: usize,
     /// Memory for the contents of small files (up to [`FILE_CACHE_MAX_FILE_BYTES`]
     /// each) served again while unchanged: a hit costs one `statx` instead of open,
     /// stat, read and close (see [`httpd_files::FileCache`]); 0 turns it off; default
@@ -164,6 +171,7 @@ impl Default for Config {
             access_log: true,
             serve_inline: true,
             file_cache_bytes: DEFAULT_FILE_CACHE_BYTES,
+            n_pollers: 0,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             panic_path: None,
         }
@@ -233,6 +241,8 @@ pub(crate) struct Context {
     pub(crate) types: TypePolicy,
     pub(crate) files: FileOptions,
     pub(crate) file_cache: httpd_files::FileCache,
+    /// Open connections under every poller, for the caps.
+    pub(crate) admission: poller::Admission,
     pub(crate) uploads: UploadStore,
     pub(crate) stop: AtomicBool,
     pub(crate) counters: Counters,
@@ -257,10 +267,9 @@ pub struct Server {
     /// The bound addresses, the primary (`Config::listen`) first.
     local_addrs: Vec<SocketAddr>,
     ctx: Arc<Context>,
-    /// The poll the poller waits in; created here so that `waker` exists before `run`.
-    poll: Poll,
-    /// Wakes the poller: workers handing connections back, and shutdown.
-    waker: Arc<Waker>,
+    /// The poll of each poller, with the waker that wakes it (workers handing
+    /// connections back, and shutdown); created here so the wakers exist before `run`.
+    polls: Vec<(Poll, Arc<Waker>)>,
     n_workers: usize,
     queue_capacity: usize,
     max_connections: usize,
@@ -305,8 +314,17 @@ impl Server {
             listeners.push(listener);
         }
         let local_addr = local_addrs[0];
-        let poll = Poll::new()?;
-        let waker = Arc::new(Waker::new(poll.registry(), poller::WAKER)?);
+        let n_pollers = match config.n_pollers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let polls = (0..n_pollers)
+            .map(|_| {
+                let poll = Poll::new()?;
+                let waker = Arc::new(Waker::new(poll.registry(), poller::WAKER)?);
+                Ok((poll, waker))
+            })
+            .collect::<io::Result<Vec<_>>>()?;
         let max_connections = fit_connections(config.max_connections, config.n_workers);
 
         let mut hosts = HostPolicy::new(&config.server_name, local_addr.port());
@@ -353,6 +371,7 @@ impl Server {
                 config.file_cache_bytes,
                 FILE_CACHE_MAX_FILE_BYTES.min(config.file_cache_bytes / 16),
             ),
+            admission: poller::Admission::default(),
             uploads,
             stop: AtomicBool::new(false),
             counters: Counters::default(),
@@ -372,8 +391,7 @@ impl Server {
             listeners,
             local_addrs,
             ctx: Arc::new(ctx),
-            poll,
-            waker,
+            polls,
             n_workers: config.n_workers,
             queue_capacity: config.queue_capacity,
             max_connections,
@@ -406,51 +424,141 @@ impl Server {
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
             ctx: Arc::clone(&self.ctx),
-            waker: Arc::clone(&self.waker),
+            wakers: self.polls.iter().map(|(_, w)| Arc::clone(w)).collect(),
         }
     }
 
     /// Polls and serves connections until shut down; then closes the listener and every
     /// idle connection at once, lets in-flight requests finish (within the shutdown
-    /// timeout) and joins the workers. The calling thread is the poller.
+    /// timeout) and joins the workers. The pollers run on threads of their own; the
+    /// calling thread waits for them.
     ///
     /// # Errors
     /// [`ServerError::Spawn`] when the workers cannot be started, [`ServerError::Io`] when
     /// the readiness poll fails.
     pub fn run(self) -> Result<(), ServerError> {
-        let (returner, back) = poller::channel(&self.poll, Arc::clone(&self.waker))?;
-        let ctx = Arc::clone(&self.ctx);
+        let Server {
+            listeners,
+            ctx,
+            polls,
+            n_workers,
+            queue_capacity,
+            max_connections,
+            shutdown_timeout,
+            ..
+        } = self;
+        let wakers: Vec<Arc<Waker>> = polls.iter().map(|(_, w)| Arc::clone(w)).collect();
+        let mut returners = Vec::with_capacity(polls.len());
+        let mut backs = Vec::with_capacity(polls.len());
+        for (poll, waker) in &polls {
+            let (returner, back) = poller::channel(poll, Arc::clone(waker))?;
+            returners.push(returner);
+            backs.push(back);
+        }
+        let pool_ctx = Arc::clone(&ctx);
         let pool = httpd_pool::Builder::new()
-            .workers(self.n_workers)
-            .queue_capacity(self.queue_capacity)
+            .workers(n_workers)
+            .queue_capacity(queue_capacity)
             .name_prefix("httpd-worker")
-            .build(move |job: conn::Job| conn::serve(job, &ctx, &returner))
+            .build(move |job: conn::Job| conn::serve(job, &pool_ctx, &returners))
             .map_err(ServerError::Spawn)?;
-        let mut poller = match poller::Poller::new(
-            self.poll,
-            self.listeners,
-            Arc::clone(&self.ctx),
-            self.max_connections,
-            back,
-        ) {
-            Ok(poller) => poller,
-            Err(e) => {
-                self.ctx.stop.store(true, Ordering::Release);
-                finish_pool(pool, self.shutdown_timeout);
-                return Err(ServerError::Io(e));
+        // Every poller listens on its own descriptors of the same sockets.
+        let mut pollers = Vec::with_capacity(polls.len());
+        let built =
+            polls
+                .into_iter()
+                .zip(backs)
+                .enumerate()
+                .try_for_each(|(home, ((poll, _), back))| {
+                    pollers.push(poller::Poller::new(
+                        home,
+                        poll,
+                        listeners.clone_all()?,
+                        Arc::clone(&ctx),
+                        max_connections,
+                        back,
+                    )?);
+                    Ok::<(), io::Error>(())
+                });
+        drop(listeners);
+        if let Err(e) = built {
+            ctx.stop.store(true, Ordering::Release);
+            finish_pool(pool, shutdown_timeout);
+            return Err(ServerError::Io(e));
+        }
+        let stop_all = |ctx: &Context| {
+            // The others must stop too; workers close their connections rather than
+            // park them.
+            ctx.stop.store(true, Ordering::Release);
+            for waker in &wakers {
+                let _ = waker.wake();
             }
         };
-        let result = poller.run(&pool);
-        if let Err(e) = &result {
-            log::error!("readiness poll failed: {e}");
-            // Workers must close their connections rather than park them.
-            self.ctx.stop.store(true, Ordering::Release);
-        }
+        // Every poller runs on a thread of its own (named in logs and in `ps`); this one
+        // waits for them.
+        let result = std::thread::scope(|scope| {
+            let handles: Vec<_> = pollers
+                .into_iter()
+                .map(|mut poller| {
+                    let (pool, ctx, stop_all) = (&pool, &ctx, &stop_all);
+                    std::thread::Builder::new()
+                        .name(poller::POLLER_NAME.to_string())
+                        .spawn_scoped(scope, move || {
+                            let result = poller.run(pool);
+                            if let Err(e) = &result {
+                                log::error!("readiness poll failed: {e}");
+                            }
+                            // One poller ending (shutdown or failure) ends them all.
+                            stop_all(ctx);
+                            (poller, result)
+                        })
+                })
+                .collect();
+            let mut finished = Vec::with_capacity(handles.len());
+            let mut result = Ok(());
+            for handle in handles {
+                match handle {
+                    Ok(handle) => match handle.join() {
+                        Ok((poller, ended)) => {
+                            finished.push(poller);
+                            if result.is_ok() {
+                                result = ended;
+                            }
+                        }
+                        Err(_) => {
+                            log::error!("a poller thread panicked");
+                            stop_all(&ctx);
+                        }
+                    },
+                    Err(e) => {
+                        log::error!("cannot start a poller thread: {e}");
+                        stop_all(&ctx);
+                        if result.is_ok() {
+                            result = Err(e);
+                        }
+                    }
+                }
+            }
+            (finished, result)
+        });
+        let (finished, result) = result;
         log::info!("Shutting down server...");
-        finish_pool(pool, self.shutdown_timeout);
-        // The poller (its poll, and with it the workers' registry) outlives the pool.
-        drop(poller);
+        finish_pool(pool, shutdown_timeout);
+        // The pollers (their polls, and with them the workers' registries) outlive the
+        // pool.
+        drop(finished);
         result.map_err(ServerError::Io)
+    }
+}
+
+/// Clones every listening socket (a new descriptor of the same socket).
+trait CloneAll: Sized {
+    fn clone_all(&self) -> io::Result<Self>;
+}
+
+impl CloneAll for Vec<TcpListener> {
+    fn clone_all(&self) -> io::Result<Vec<TcpListener>> {
+        self.iter().map(TcpListener::try_clone).collect()
     }
 }
 
@@ -458,7 +566,7 @@ impl Server {
 #[derive(Clone, Debug)]
 pub struct ShutdownHandle {
     ctx: Arc<Context>,
-    waker: Arc<Waker>,
+    wakers: Vec<Arc<Waker>>,
 }
 
 impl ShutdownHandle {
@@ -467,9 +575,11 @@ impl ShutdownHandle {
         if self.ctx.stop.swap(true, Ordering::AcqRel) {
             return;
         }
-        // The poller sees the flag as soon as its poll returns.
-        if let Err(e) = self.waker.wake() {
-            log::error!("cannot wake the poller for shutdown: {e}");
+        // Each poller sees the flag as soon as its poll returns.
+        for waker in &self.wakers {
+            if let Err(e) = waker.wake() {
+                log::error!("cannot wake a poller for shutdown: {e}");
+            }
         }
     }
 

@@ -1,11 +1,17 @@
-//! The poller: one thread that owns every connection no worker is serving, and hands a
-//! connection to the pool only when a whole request head is buffered.
+//! The poller: a thread that owns every connection it accepted while no worker is
+//! serving it, and hands a connection to the pool only when a whole request head is
+//! buffered.
 //!
-//! The poller runs on the thread that calls [`Server::run`](crate::Server::run); its log
-//! lines and access lines name it [`POLLER_NAME`] (`httpd-poll`). It waits in one
-//! [`mio::Poll`] on the listener, on a [`Waker`] and on every parked connection, so an idle
-//! keep-alive connection or a client still sending its head costs a socket and a few
-//! bytes of bookkeeping, never a thread.
+//! [`Server::run`](crate::Server::run) starts one poller per CPU by default
+//! ([`Config::n_pollers`](crate::Config::n_pollers)); their threads, log lines and
+//! access lines are named [`POLLER_NAME`] (`httpd-poll`). Each waits in its own
+//! [`mio::Poll`] on its descriptors of the listening sockets (every poller is woken for
+//! a new connection; one wins the `accept`), on its [`Waker`] and on every connection
+//! it parked, so an idle keep-alive connection or a client still sending its head costs
+//! a socket and a few bytes of bookkeeping, never a thread. A connection stays with the
+//! poller that accepted it (`Parked::home`): a worker hands it back there. The caps on
+//! open connections, overall and per address, are counted across pollers
+//! ([`Admission`]); the worker pool is shared.
 //!
 //! # A connection's life
 //!
@@ -55,7 +61,7 @@ use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -103,6 +109,9 @@ const READ_CHUNK: usize = 16 * 1024;
 /// the next. The socket is nonblocking while parked.
 #[derive(Debug)]
 pub(crate) struct Parked {
+    /// The index of the poller that accepted the connection and owns its registration;
+    /// a worker hands the connection back to that poller.
+    pub(crate) home: usize,
     /// The connection's registration with the poller, kept from accept to close.
     pub(crate) token: Token,
     pub(crate) stream: TcpStream,
@@ -118,6 +127,65 @@ pub(crate) struct Parked {
     /// The socket's read and write timeouts are set; they matter only in blocking
     /// mode, so the first worker to take the connection sets them.
     pub(crate) timeouts_set: bool,
+}
+
+/// What every poller shares about open connections, for the caps that hold across
+/// all of them.
+#[derive(Debug, Default)]
+pub(crate) struct Admission {
+    /// Connections open, parked or in the pool, under every poller.
+    open: AtomicUsize,
+    /// Open connections per client address (entries are removed at zero).
+    per_addr: parking_lot::Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl Admission {
+    /// Counts a new connection from `ip` unless a cap is reached; returns which one.
+    fn admit(
+        &self,
+        ip: IpAddr,
+        max_connections: usize,
+        max_per_addr: usize,
+    ) -> Result<(), Refusal> {
+        let open = self.open.load(Ordering::Relaxed);
+        if open >= max_connections {
+            return Err(Refusal::Full(open));
+        }
+        let mut per_addr = self.per_addr.lock();
+        let held = per_addr.get(&ip).copied().unwrap_or(0);
+        if held >= max_per_addr {
+            return Err(Refusal::PerAddr(held));
+        }
+        per_addr.insert(ip, held + 1);
+        self.open.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Uncounts a closed connection from `ip`.
+    fn release(&self, ip: IpAddr) {
+        let mut per_addr = self.per_addr.lock();
+        if let Some(n) = per_addr.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                per_addr.remove(&ip);
+            }
+        }
+        drop(per_addr);
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Connections open now.
+    pub(crate) fn n_open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+}
+
+/// Why a new connection was refused.
+enum Refusal {
+    /// The connection cap; this many were open.
+    Full(usize),
+    /// The per-address cap; this address held this many.
+    PerAddr(usize),
 }
 
 /// What a worker tells the poller about a connection it was given.
@@ -191,14 +259,17 @@ pub(crate) struct Poller {
     /// Every listening socket (all under the LISTENER token); empty once shutdown began.
     listeners: Vec<TcpListener>,
     ctx: Arc<Context>,
-    /// Connections open at once (parked or in the pool); more get 503.
+    /// This poller's index, which its connections carry home.
+    home: usize,
+    /// Connections open at once under all pollers (parked or in the pool); more get
+    /// 503. Counted in `ctx.admission`.
     max_connections: usize,
-    /// Every open connection, by token: `len()` is the number of open connections.
+    /// Every connection this poller owns, by token.
     conns: HashMap<Token, Slot>,
-    /// The client address of every open connection, for the per-address cap.
+    /// The client address of every connection this poller owns, for the caps.
     addr_of: HashMap<Token, IpAddr>,
-    /// Open connections per client address (entries are removed at zero).
-    per_addr: HashMap<IpAddr, usize>,
+    /// The idle count this poller last added to the shared gauge.
+    published_idle: i64,
     /// The deadline of every parked connection, earliest first; each entry matches the
     /// `deadline` field of a `Slot::Parked` (invariant kept by `park` and `unpark`).
     deadlines: BTreeSet<(Instant, Token)>,
@@ -280,6 +351,7 @@ enum Step {
 impl Poller {
     /// Registers the listener; the poll must already hold the workers' [`Waker`].
     pub(crate) fn new(
+        home: usize,
         poll: Poll,
         listeners: Vec<TcpListener>,
         ctx: Arc<Context>,
@@ -297,10 +369,11 @@ impl Poller {
             poll,
             listeners,
             ctx,
+            home,
             max_connections,
             conns: HashMap::new(),
             addr_of: HashMap::new(),
-            per_addr: HashMap::new(),
+            published_idle: 0,
             deadlines: BTreeSet::new(),
             back,
             next_token: FIRST_CONN_TOKEN,
@@ -405,36 +478,43 @@ impl Poller {
 
     /// Parks a new connection, or refuses it beyond the connection cap.
     fn admit(&mut self, stream: TcpStream, peer: SocketAddr, pool: &ThreadPool<Job>) {
-        if self.conns.len() >= self.max_connections {
-            self.ctx
-                .counters
-                .n_over_capacity
-                .fetch_add(1, Ordering::Relaxed);
-            self.ctx.metrics.rejected();
-            let (level, n_more) = self.rejected_log.level(log::Level::Warn);
-            log::log!(
-                level,
-                "connection limit reached ({}/{}): 503 for {peer}{}",
-                self.conns.len(),
-                self.max_connections,
-                n_more
-            );
-            conn::reject_busy(stream, peer, POLLER_NAME);
-            return;
-        }
         let limits = &self.ctx.limits;
-        let held = self.per_addr.get(&peer.ip()).copied().unwrap_or(0);
-        if held >= limits.max_conns_per_ip {
-            self.ctx.metrics.rejected();
-            // A client hogging connections is peer behaviour: debug, not warn.
-            log::debug!("[{POLLER_NAME}] {peer}: {held} connections from this address: 503");
-            conn::reject_busy(stream, peer, POLLER_NAME);
-            return;
+        match self
+            .ctx
+            .admission
+            .admit(peer.ip(), self.max_connections, limits.max_conns_per_ip)
+        {
+            Ok(()) => {}
+            Err(Refusal::Full(open)) => {
+                self.ctx
+                    .counters
+                    .n_over_capacity
+                    .fetch_add(1, Ordering::Relaxed);
+                self.ctx.metrics.rejected();
+                let (level, n_more) = self.rejected_log.level(log::Level::Warn);
+                log::log!(
+                    level,
+                    "connection limit reached ({open}/{}): 503 for {peer}{}",
+                    self.max_connections,
+                    n_more
+                );
+                conn::reject_busy(stream, peer, POLLER_NAME);
+                return;
+            }
+            Err(Refusal::PerAddr(held)) => {
+                self.ctx.metrics.rejected();
+                // A client hogging connections is peer behaviour: debug, not warn.
+                log::debug!("[{POLLER_NAME}] {peer}: {held} connections from this address: 503");
+                conn::reject_busy(stream, peer, POLLER_NAME);
+                return;
+            }
         }
+        // Counted from here: every way out below releases the count.
         // Small responses go out at once; the kernel still coalesces our single writes.
         // (The timeouts for blocking mode are set by the first worker that needs them.)
         if let Err(e) = stream.set_nodelay(true) {
             log::debug!("{peer}: cannot configure the socket: {e}");
+            self.ctx.admission.release(peer.ip());
             return;
         }
         let token = self.new_token();
@@ -444,12 +524,13 @@ impl Poller {
             Interest::READABLE,
         ) {
             log::warn!("cannot poll the connection from {peer}: {e}");
+            self.ctx.admission.release(peer.ip());
             return;
         }
         log::debug!("connection from {peer}");
         self.addr_of.insert(token, peer.ip());
-        *self.per_addr.entry(peer.ip()).or_insert(0) += 1;
         let conn = Parked {
+            home: self.home,
             token,
             stream,
             peer,
@@ -722,9 +803,12 @@ impl Poller {
         let m = &self.ctx.metrics;
         let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         m.open_connections
-            .store(as_i64(self.conns.len()), Ordering::Relaxed);
+            .store(as_i64(self.ctx.admission.n_open()), Ordering::Relaxed);
+        // Each poller adds the change of its own idle count.
+        let idle = as_i64(self.deadlines.len());
         m.idle_connections
-            .store(as_i64(self.deadlines.len()), Ordering::Relaxed);
+            .fetch_add(idle - self.published_idle, Ordering::Relaxed);
+        self.published_idle = idle;
         let stats = pool.stats();
         // The seed's status line, also when the poller answers everything itself.
         self.monitor.observe(&stats);
@@ -760,15 +844,10 @@ impl Poller {
         }
     }
 
-    /// Drops a closed connection from the per-address counts.
+    /// Uncounts a closed connection (caps and gauges).
     fn forget(&mut self, token: Token) {
         if let Some(ip) = self.addr_of.remove(&token) {
-            if let Some(n) = self.per_addr.get_mut(&ip) {
-                *n -= 1;
-                if *n == 0 {
-                    self.per_addr.remove(&ip);
-                }
-            }
+            self.ctx.admission.release(ip);
         }
     }
 
