@@ -290,8 +290,10 @@ pub(crate) struct Poller {
 
 /// Where an open connection is.
 enum Slot {
-    /// Owned by the poller, waiting for bytes.
-    Parked(Waiting),
+    /// Owned by the poller, waiting for bytes. Boxed: the table of every connection
+    /// then stays small enough for the cache with thousands of idle connections, and
+    /// taking an entry out and back moves a pointer, not the whole state.
+    Parked(Box<Waiting>),
     /// Owned by a worker or waiting in the pool's queue.
     Busy,
 }
@@ -573,7 +575,7 @@ impl Poller {
         self.deadlines.insert((deadline, token));
         self.conns.insert(
             token,
-            Slot::Parked(Waiting {
+            Slot::Parked(Box::new(Waiting {
                 conn,
                 scanner: HeadScanner::default(),
                 head_started,
@@ -581,7 +583,7 @@ impl Poller {
                 need: None,
                 body_deadline: false,
                 drained: arrival == Arrival::Drained,
-            }),
+            })),
         );
         if arrival == Arrival::ReadNow {
             self.pump(token, pool);
@@ -644,7 +646,7 @@ impl Poller {
     }
 
     /// Removes a parked connection from the bookkeeping and returns it.
-    fn unpark(&mut self, token: Token) -> Option<Waiting> {
+    fn unpark(&mut self, token: Token) -> Option<Box<Waiting>> {
         match self.conns.remove(&token) {
             Some(Slot::Parked(waiting)) => {
                 self.deadlines.remove(&(waiting.deadline, token));
