@@ -102,6 +102,21 @@ fn idle_connection_is_closed_by_the_server() {
 }
 
 #[test]
+fn many_idle_connections_timing_out_together_are_all_closed() {
+    // More than one turn's worth of expirations (the poller closes them in batches).
+    let server = TestServer::start(&["--idle-timeout", "500ms", "--max-conns-per-ip", "1000"]);
+    let mut idle: Vec<crate::util::Client> = (0..300).map(|_| server.connect()).collect();
+    for c in idle.iter_mut().step_by(2) {
+        c.write(GET_ROOT);
+        assert_eq!(c.response().status, 200);
+    }
+    for c in &mut idle {
+        assert!(c.is_closed_by_server());
+    }
+    assert_eq!(server.get("/").status, 200);
+}
+
+#[test]
 fn slow_head_is_cut_off_with_408() {
     let server = TestServer::start(&["--header-timeout", "300ms"]);
     let mut c = server.connect();

@@ -94,6 +94,9 @@ const ACCEPT_BATCH: usize = 256;
 /// other than the peer (out of file descriptors, for instance).
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
+/// How many expired connections one turn of the loop closes at most.
+const EXPIRE_BATCH: usize = 64;
+
 /// How many readiness events one poll returns at most.
 const EVENTS_CAPACITY: usize = 1024;
 
@@ -819,12 +822,17 @@ impl Poller {
         m.queued.store(as_i64(stats.n_queued), Ordering::Relaxed);
     }
 
-    /// Ends every parked connection whose deadline is not after `now`.
+    /// Ends parked connections whose deadline is not after `now`, at most
+    /// [`EXPIRE_BATCH`] per turn: thousands of idle connections timing out together are
+    /// closed over several turns, between which active connections are served (the
+    /// next poll does not wait while an expired deadline is left).
     fn expire(&mut self, now: Instant) {
+        let mut n_expired = 0;
         while let Some(&(at, token)) = self.deadlines.first() {
-            if at > now {
+            if at > now || n_expired == EXPIRE_BATCH {
                 break;
             }
+            n_expired += 1;
             let Some(waiting) = self.unpark(token) else {
                 // Not parked: the entry is stale (never expected); drop it.
                 self.deadlines.remove(&(at, token));
