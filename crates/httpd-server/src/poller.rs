@@ -150,11 +150,13 @@ impl Admission {
         max_connections: usize,
         max_per_addr: usize,
     ) -> Result<(), Refusal> {
+        // Both caps are checked and counted under the one lock, so pollers admitting
+        // at the same moment cannot overshoot either.
+        let mut per_addr = self.per_addr.lock();
         let open = self.open.load(Ordering::Relaxed);
         if open >= max_connections {
             return Err(Refusal::Full(open));
         }
-        let mut per_addr = self.per_addr.lock();
         let held = per_addr.get(&ip).copied().unwrap_or(0);
         if held >= max_per_addr {
             return Err(Refusal::PerAddr(held));
@@ -173,8 +175,8 @@ impl Admission {
                 per_addr.remove(&ip);
             }
         }
-        drop(per_addr);
         self.open.fetch_sub(1, Ordering::Relaxed);
+        drop(per_addr);
     }
 
     /// Connections open now.
