@@ -1074,10 +1074,13 @@ mod tests {
         }
         let cache = Arc::new(FileCache::new(1 << 20, 64 << 10));
         let stop = Arc::new(AtomicBool::new(false));
+        // Reads done by all readers; the writer lets some happen between versions.
+        let n_reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
 
         let writer = {
             let root = Arc::clone(&root);
             let stop = Arc::clone(&stop);
+            let n_reads = Arc::clone(&n_reads);
             thread::spawn(move || {
                 for v in 1..VERSIONS {
                     // Every other version is old (cacheable), the others recent.
@@ -1086,7 +1089,14 @@ mod tests {
                         age_by(&tmp, u64::from(v));
                     }
                     fs::rename(&tmp, root.path().join("hot.txt")).unwrap();
-                    thread::sleep(Duration::from_millis(2));
+                    let seen = n_reads.load(Ordering::Relaxed);
+                    // Bounded, so a reader that panicked cannot hang the test.
+                    let give_up = std::time::Instant::now() + Duration::from_secs(5);
+                    while n_reads.load(Ordering::Relaxed) < seen + 6
+                        && std::time::Instant::now() < give_up
+                    {
+                        thread::yield_now();
+                    }
                 }
                 stop.store(true, Ordering::Relaxed);
             })
@@ -1096,6 +1106,7 @@ mod tests {
                 let root = Arc::clone(&root);
                 let cache = Arc::clone(&cache);
                 let stop = Arc::clone(&stop);
+                let n_reads = Arc::clone(&n_reads);
                 thread::spawn(move || {
                     let mut reads = 0;
                     while !stop.load(Ordering::Relaxed) || reads < 50 {
@@ -1108,6 +1119,7 @@ mod tests {
                         let cold = read_c(&root, &format!("/cold{i}.txt"), &cache);
                         assert_eq!(cold, pattern(1000 + i, i as u8));
                         reads += 1;
+                        n_reads.fetch_add(1, Ordering::Relaxed);
                     }
                 })
             })
