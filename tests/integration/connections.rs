@@ -139,3 +139,64 @@ fn client_closing_mid_head_does_not_disturb_the_server() {
     assert!(c.is_closed_by_server());
     assert_eq!(server.get("/").status, 200);
 }
+
+/// Server-side sockets of `server` in state `state` (hex, as in `/proc/net/tcp`:
+/// `03` is SYN_RECV, `01` ESTABLISHED): connections the kernel holds for it.
+fn server_sockets_in_state(server: &TestServer, state: &str) -> usize {
+    let port = format!("{:04X}", server.addr.port());
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .flat_map(|text| {
+            text.lines()
+                .skip(1)
+                .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        })
+        .filter(|f| f.len() > 3 && f[1].ends_with(&format!(":{port}")) && f[3] == state)
+        .count()
+}
+
+fn open_connections(server: &TestServer) -> i64 {
+    let text = server.get("/metrics").text();
+    text.lines()
+        .find_map(|l| l.strip_prefix("httpd_open_connections ")?.parse().ok())
+        .unwrap_or_else(|| panic!("no httpd_open_connections in {text}"))
+}
+
+#[test]
+fn a_connection_that_has_sent_nothing_waits_in_the_kernel_not_in_the_server() {
+    // A wide deferral window, so that a busy machine cannot reach its end mid-test.
+    let server = TestServer::start(&["--defer-accept", "30s"]);
+    let mut silent = server.connect();
+    // The handshake is complete on the client's side, but the kernel holds the
+    // server's side (SYN_RECV) until bytes arrive: the server has not accepted it.
+    assert!(crate::util::wait_until(|| server_sockets_in_state(
+        &server, "03"
+    ) == 1));
+    // Only the connection asking for the metrics is open.
+    assert_eq!(open_connections(&server), 1);
+    // Its first bytes hand it to the server, which serves it as any other.
+    silent.write(GET_ROOT);
+    assert_eq!(silent.response().status, 200);
+    assert_eq!(server_sockets_in_state(&server, "03"), 0);
+    assert_eq!(open_connections(&server), 2);
+}
+
+#[test]
+fn defer_accept_off_accepts_a_silent_connection_at_once() {
+    let server = TestServer::start(&["--defer-accept", "off"]);
+    let _silent = server.connect();
+    assert!(crate::util::wait_until(|| open_connections(&server) == 2));
+    assert_eq!(server_sockets_in_state(&server, "03"), 0);
+}
+
+#[test]
+fn a_silent_connection_is_still_accepted_and_timed_out_after_the_deferral() {
+    // The kernel hands it over about a second later (one SYN-ACK retransmission);
+    // then the idle timeout closes it as before.
+    let server = TestServer::start(&["--defer-accept", "1s", "--idle-timeout", "300ms"]);
+    let mut silent = server.connect();
+    assert!(silent.is_closed_by_server());
+    assert_eq!(server.get("/").status, 200);
+}

@@ -67,6 +67,9 @@ const CARGO_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Open-file limit asked for the servers and wrk (the hard limit if lower).
 const NOFILE_WANTED: u32 = 65_536;
 
+/// The CPU both servers are pinned to.
+const SERVER_CPU: usize = 0;
+
 /// Pause between two wrk runs, for sockets and CPU to settle.
 const PAUSE: Duration = Duration::from_millis(1_000);
 
@@ -211,6 +214,9 @@ struct WrkReport {
     /// wrk's own CPU time (user + system) over the run's duration, in percent of one
     /// CPU: near 100 means the load generator, not the server, set the pace.
     client_cpu_pct: Option<f64>,
+    /// How busy the servers' CPU was over the run (from `/proc/stat`, user, system and
+    /// interrupt time together), in percent: well under 100 means the server had room.
+    server_cpu_pct: Option<f64>,
 }
 
 impl WrkReport {
@@ -276,6 +282,8 @@ struct Summary {
     rss_kib: Option<u64>,
     /// Median CPU use of wrk, percent of one CPU.
     client_cpu_pct: Option<f64>,
+    /// Median busy share of the servers' CPU, percent.
+    server_cpu_pct: Option<f64>,
     baseline_p99_us: Option<f64>,
     idle: Option<IdleReport>,
 }
@@ -322,6 +330,7 @@ fn bench(opts: Opts) -> Result<Outcome, String> {
     let wrk = Wrk {
         program: tools.wrk.clone(),
         cpu: client_cpu,
+        server_cpu: SERVER_CPU,
         run_secs: opts.run_secs,
     };
     // Warm up every server (page cache, allocator, nginx's open-file paths).
@@ -757,7 +766,7 @@ impl Proc {
         ]
         .map(String::from)
         .into();
-        let mut child = pinned(0, &paths.binary, &args)
+        let mut child = pinned(SERVER_CPU, &paths.binary, &args)
             .current_dir(&paths.bench_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -829,7 +838,7 @@ impl Proc {
             conf_path.display().to_string(),
         ]
         .into();
-        let child = pinned(0, program, &args)
+        let child = pinned(SERVER_CPU, program, &args)
             .current_dir(bench_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::from(out))
@@ -1138,6 +1147,8 @@ impl IdleHolder {
 struct Wrk {
     program: PathBuf,
     cpu: usize,
+    /// The CPU the servers are pinned to, whose busy share each run reports.
+    server_cpu: usize,
     run_secs: u64,
 }
 
@@ -1154,6 +1165,7 @@ impl Wrk {
             args.extend(["-H".into(), "Connection: close".into()]);
         }
         args.push(format!("http://{addr}{}", scenario.path));
+        let cpu_before = read_cpu_times(self.server_cpu);
         let mut child = pinned_timed(self.cpu, &self.program, &args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -1169,18 +1181,66 @@ impl Wrk {
         }
         let out = stdout.join().unwrap_or_default();
         let err = stderr.join().unwrap_or_default();
+        let cpu_after = read_cpu_times(self.server_cpu);
         match status {
             Some(s) if s.success() => {
                 let mut report = parse_wrk(&out)
                     .ok_or_else(|| format!("cannot read wrk's report: {out:?} {err:?}"))?;
                 report.client_cpu_pct =
                     parse_child_times(&err).map(|cpu_s| cpu_s * 100.0 / (secs.max(1) as f64));
+                report.server_cpu_pct = match (cpu_before, cpu_after) {
+                    (Some(before), Some(after)) => after.busy_pct_since(&before),
+                    _ => None,
+                };
                 Ok(report)
             }
             Some(s) => Err(format!("wrk {args:?} failed ({s}): {out} {err}")),
             None => Err(format!("wrk {args:?} did not finish in time")),
         }
     }
+}
+
+/// One CPU's time counters from `/proc/stat`, in clock ticks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct CpuTimes {
+    busy: u64,
+    total: u64,
+}
+
+impl CpuTimes {
+    /// Parses the `cpuN` line of `/proc/stat` (`user nice system idle iowait irq softirq
+    /// steal ...`): idle and iowait are idle, the rest up to steal busy.
+    fn parse(stat: &str, cpu: usize) -> Option<CpuTimes> {
+        let label = format!("cpu{cpu}");
+        let line = stat
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(label.as_str()))?;
+        let fields: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .map(|f| f.parse().ok())
+            .collect::<Option<_>>()?;
+        if fields.len() < 8 {
+            return None;
+        }
+        let total: u64 = fields.iter().sum();
+        Some(CpuTimes {
+            busy: total - fields[3] - fields[4],
+            total,
+        })
+    }
+
+    /// The busy share between `earlier` and these counters, in percent.
+    fn busy_pct_since(&self, earlier: &CpuTimes) -> Option<f64> {
+        let total = self.total.checked_sub(earlier.total)?;
+        let busy = self.busy.checked_sub(earlier.busy)?;
+        (total > 0).then(|| busy as f64 * 100.0 / total as f64)
+    }
+}
+
+fn read_cpu_times(cpu: usize) -> Option<CpuTimes> {
+    CpuTimes::parse(&std::fs::read_to_string("/proc/stat").ok()?, cpu)
 }
 
 /// Reads the children's user and system times that bash's `times` printed last
@@ -1312,6 +1372,10 @@ impl Report<'_> {
                 let cpu: Vec<f64> = runs.iter().filter_map(|m| m.wrk.client_cpu_pct).collect();
                 (!cpu.is_empty()).then(|| median(cpu))
             },
+            server_cpu_pct: {
+                let cpu: Vec<f64> = runs.iter().filter_map(|m| m.wrk.server_cpu_pct).collect();
+                (!cpu.is_empty()).then(|| median(cpu))
+            },
             baseline_p99_us: (!baselines.is_empty()).then(|| median(baselines)),
             idle,
         })
@@ -1412,6 +1476,9 @@ impl Report<'_> {
                 }
                 if let Some(cpu) = s.client_cpu_pct {
                     let _ = write!(notes, "wrk CPU {cpu:.0}%; ");
+                }
+                if let Some(cpu) = s.server_cpu_pct {
+                    let _ = write!(notes, "server CPU {cpu:.0}%; ");
                 }
                 if let Some(base) = s.baseline_p99_us {
                     let _ = write!(
@@ -1677,6 +1744,30 @@ Transfer/sec:    122.00MB
         assert_eq!(parse_child_times(err), Some(63.0));
         assert_eq!(parse_child_times("no times here\n"), None);
         assert_eq!(parse_child_times(""), None);
+    }
+
+    #[test]
+    fn cpu_times_come_from_the_cpus_own_line() {
+        let stat = "cpu  10 0 10 100 0 0 0 0 0 0\n\
+                    cpu0 4 1 3 50 2 1 1 0 0 0\n\
+                    cpu1 6 0 7 50 0 0 0 0 0 0\n\
+                    intr 1 2 3\n";
+        let cpu0 = CpuTimes::parse(stat, 0).unwrap();
+        assert_eq!(
+            cpu0,
+            CpuTimes {
+                busy: 10,
+                total: 62
+            }
+        );
+        assert_eq!(CpuTimes::parse(stat, 1).unwrap().busy, 13);
+        assert_eq!(CpuTimes::parse(stat, 2), None);
+        let later = CpuTimes {
+            busy: 40,
+            total: 112,
+        };
+        assert_eq!(later.busy_pct_since(&cpu0), Some(60.0));
+        assert_eq!(cpu0.busy_pct_since(&later), None);
     }
 
     #[test]

@@ -42,6 +42,9 @@ Options:
       --pollers N|auto     poller threads, each accepting and answering small
                            requests on its own connections [default: auto, one
                            per CPU the process may use]
+      --defer-accept DUR|off  how long the kernel may hold a new connection until
+                           its first bytes arrive before accepting it anyway
+                           (TCP_DEFER_ACCEPT, whole seconds) [default: 1s]
       --file-cache BYTES   memory for small unchanged files (up to 64 KiB each,
                            revalidated by one statx per request); 0 turns it off
                            [default: 16M]
@@ -150,6 +153,7 @@ fn action(flag: &str) -> Option<Action> {
         "--max-body" => Set(Key::MaxBody),
         "--file-cache" => Set(Key::FileCache),
         "--pollers" => Set(Key::Pollers),
+        "--defer-accept" => Set(Key::DeferAccept),
         "--max-head" => Set(Key::MaxHead),
         "--allowed-host" => Set(Key::AllowedHosts),
         "--log-level" => Set(Key::LogLevel),

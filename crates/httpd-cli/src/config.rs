@@ -77,6 +77,8 @@ pub struct FileConfig {
     pub file_cache: Field,
     /// The value of [`Key::Pollers`].
     pub pollers: Field,
+    /// The value of [`Key::DeferAccept`].
+    pub defer_accept: Field,
     /// The value of [`Key::AllowedHosts`].
     pub allowed_hosts: Field,
     /// The value of [`Key::LogLevel`].
@@ -138,6 +140,7 @@ impl FileConfig {
             Key::MaxHead => &mut self.max_head,
             Key::FileCache => &mut self.file_cache,
             Key::Pollers => &mut self.pollers,
+            Key::DeferAccept => &mut self.defer_accept,
             Key::AllowedHosts => &mut self.allowed_hosts,
             Key::LogLevel => &mut self.log_level,
             Key::AccessLog => &mut self.access_log,

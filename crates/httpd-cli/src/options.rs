@@ -108,6 +108,8 @@ pub enum Key {
     FileCache,
     /// Poller threads (`--pollers`).
     Pollers,
+    /// How long the kernel holds a new connection for its first bytes (`--defer-accept`).
+    DeferAccept,
     /// Further accepted `Host` values (`--allowed-host`).
     AllowedHosts,
     /// Diagnostic log level (`--log-level`).
@@ -178,7 +180,7 @@ impl Kind {
 
 impl Key {
     /// Every key, in the order of the configuration file.
-    pub const ALL: [Key; 36] = [
+    pub const ALL: [Key; 37] = [
         Key::Listen,
         Key::ReusePort,
         Key::Root,
@@ -196,6 +198,7 @@ impl Key {
         Key::MaxHead,
         Key::FileCache,
         Key::Pollers,
+        Key::DeferAccept,
         Key::AllowedHosts,
         Key::LogLevel,
         Key::AccessLog,
@@ -237,6 +240,7 @@ impl Key {
             Key::MaxHead => "max_head",
             Key::FileCache => "file_cache",
             Key::Pollers => "pollers",
+            Key::DeferAccept => "defer_accept",
             Key::AllowedHosts => "allowed_hosts",
             Key::LogLevel => "log_level",
             Key::AccessLog => "access_log",
@@ -292,6 +296,7 @@ impl Key {
             | Key::MaxHead
             | Key::FileCache
             | Key::Pollers
+            | Key::DeferAccept
             | Key::LogLevel
             | Key::AccessFormat
             | Key::MaxRanges => Kind::Text,
@@ -354,6 +359,8 @@ pub struct Options {
     file_cache: u64,
     /// 0 for one per CPU.
     pollers: usize,
+    /// Whole seconds; 0 for off.
+    defer_accept: u32,
     allowed_hosts: Vec<String>,
     log_level: log::LevelFilter,
     access_log: Option<String>,
@@ -408,6 +415,7 @@ impl Default for Options {
             serve_inline,
             file_cache_bytes,
             n_pollers,
+            defer_accept_secs,
             shutdown_timeout,
             panic_path,
             ..
@@ -443,6 +451,7 @@ impl Default for Options {
             max_head: limits.max_head_bytes,
             file_cache: file_cache_bytes,
             pollers: n_pollers,
+            defer_accept: defer_accept_secs,
             allowed_hosts,
             log_level: log::LevelFilter::Info,
             access_log: None,
@@ -527,6 +536,7 @@ impl Options {
                     },
                 }
             }
+            (Key::DeferAccept, Input::Text(v)) => self.defer_accept = parse_defer(name, v)?,
             (Key::MaxHead, Input::Text(v)) => {
                 let n = parse_bytes(name, v)?;
                 if !(MIN_HEAD_BYTES..=MAX_HEAD_BYTES).contains(&n) {
@@ -696,6 +706,10 @@ impl Options {
                 0 => Value::String("auto".to_string()),
                 n => n.into(),
             },
+            Key::DeferAccept => match self.defer_accept {
+                0 => Value::String("off".to_string()),
+                secs => duration(Duration::from_secs(u64::from(secs))),
+            },
             Key::AllowedHosts => texts(&self.allowed_hosts),
             Key::LogLevel => Value::String(self.log_level.as_str().to_ascii_lowercase()),
             Key::AccessLog => nullable(self.access_log.as_ref()),
@@ -787,6 +801,7 @@ impl Options {
             serve_inline: self.serve_inline,
             file_cache_bytes: self.file_cache,
             n_pollers: self.pollers,
+            defer_accept_secs: self.defer_accept,
             shutdown_timeout: self.shutdown_timeout,
             panic_path: self.panic_path,
         };
@@ -944,6 +959,24 @@ fn parse_duration(name: &str, value: &str) -> Result<Duration, UsageError> {
     Ok(d)
 }
 
+/// Most seconds `--defer-accept` takes.
+pub const MAX_DEFER_ACCEPT_SECS: u32 = 600;
+
+/// Parses `off` or `0` (no deferral) or a duration, rounded up to whole seconds.
+fn parse_defer(name: &str, value: &str) -> Result<u32, UsageError> {
+    if value == "off" || value == "0" {
+        return Ok(0);
+    }
+    let d = parse_duration(name, value)?;
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    match u32::try_from(secs) {
+        Ok(secs) if secs <= MAX_DEFER_ACCEPT_SECS => Ok(secs),
+        _ => Err(UsageError::new(format!(
+            "{name} takes off or a duration up to {MAX_DEFER_ACCEPT_SECS}s, not '{value}'"
+        ))),
+    }
+}
+
 /// Parses a byte count: digits with an optional `K`, `M` or `G` (binary multiples).
 fn parse_bytes(name: &str, value: &str) -> Result<u64, UsageError> {
     let bad = || {
@@ -1042,6 +1075,8 @@ mod tests {
             (Key::IdleTimeout, Input::Text("soon")),
             (Key::MaxBody, Input::Text("10X")),
             (Key::MaxHead, Input::Text("10")),
+            (Key::DeferAccept, Input::Text("soon")),
+            (Key::DeferAccept, Input::Text("1h")),
             (Key::LogLevel, Input::Text("loud")),
             (Key::Listen, Input::Text("nowhere")),
             (Key::AllowedHosts, Input::Text("")),

@@ -45,6 +45,7 @@ mod metrics;
 mod poller;
 mod reply;
 mod route;
+mod sys;
 mod web;
 
 use std::fmt;
@@ -70,6 +71,10 @@ pub const SERVER_NAME: &str = concat!("httpd/", env!("CARGO_PKG_VERSION"));
 
 /// Default time [`Server::run`] waits for in-flight connections after a shutdown request.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default [`Config::defer_accept_secs`]: 1 s, nginx's value for `deferred` (the kernel
+/// rounds it to its SYN-ACK retransmission schedule).
+pub const DEFAULT_DEFER_ACCEPT_SECS: u32 = 1;
 
 /// Default memory for small file contents ([`Config::file_cache_bytes`]).
 pub const DEFAULT_FILE_CACHE_BYTES: u64 = 16 * 1024 * 1024;
@@ -137,6 +142,14 @@ pub struct Config {
     /// are shared. 0 means one per CPU this process may run on (its affinity mask);
     /// default 0.
     pub n_pollers: usize,
+    /// Seconds a new connection may wait in the kernel for its first bytes before it is
+    /// accepted (`TCP_DEFER_ACCEPT`, as nginx's `listen ... deferred` and Apache's
+    /// default): the poller then sees a connection once, with its request already
+    /// readable, instead of being woken for the handshake and again for the data, and a
+    /// client that connects and sends nothing costs no descriptor for that long (it is
+    /// accepted afterwards and the usual timeouts apply). 0 turns it off; default
+    /// [`DEFAULT_DEFER_ACCEPT_SECS`].
+    pub defer_accept_secs: u32,
     /// Memory for the contents of small files (up to [`FILE_CACHE_MAX_FILE_BYTES`]
     /// each) served again while unchanged: a hit costs one `statx` instead of open,
     /// stat, read and close (see [`httpd_files::FileCache`]); 0 turns it off; default
@@ -172,6 +185,7 @@ impl Default for Config {
             serve_inline: true,
             file_cache_bytes: DEFAULT_FILE_CACHE_BYTES,
             n_pollers: 0,
+            defer_accept_secs: DEFAULT_DEFER_ACCEPT_SECS,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             panic_path: None,
         }
@@ -308,8 +322,8 @@ impl Server {
         let mut listeners = Vec::with_capacity(1 + config.also_listen.len());
         let mut local_addrs = Vec::with_capacity(1 + config.also_listen.len());
         for addr in std::iter::once(config.listen).chain(config.also_listen.iter().copied()) {
-            let listener =
-                bind_listener(addr, config.reuse_port).map_err(|e| ServerError::Bind(addr, e))?;
+            let listener = bind_listener(addr, config.reuse_port, config.defer_accept_secs)
+                .map_err(|e| ServerError::Bind(addr, e))?;
             local_addrs.push(listener.local_addr()?);
             listeners.push(listener);
         }
@@ -589,9 +603,14 @@ impl ShutdownHandle {
     }
 }
 
-/// Binds one listening socket: `SO_REUSEADDR` always, `SO_REUSEPORT` when asked, and an
-/// IPv6 wildcard explicitly dual-stack.
-fn bind_listener(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+/// Binds one listening socket: `SO_REUSEADDR` always, `SO_REUSEPORT` when asked,
+/// `TCP_DEFER_ACCEPT` unless `defer_accept_secs` is 0, and an IPv6 wildcard explicitly
+/// dual-stack.
+fn bind_listener(
+    addr: SocketAddr,
+    reuse_port: bool,
+    defer_accept_secs: u32,
+) -> io::Result<TcpListener> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
@@ -603,6 +622,9 @@ fn bind_listener(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> 
     }
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
+    if defer_accept_secs > 0 {
+        sys::set_defer_accept(&socket, defer_accept_secs)?;
+    }
     socket.set_nonblocking(true)?;
     Ok(socket.into())
 }
