@@ -77,6 +77,25 @@ fn is_value_byte(b: u8) -> bool {
     b == b'\t' || (b >= 0x20 && b != 0x7F)
 }
 
+/// Tells whether every byte of `value` may be in a header value. Branch-free over the
+/// whole slice (no early exit), so the compiler turns it into vector compares.
+fn is_clean_value(value: &[u8]) -> bool {
+    let mut bad = 0u8;
+    for &b in value {
+        bad |= (u8::from(b < 0x20) & u8::from(b != b'\t')) | u8::from(b == 0x7F);
+    }
+    bad == 0
+}
+
+/// Tells whether every byte of `name` is a token character, without an early exit.
+fn is_clean_name(name: &[u8]) -> bool {
+    let mut ok = 1u8;
+    for &b in name {
+        ok &= u8::from(is_tchar(b));
+    }
+    ok == 1
+}
+
 /// Appends `n` in decimal without allocating.
 fn push_decimal(buf: &mut Vec<u8>, n: u64) {
     let mut digits = [0u8; 20];
@@ -158,12 +177,25 @@ impl ResponseHead {
         self.header_bytes(name, value)
     }
 
+    /// Appends `Keep-Alive: timeout=T, max=N` (the informational header of RFC 2068
+    /// section 19.7.1, which browsers and proxies read), without formatting machinery.
+    pub fn keep_alive(&mut self, timeout_secs: u64, max: u64) -> &mut ResponseHead {
+        let mut digits = [0u8; 20];
+        self.buf.extend_from_slice(b"Keep-Alive: timeout=");
+        self.buf
+            .extend_from_slice(decimal(timeout_secs, &mut digits));
+        self.buf.extend_from_slice(b", max=");
+        self.buf.extend_from_slice(decimal(max, &mut digits));
+        self.buf.extend_from_slice(b"\r\n");
+        self
+    }
+
     /// [`header`](Self::header) for a value given as bytes, filtered the same way.
     pub fn header_bytes(&mut self, name: &str, value: &[u8]) -> &mut ResponseHead {
         let name = name.as_bytes();
         // The usual case (a clean name and value) is copied whole; only a name or value
         // holding a forbidden byte is filtered byte by byte.
-        if name.iter().all(|&b| is_tchar(b)) {
+        if is_clean_name(name) {
             if name.is_empty() {
                 return self;
             }
@@ -176,11 +208,7 @@ impl ResponseHead {
                 .extend(name.iter().copied().filter(|&b| is_tchar(b)));
         }
         self.buf.extend_from_slice(b": ");
-        // Without an early exit the check runs over whole vectors of bytes.
-        let n_bad = value
-            .iter()
-            .fold(0usize, |n, &b| n + usize::from(!is_value_byte(b)));
-        if n_bad == 0 {
+        if is_clean_value(value) {
             self.buf.extend_from_slice(value);
         } else {
             self.buf
@@ -220,6 +248,30 @@ impl ResponseHead {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_slice_checks_agree_with_the_byte_classes() {
+        for b in 0..=255u8 {
+            assert_eq!(is_clean_value(&[b]), is_value_byte(b), "value byte {b}");
+            assert_eq!(is_clean_value(&[b'a', b, b'z']), is_value_byte(b), "{b}");
+            assert_eq!(is_clean_name(&[b]), is_tchar(b), "name byte {b}");
+        }
+        let long = vec![b'x'; 100];
+        assert!(is_clean_value(&long) && is_clean_name(&long));
+        let mut dirty = long.clone();
+        dirty[97] = b'\n';
+        assert!(!is_clean_value(&dirty) && !is_clean_name(&dirty));
+        assert!(is_clean_value(b"") && is_clean_name(b""));
+    }
+
+    #[test]
+    fn keep_alive_is_one_line_with_both_numbers() {
+        let mut head = ResponseHead::new(200);
+        head.keep_alive(30, 99).keep_alive(0, u64::MAX);
+        let text = String::from_utf8(head.finish()).unwrap();
+        assert!(text.contains("\r\nKeep-Alive: timeout=30, max=99\r\n"));
+        assert!(text.contains(&format!("\r\nKeep-Alive: timeout=0, max={}\r\n", u64::MAX)));
+    }
 
     #[test]
     fn numbers_and_prerendered_lines_are_written_as_given() {

@@ -269,12 +269,7 @@ pub(crate) fn send<W: Sink>(
     match persistence {
         Persistence::KeepAlive { timeout, remaining } => {
             head.header("Connection", "keep-alive");
-            let mut value = [0u8; 64];
-            let mut cursor = io::Cursor::new(&mut value[..]);
-            // Two u64s and the words fit 64 bytes, so the write cannot fail.
-            let _ = write!(cursor, "timeout={}, max={remaining}", timeout.as_secs());
-            let n = usize::try_from(cursor.position()).unwrap_or(0);
-            head.header_bytes("Keep-Alive", &value[..n]);
+            head.keep_alive(timeout.as_secs(), u64::from(remaining));
         }
         Persistence::Close => {
             head.header("Connection", "close");
