@@ -371,3 +371,120 @@ fn slow_small_upload_bodies_wait_in_the_poller_not_in_workers() {
     last.write(&rest);
     assert_eq!(last.response().status, 201);
 }
+
+/// An upload head announcing a JSON body of `len` bytes, and the body's first bytes.
+fn upload_head(len: usize) -> Vec<u8> {
+    format!(
+        "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {len}\r\n\r\n[1"
+    )
+    .into_bytes()
+}
+
+/// The rest of a `len`-byte JSON body after its first two bytes (`[1`).
+fn upload_rest(len: usize) -> Vec<u8> {
+    let mut rest = ",1".repeat((len - 3) / 2).into_bytes();
+    rest.resize(len - 3, b' ');
+    rest.push(b']');
+    rest
+}
+
+#[test]
+fn slow_large_upload_bodies_wait_in_the_poller_not_in_workers() {
+    // Bodies over the 64 KiB the poller buffers before a worker takes a request: a
+    // worker starts each upload, then hands the connection back while the body trickles.
+    const LEN: usize = 300_000;
+    let root = root_with_big_file();
+    let server = TestServer::start_in(root, &["--threads", "2"]);
+    let mut slow: Vec<Client> = (0..6).map(|_| server.connect()).collect();
+    for c in &mut slow {
+        c.write(&upload_head(LEN));
+        c.write(&upload_rest(LEN)[..10_000]);
+    }
+    // Were a worker waiting on each body, both workers would be held for the 10 s
+    // grace and more: a large file (a worker's job) and a prompt upload are served at
+    // once (the client gives up after 5 s).
+    let big = server.get("/big.jpg");
+    assert_eq!(big.status, 200);
+    assert_eq!(big.body.len(), BIG_BYTES);
+    assert_eq!(server.send(UPLOAD).status, 201);
+    // Every slow upload, once complete, is stored whole.
+    for c in &mut slow {
+        c.write(&upload_rest(LEN)[10_000..]);
+    }
+    for c in &mut slow {
+        let r = c.response();
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let names = server.root.uploads();
+    assert_eq!(names.len(), 7, "{names:?}");
+    let sizes: Vec<u64> = names
+        .iter()
+        .map(|n| {
+            std::fs::metadata(server.root.path().join("uploads").join(n))
+                .unwrap()
+                .len()
+        })
+        .collect();
+    assert_eq!(sizes.iter().filter(|&&n| n == LEN as u64).count(), 6);
+}
+
+#[test]
+fn a_large_upload_that_stalls_is_answered_408_and_leaves_no_file() {
+    // The poller, not a worker, waits out the body's read timeout.
+    let server = TestServer::start(&["--threads", "1", "--idle-timeout", "500ms"]);
+    let mut stalled = server.connect();
+    stalled.write(&upload_head(200_000));
+    stalled.write(&upload_rest(200_000)[..70_000]);
+    // The only worker is free meanwhile.
+    assert_eq!(server.send(UPLOAD).status, 201);
+    assert_eq!(stalled.response().status, 408);
+    assert!(stalled.is_closed_by_server());
+    assert_eq!(server.root.uploads().len(), 1);
+}
+
+#[test]
+fn a_large_upload_under_way_at_shutdown_is_finished_and_stored() {
+    const LEN: usize = 200_000;
+    let server = TestServer::start(&["--shutdown-timeout", "10s", "--log-level", "debug"]);
+    let mut c = server.connect();
+    c.write(&upload_head(LEN));
+    c.write(&upload_rest(LEN)[..100_000]);
+    // Stop the server while the poller holds the upload.
+    assert!(server.wait_for_log("body continues in the poller"));
+    server.signal("TERM");
+    c.write(&upload_rest(LEN)[100_000..]);
+    let r = c.response();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let (status, _) = server.wait_exit(Duration::from_secs(10));
+    assert!(status.success());
+}
+
+#[test]
+fn uploads_finishing_together_wait_for_a_worker_instead_of_503() {
+    const LEN: usize = 100_000;
+    let server = TestServer::start(&["--threads", "1", "--queue", "1", "--log-level", "debug"]);
+    let mut uploads: Vec<Client> = Vec::new();
+    for n in 1..=4 {
+        // One at a time, so that each head finds the queue free.
+        let mut c = server.connect();
+        c.write(&upload_head(LEN));
+        c.write(&upload_rest(LEN)[..1000]);
+        assert!(crate::util::wait_until(|| {
+            server
+                .stderr()
+                .matches("body continues in the poller")
+                .count()
+                == n
+        }));
+        uploads.push(c);
+    }
+    // Four complete bodies at once, for one worker and a queue of one.
+    for c in &mut uploads {
+        c.write(&upload_rest(LEN)[1000..]);
+    }
+    for c in &mut uploads {
+        assert_eq!(c.response().status, 201);
+    }
+    assert_eq!(server.root.uploads().len(), 4);
+}

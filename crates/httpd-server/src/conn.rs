@@ -146,8 +146,28 @@ pub(crate) fn scan_head(scanner: &mut HeadScanner, buf: &[u8], max_head_bytes: u
 enum TurnEnd {
     /// Nothing complete is buffered: back to the poller.
     Park,
+    /// An upload's body is still arriving: back to the poller, which reads it.
+    Suspended(Box<Suspended>),
     /// The connection is done.
     Close,
+}
+
+/// A request whose upload body the poller reads, with what answering it needs: a worker
+/// answers it ([`route::resume`]) once the body is in, has failed or timed out.
+pub(crate) struct Suspended {
+    head: Head,
+    persistence: Persistence,
+    started: Instant,
+    pub(crate) upload: route::Upload,
+}
+
+impl std::fmt::Debug for Suspended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Suspended")
+            .field("request", &self.head.request_line())
+            .field("outcome", &self.upload.outcome)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Tells the poller about a connection a worker was given, whatever happens: dropping an
@@ -213,6 +233,7 @@ pub(crate) fn serve(job: Job, ctx: &Context, backs: &[Returner]) {
         pending,
         close_after,
         timeouts_set,
+        suspended,
     } = conn;
     let mut conn = Conn {
         stream,
@@ -241,13 +262,48 @@ pub(crate) fn serve(job: Job, ctx: &Context, backs: &[Returner]) {
                 TurnEnd::Close
             }
         },
-        Ok(()) => serve_buffered(&mut conn, &mut n_served, ctx),
+        Ok(()) => match suspended {
+            Some(s) => resume(&mut conn, *s, &mut n_served, ctx),
+            None => serve_buffered(&mut conn, &mut n_served, ctx),
+        },
         Err(e) => {
             log::debug!(
                 "[{}] {peer}: cannot make the socket blocking: {e}",
                 conn.worker
             );
             TurnEnd::Close
+        }
+    };
+    let mut end = end;
+    let end = loop {
+        match end {
+            TurnEnd::Suspended(s) => {
+                // While stopping, the poller may be gone: the body is read here.
+                if !ctx.stop.load(Ordering::Acquire) && conn.stream.set_nonblocking(true).is_ok() {
+                    log::debug!(
+                        "[{}] {peer}: upload body continues in the poller",
+                        conn.worker
+                    );
+                    lease.park(Parked {
+                        home,
+                        token,
+                        stream: conn.stream,
+                        peer,
+                        buf: conn.buf,
+                        n_served,
+                        pending: Vec::new(),
+                        close_after: false,
+                        timeouts_set: true,
+                        suspended: Some(s),
+                    });
+                    return;
+                }
+                end = match conn.stream.set_nonblocking(false) {
+                    Ok(()) => resume(&mut conn, *s, &mut n_served, ctx),
+                    Err(_) => TurnEnd::Close,
+                };
+            }
+            other => break other,
         }
     };
     if let TurnEnd::Park = end {
@@ -263,6 +319,7 @@ pub(crate) fn serve(job: Job, ctx: &Context, backs: &[Returner]) {
                 pending: Vec::new(),
                 close_after: false,
                 timeouts_set: true,
+                suspended: None,
             });
             return;
         }
@@ -287,6 +344,7 @@ fn serve_buffered(conn: &mut Conn, n_served: &mut u32, ctx: &Context) -> TurnEnd
         match scan {
             HeadScan::Complete(head_len) => match serve_one(conn, head_len, n_served, ctx) {
                 Served::KeepAlive => continue,
+                Served::Suspended(s) => return TurnEnd::Suspended(s),
                 Served::Close | Served::TooBig => return TurnEnd::Close,
             },
             HeadScan::Partial => return TurnEnd::Park,
@@ -298,12 +356,59 @@ fn serve_buffered(conn: &mut Conn, n_served: &mut u32, ctx: &Context) -> TurnEnd
     }
 }
 
+/// Answers a suspended upload, then the requests pipelined after it.
+fn resume(conn: &mut Conn, s: Suspended, n_served: &mut u32, ctx: &Context) -> TurnEnd {
+    let Suspended {
+        head,
+        persistence,
+        started,
+        upload,
+    } = s;
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        route::resume(conn, &head, upload, persistence, ctx, started)
+    }));
+    match outcome {
+        Ok(Ok(Persistence::KeepAlive { .. })) => serve_buffered(conn, n_served, ctx),
+        Ok(Ok(Persistence::Close)) => TurnEnd::Close,
+        Ok(Err(e)) => {
+            log::debug!("[{}] {}: write failed: {e}", conn.worker, conn.peer);
+            TurnEnd::Close
+        }
+        Err(payload) => {
+            handler_panicked(conn, &head, payload.as_ref(), ctx, started);
+            TurnEnd::Close
+        }
+    }
+}
+
+/// Counts, logs and answers a panic of the handler.
+fn handler_panicked(
+    conn: &mut Conn,
+    head: &Head,
+    payload: &(dyn std::any::Any + Send),
+    ctx: &Context,
+    started: Instant,
+) {
+    ctx.counters
+        .n_handler_panics
+        .fetch_add(1, Ordering::Relaxed);
+    log::error!(
+        "[{}] handler panicked on {}: {}",
+        conn.worker,
+        head.request_line(),
+        panic_message(payload)
+    );
+    answer_failure(ctx, conn, Some(head), Failure::Panic, started);
+}
+
 /// How serving one request ended.
 pub(crate) enum Served {
     /// The connection stays open for the next request.
     KeepAlive,
     /// The connection must close after the response.
     Close,
+    /// A worker only: an upload whose body is still arriving, for the poller to read.
+    Suspended(Box<Suspended>),
     /// Inline only: the response would not fit the buffer; nothing was sent or counted
     /// and the head is still buffered, for a worker to serve.
     TooBig,
@@ -361,8 +466,14 @@ pub(crate) fn serve_one(
         conn.buf.drain(..head_len);
     }
     match outcome {
-        Ok(Ok(Persistence::KeepAlive { .. })) => Served::KeepAlive,
-        Ok(Ok(Persistence::Close)) => {
+        Ok(Ok(route::Handled::Suspended(upload))) => Served::Suspended(Box::new(Suspended {
+            head,
+            persistence,
+            started,
+            upload: *upload,
+        })),
+        Ok(Ok(route::Handled::Done(Persistence::KeepAlive { .. }))) => Served::KeepAlive,
+        Ok(Ok(route::Handled::Done(Persistence::Close))) => {
             if head.keep_alive && *n_served >= ctx.limits.max_requests {
                 log::debug!(
                     "[{}] Closing persistent connection after {n_served} requests",
@@ -376,16 +487,7 @@ pub(crate) fn serve_one(
             Served::Close
         }
         Err(payload) => {
-            ctx.counters
-                .n_handler_panics
-                .fetch_add(1, Ordering::Relaxed);
-            log::error!(
-                "[{}] handler panicked on {}: {}",
-                conn.worker,
-                head.request_line(),
-                panic_message(payload.as_ref())
-            );
-            answer_failure(ctx, conn, Some(&head), Failure::Panic, started);
+            handler_panicked(conn, &head, payload.as_ref(), ctx, started);
             Served::Close
         }
     }
@@ -425,6 +527,7 @@ pub(crate) fn serve_inline(
         pending,
         close_after,
         timeouts_set,
+        suspended,
     } = parked;
     out.clear();
     let mut conn = Conn {
@@ -446,6 +549,7 @@ pub(crate) fn serve_inline(
         pending,
         close_after,
         timeouts_set,
+        suspended,
     };
     let close = match served {
         Served::TooBig => {
@@ -453,7 +557,9 @@ pub(crate) fn serve_inline(
             return (parked, Inline::NeedsWorker);
         }
         Served::KeepAlive => false,
-        Served::Close => true,
+        // Never: requests with a body are not served inline, and an upload started
+        // inline reads its body there. Dropping it removes its temporary file.
+        Served::Close | Served::Suspended(_) => true,
     };
     let mut written = 0;
     let end = loop {

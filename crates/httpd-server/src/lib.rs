@@ -10,7 +10,8 @@
 //! queue holds at most `queue_capacity` such ready connections; when that queue is full
 //! the poller answers `503 Service Unavailable` with `Retry-After: 5` and closes. A worker
 //! serves the buffered request (and any pipelined ones), then hands the connection back
-//! to the poller, or closes it. At most `max_connections` connections are open at once;
+//! to the poller, or closes it; an upload larger than the poller buffers is started by a
+//! worker, its body read by the poller as it arrives, and answered by a worker. At most `max_connections` connections are open at once;
 //! beyond that a new connection gets the same 503 and is closed.
 //!
 //! Time limits: an idle keep-alive connection is closed by the poller after the idle

@@ -28,6 +28,13 @@
 //! 4. A worker serves the buffered requests in blocking mode (pipelined heads at once),
 //!    then either closes the connection or, when nothing complete is left, hands it back
 //!    over a channel and wakes the poller ([`Returner`]). Back at step 2.
+//! 5. An upload whose body is larger than the poller buffers before step 3: its worker
+//!    checks the request, opens the upload's temporary file and hands the connection
+//!    back with the upload ([`Parked::suspended`]). The poller then writes the body into
+//!    the file as it arrives (deadline: the body's read timeout or minimum rate, see
+//!    `body::BodyReader::deadline`) and, once it is complete or has failed, submits the
+//!    connection again; a worker stores the upload and answers. A finished upload finding
+//!    the queue full waits parked (`uploads_waiting`) for up to the idle timeout.
 //!
 //! Deadlines live in one ordered set of `(Instant, Token)`; the poll timeout is the
 //! earliest one. An idle deadline closes silently, a head deadline answers `408` (one
@@ -56,7 +63,7 @@
 //! poller drains the channel after every wake-up (and on every loop turn), so a message
 //! is never left behind an already consumed wake-up.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -157,6 +164,8 @@ pub(crate) struct Parked {
     /// The socket's read and write timeouts are set; they matter only in blocking
     /// mode, so the first worker to take the connection sets them.
     pub(crate) timeouts_set: bool,
+    /// An upload whose body the poller reads for a worker to answer later.
+    pub(crate) suspended: Option<Box<conn::Suspended>>,
 }
 
 /// What every poller shares about open connections, for the caps that hold across
@@ -306,6 +315,10 @@ pub(crate) struct Poller {
     /// `deadline` field of a `Slot::Parked` (invariant kept by `park` and `unpark`).
     deadlines: BTreeSet<(Instant, Token)>,
     back: Receiver<Back>,
+    /// Uploads whose body is in, waiting (parked) for room in the pool's queue, oldest
+    /// first: a client that sent a whole body is not answered 503 for a full queue
+    /// unless it waited the idle timeout for a worker.
+    uploads_waiting: VecDeque<Token>,
     next_token: usize,
     /// Read buffer shared by all parked connections.
     scratch: Vec<u8>,
@@ -410,6 +423,7 @@ impl Poller {
             published_idle: 0,
             deadlines: BTreeSet::new(),
             back,
+            uploads_waiting: VecDeque::new(),
             next_token: FIRST_CONN_TOKEN,
             scratch: vec![0; READ_CHUNK],
             out: Vec::new(),
@@ -449,14 +463,15 @@ impl Poller {
                 }
             }
             self.take_back(pool);
+            self.retry_uploads(pool);
             let now = Instant::now();
             if self.accept_pending && self.accept_retry_at.is_none_or(|at| at <= now) {
                 self.accept(pool);
             }
-            self.expire(Instant::now());
+            self.expire(Instant::now(), pool);
             self.publish_gauges(pool);
         };
-        self.close_parked();
+        self.close_parked(pool);
         result
     }
 
@@ -573,6 +588,7 @@ impl Poller {
             pending: Vec::new(),
             close_after: false,
             timeouts_set: false,
+            suspended: None,
         };
         // Bytes that came with the connection raise an event once registered.
         self.park(conn, Instant::now(), pool, Arrival::Edge);
@@ -593,7 +609,9 @@ impl Poller {
     /// `arrival` says who answers for the bytes the kernel may hold.
     fn park(&mut self, mut conn: Parked, now: Instant, pool: &ThreadPool<Job>, arrival: Arrival) {
         let limits = &self.ctx.limits;
-        let (head_started, deadline) = if conn.buf.is_empty() {
+        let (head_started, deadline) = if let Some(s) = &conn.suspended {
+            (None, s.upload.deadline())
+        } else if conn.buf.is_empty() {
             // An idle connection keeps no buffer memory.
             conn.buf = Vec::new();
             (None, now + limits.idle_timeout)
@@ -628,6 +646,10 @@ impl Poller {
         let Some(Slot::Parked(waiting)) = self.conns.get_mut(&token) else {
             return;
         };
+        if waiting.conn.suspended.is_some() {
+            self.pump_upload(token, pool);
+            return;
+        }
         // An edge (or a hand-back) may announce bytes no read has seen yet.
         waiting.drained = false;
         let was_idle = waiting.head_started.is_none();
@@ -674,6 +696,52 @@ impl Poller {
                     self.forget(token);
                 }
             }
+        }
+    }
+
+    /// Reads what a suspended upload's client has sent into the upload. Once the body is
+    /// in (or has failed) a worker answers it; until then the deadline follows the
+    /// body's pace (read timeout since the last bytes, minimum average rate).
+    fn pump_upload(&mut self, token: Token, pool: &ThreadPool<Job>) {
+        let Some(Slot::Parked(waiting)) = self.conns.get_mut(&token) else {
+            return;
+        };
+        let conn = &mut waiting.conn;
+        let Some(s) = conn.suspended.as_mut() else {
+            return;
+        };
+        if s.upload.outcome.is_some() {
+            // Already waiting for a worker; later bytes are the worker's to read.
+            return;
+        }
+        let deadline = if !s
+            .upload
+            .pump(&mut conn.stream, &mut conn.buf, &mut self.scratch)
+        {
+            s.upload.deadline()
+        } else if self.uploads_waiting.is_empty() && has_room(pool) {
+            self.dispatch(token, pool);
+            return;
+        } else {
+            self.uploads_waiting.push_back(token);
+            Instant::now() + self.ctx.limits.idle_timeout
+        };
+        if deadline != waiting.deadline {
+            self.deadlines.remove(&(waiting.deadline, token));
+            self.deadlines.insert((deadline, token));
+            waiting.deadline = deadline;
+        }
+    }
+
+    /// Hands finished uploads to the pool while its queue has room, oldest first.
+    fn retry_uploads(&mut self, pool: &ThreadPool<Job>) {
+        while let Some(&token) = self.uploads_waiting.front() {
+            if !has_room(pool) {
+                return;
+            }
+            self.uploads_waiting.pop_front();
+            // A no-op if it expired or closed meanwhile.
+            self.dispatch(token, pool);
         }
     }
 
@@ -855,18 +923,34 @@ impl Poller {
     /// [`EXPIRE_BATCH`] per turn: thousands of idle connections timing out together are
     /// closed over several turns, between which active connections are served (the
     /// next poll does not wait while an expired deadline is left).
-    fn expire(&mut self, now: Instant) {
+    fn expire(&mut self, now: Instant, pool: &ThreadPool<Job>) {
         let mut n_expired = 0;
         while let Some(&(at, token)) = self.deadlines.first() {
             if at > now || n_expired == EXPIRE_BATCH {
                 break;
             }
             n_expired += 1;
-            let Some(waiting) = self.unpark(token) else {
+            let Some(mut waiting) = self.unpark(token) else {
                 // Not parked: the entry is stale (never expected); drop it.
                 self.deadlines.remove(&(at, token));
                 continue;
             };
+            if let Some(s) = &mut waiting.conn.suspended {
+                if s.upload.outcome.is_none() {
+                    // An upload too slow: a worker answers 408 and logs it.
+                    log::debug!(
+                        "[{POLLER_NAME}] {}: upload body too slow",
+                        waiting.conn.peer
+                    );
+                    s.upload.outcome = Some(Err(crate::body::BodyError::Timeout));
+                } else {
+                    // Waited the idle timeout for room in the queue: 503 unless there
+                    // is room now.
+                    self.uploads_waiting.retain(|&t| t != token);
+                }
+                self.submit(token, waiting.conn, pool);
+                continue;
+            }
             let peer = waiting.conn.peer;
             self.forget(token);
             match waiting.head_started {
@@ -903,8 +987,10 @@ impl Poller {
             .deregister(&mut SourceFd(&stream.as_raw_fd()));
     }
 
-    /// Shutdown: stops listening and closes every parked connection at once.
-    fn close_parked(&mut self) {
+    /// Shutdown: stops listening and closes every parked connection at once, but for
+    /// uploads under way, which go to workers to be read to their end (blocking, within
+    /// the shutdown timeout) and answered.
+    fn close_parked(&mut self, pool: &ThreadPool<Job>) {
         for listener in std::mem::take(&mut self.listeners) {
             let _ = self
                 .poll
@@ -914,16 +1000,30 @@ impl Poller {
         let tokens: Vec<Token> = self.conns.keys().copied().collect();
         for token in tokens {
             if let Some(waiting) = self.unpark(token) {
-                self.close(waiting.conn);
+                if waiting.conn.suspended.is_some() {
+                    self.submit(token, waiting.conn, pool);
+                } else {
+                    self.close(waiting.conn);
+                }
             }
         }
         // Workers still serving see the stop flag and close instead of parking.
         while let Ok(back) = self.back.try_recv() {
             if let Back::Parked(conn) = back {
-                self.close(conn);
+                if conn.suspended.is_some() {
+                    self.submit(conn.token, conn, pool);
+                } else {
+                    self.close(conn);
+                }
             }
         }
     }
+}
+
+/// Tells whether the pool's queue can take one more connection now.
+fn has_room(pool: &ThreadPool<Job>) -> bool {
+    let stats = pool.stats();
+    stats.n_queued < stats.queue_capacity
 }
 
 /// Accepts one connection, nonblocking and close-on-exec from the start (`accept4`),

@@ -4,13 +4,14 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use httpd_proto::{Framing, Method, Version};
 use httpd_security::{ALLOW, PolicyError};
 
 use crate::Context;
-use crate::body::{self, BodyError};
+use crate::body::{self, BodyError, BodyReader};
 use crate::conn::{Conn, Head, log_access};
 use crate::error::Failure;
 use crate::file_route;
@@ -33,6 +34,81 @@ struct UploadReply<'a> {
     filepath: &'a str,
 }
 
+/// An upload whose body is still arriving: the worker sets it aside and the poller
+/// feeds the body to it as the client sends it, so a slow uploader holds no worker.
+pub(crate) struct Upload {
+    reader: BodyReader,
+    pending: httpd_files::PendingUpload,
+    /// `100 Continue` was sent.
+    sent_continue: bool,
+    /// How reading ended, once it has: the poller sets it. `None` when the rest is
+    /// still to be read (then the worker that resumes reads it, blocking).
+    pub(crate) outcome: Option<Result<u64, BodyError>>,
+}
+
+impl Upload {
+    /// Reads what `buf` holds (and then `stream`, without blocking) into the upload;
+    /// returns true once reading has ended, with [`outcome`](Upload::outcome) set.
+    /// `scratch` is the caller's read buffer. Bytes after the body stay in `buf`.
+    pub(crate) fn pump(
+        &mut self,
+        stream: &mut impl io::Read,
+        buf: &mut Vec<u8>,
+        scratch: &mut [u8],
+    ) -> bool {
+        if self.outcome.is_some() {
+            return true;
+        }
+        let mut result = self.feed(buf);
+        while result.is_none() {
+            result = match stream.read(scratch) {
+                Ok(0) => Some(Err(BodyError::Closed)),
+                Ok(n) => match self.reader.arrived(n, Instant::now()) {
+                    Ok(()) => {
+                        buf.extend_from_slice(&scratch[..n]);
+                        self.feed(buf)
+                    }
+                    Err(e) => Some(Err(e)),
+                },
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => None,
+                Err(_) => Some(Err(BodyError::Closed)),
+            };
+        }
+        self.outcome = result;
+        true
+    }
+
+    /// Feeds `buf` to the reader: `Some` once the body is complete or has failed.
+    fn feed(&mut self, buf: &mut Vec<u8>) -> Option<Result<u64, BodyError>> {
+        match self.reader.feed(buf, &mut self.pending) {
+            Ok(true) => Some(Ok(self.reader.total())),
+            Ok(false) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// The moment the poller must stop waiting for more of the body.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.reader.deadline()
+    }
+}
+
+/// How [`handle`] left a request.
+pub(crate) enum Handled {
+    /// Answered; the connection continues this way.
+    Done(Persistence),
+    /// An upload whose body is still arriving; answer it with [`resume`] once the
+    /// poller has read the rest (or blocking, where it cannot).
+    Suspended(Box<Upload>),
+}
+
+/// What routing produced.
+enum Routed {
+    Reply(Reply),
+    Suspended(Box<Upload>),
+}
+
 /// One request/response exchange on a connection.
 struct Exchange<'a> {
     conn: &'a mut Conn,
@@ -46,7 +122,8 @@ struct Exchange<'a> {
     body_refused: bool,
 }
 
-/// Answers one request; returns how the connection continues.
+/// Answers one request; returns how the connection continues, or the upload whose body
+/// is still to come.
 ///
 /// # Errors
 /// The `io::Error` of writing the response; the connection is then dropped.
@@ -56,7 +133,7 @@ pub(crate) fn handle(
     persistence: Persistence,
     ctx: &Context,
     started: Instant,
-) -> io::Result<Persistence> {
+) -> io::Result<Handled> {
     let mut x = Exchange {
         conn,
         head,
@@ -65,7 +142,6 @@ pub(crate) fn handle(
         sent_continue: false,
         body_refused: false,
     };
-    let mut persistence = persistence;
     let limited = ctx.rate_limiter.as_ref().and_then(|limiter| {
         let client = web::client_ip(x.conn.peer.ip(), &head.meta, &ctx.web.trusted_proxies);
         limiter.check(client, Instant::now()).err()
@@ -77,6 +153,51 @@ pub(crate) fn handle(
         }
         None => route(&mut x),
     };
+    let routed = match routed {
+        Ok(Routed::Suspended(upload)) => return Ok(Handled::Suspended(upload)),
+        Ok(Routed::Reply(reply)) => Ok(reply),
+        Err(failure) => Err(failure),
+    };
+    respond(&mut x, routed, persistence, started).map(Handled::Done)
+}
+
+/// Answers an upload [`handle`] suspended: reads the rest of its body first if the
+/// poller did not, then stores it and replies as [`handle`] would have.
+///
+/// # Errors
+/// The `io::Error` of writing the response; the connection is then dropped.
+pub(crate) fn resume(
+    conn: &mut Conn,
+    head: &Head,
+    mut upload: Upload,
+    persistence: Persistence,
+    ctx: &Context,
+    started: Instant,
+) -> io::Result<Persistence> {
+    let mut x = Exchange {
+        conn,
+        head,
+        ctx,
+        body_pending: true,
+        sent_continue: upload.sent_continue,
+        body_refused: false,
+    };
+    let read = match upload.outcome.take() {
+        Some(read) => read,
+        None => body::finish_blocking(x.conn, &mut upload.reader, &mut upload.pending),
+    };
+    let routed = finish_upload(&mut x, read, upload.pending);
+    respond(&mut x, routed, persistence, started)
+}
+
+/// Sends the reply (or the failure's) for a routed request and logs it.
+fn respond(
+    x: &mut Exchange<'_>,
+    routed: Result<Reply, Failure>,
+    mut persistence: Persistence,
+    started: Instant,
+) -> io::Result<Persistence> {
+    let (head, ctx) = (x.head, x.ctx);
     let mut reply = match routed {
         Ok(reply) => reply,
         Err(Failure::Aborted) => return Ok(Persistence::Close),
@@ -84,10 +205,10 @@ pub(crate) fn handle(
             if failure.must_close() {
                 persistence = Persistence::Close;
             }
-            failure_reply(&x, failure)
+            failure_reply(x, failure)
         }
     };
-    if x.body_pending && !discard_body(&mut x) {
+    if x.body_pending && !discard_body(x) {
         persistence = Persistence::Close;
     }
     decorate(&mut reply, head, ctx);
@@ -131,7 +252,7 @@ fn decorate(reply: &mut Reply, head: &Head, ctx: &Context) {
     }
 }
 
-fn route(x: &mut Exchange<'_>) -> Result<Reply, Failure> {
+fn route(x: &mut Exchange<'_>) -> Result<Routed, Failure> {
     let head = x.head;
     let path = request_path(x)?;
     httpd_security::check_method(head.method).map_err(Failure::Policy)?;
@@ -161,13 +282,13 @@ fn route(x: &mut Exchange<'_>) -> Result<Reply, Failure> {
             .with("Content-Type", content_type)
             .with("Cache-Control", "no-store");
         reply.body = Body::Bytes(body.into_bytes());
-        return Ok(reply);
+        return Ok(Routed::Reply(reply));
     }
     match head.method {
-        Method::Options => Ok(Reply::new(204).with("Allow", ALLOW)),
+        Method::Options => Ok(Routed::Reply(Reply::new(204).with("Allow", ALLOW))),
         Method::Post if path == UPLOAD_PATH => upload(x),
         Method::Post => Err(Failure::WrongMethod("GET, HEAD, OPTIONS")),
-        _ => serve_file(x, path),
+        _ => serve_file(x, path).map(Routed::Reply),
     }
 }
 
@@ -268,7 +389,7 @@ fn serve_file(x: &mut Exchange<'_>, path: &str) -> Result<Reply, Failure> {
     file_route::serve(&req, resolved, x.ctx)
 }
 
-fn upload(x: &mut Exchange<'_>) -> Result<Reply, Failure> {
+fn upload(x: &mut Exchange<'_>) -> Result<Routed, Failure> {
     let head = x.head;
     let ctx = x.ctx;
     httpd_security::check_upload_type(head.content_type.as_deref()).map_err(Failure::Policy)?;
@@ -292,17 +413,48 @@ fn upload(x: &mut Exchange<'_>) -> Result<Reply, Failure> {
             x.sent_continue = true;
         }
     }
-    let mut pending = ctx.uploads.begin().map_err(|e| {
+    let pending = ctx.uploads.begin().map_err(|e| {
         log::warn!("[{}] cannot start upload: {e}", x.conn.worker);
         Failure::Files(e.kind())
     })?;
-    let read = body::read_body(
-        x.conn,
+    let reader = match BodyReader::new(
         head.framing,
         ctx.limits.max_body_bytes,
         body_pace(ctx),
-        &mut pending,
-    );
+        Instant::now(),
+    ) {
+        Ok(reader) => reader,
+        Err(e) => return finish_upload(x, Err(e), pending).map(Routed::Reply),
+    };
+    let mut upload = Upload {
+        reader,
+        pending,
+        sent_continue: x.sent_continue,
+        outcome: None,
+    };
+    // What came with the head; the rest is read by the poller, as the client sends it,
+    // unless this is the poller itself or the server is stopping (then read it here).
+    let done = match upload.feed(&mut x.conn.buf) {
+        Some(read) => Some(read),
+        None if x.conn.inline.is_none() && !ctx.stop.load(Ordering::Acquire) => {
+            return Ok(Routed::Suspended(Box::new(upload)));
+        }
+        None => None,
+    };
+    let read = match done {
+        Some(read) => read,
+        None => body::finish_blocking(x.conn, &mut upload.reader, &mut upload.pending),
+    };
+    finish_upload(x, read, upload.pending).map(Routed::Reply)
+}
+
+/// Stores an upload whose body was read (or answers why it could not be).
+fn finish_upload(
+    x: &mut Exchange<'_>,
+    read: Result<u64, BodyError>,
+    pending: httpd_files::PendingUpload,
+) -> Result<Reply, Failure> {
+    let ctx = x.ctx;
     let n_bytes = match read {
         Ok(n) => n,
         Err(e) => {

@@ -1517,27 +1517,31 @@ fn idle_hold_no_worker(ctx: &Ctx) -> Outcome {
 }
 
 fn queue_full(ctx: &Ctx) -> Outcome {
+    /// Larger than what the kernel buffers between the server and a client that
+    /// stopped reading, so the worker sending it blocks.
+    const HOLD_BYTES: u64 = 32 * 1024 * 1024;
     let srv = ctx.server(Kind::OneWorker)?;
     let host = localhost(srv);
-    // H holds the only worker: an upload whose body has not come yet. The
-    // interim 100 Continue proves a worker is reading that body.
-    let body = br#"{"holding": "the only worker"}"#;
+    // H holds the only worker: a download it stopped reading. (A slow upload no longer
+    // does: the poller reads upload bodies.) Its response head proves a worker is
+    // sending it.
+    let hold = srv.root.join("queue-hold.txt");
+    fs::File::create(&hold)
+        .and_then(|f| f.set_len(HOLD_BYTES))
+        .map_err(|e| format!("write {}: {e}", hold.display()))?;
     let mut holder = Conn::connect(srv.addr)?;
-    holder.send_all(
-        format!(
-            "POST /upload HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nExpect: 100-continue\r\n\r\n",
-            body.len()
-        )
-        .as_bytes(),
-    )?;
-    let interim = holder
-        .read_response(false)
+    holder.send_all(&client::get(
+        "/queue-hold.txt",
+        &host,
+        "Connection: close\r\n",
+    ))?;
+    let started = holder
+        .read_response(true)
         .map_err(|e| format!("holder: {e}"))?;
     ensure!(
-        interim.status == 100,
-        "holder: expected 100 Continue, got {}",
-        interim.summary()
+        started.status == 200,
+        "holder: expected 200, got {}",
+        started.summary()
     );
     // Two more ready requests: one takes the single queue slot, the other
     // must get 503 at once. Which is which depends on the poller's order.
@@ -1581,9 +1585,19 @@ fn queue_full(ctx: &Ctx) -> Outcome {
         !queued.has_data(Duration::from_millis(100))?,
         "the queued connection was answered while the worker was still busy"
     );
-    // Finishing the upload frees the worker; the queued request goes next.
-    holder.send_all(body)?;
-    check_created(srv, &holder.read_response(false)?, body)?;
+    // Reading the download to its end frees the worker; the queued request goes next.
+    ensure!(
+        started_len(&started)? == HOLD_BYTES,
+        "holder: Content-Length is not {HOLD_BYTES}: {}",
+        started.summary()
+    );
+    let mut stream = holder.stream();
+    let drained = std::io::copy(&mut stream, &mut std::io::sink())
+        .map_err(|e| format!("holder: reading the rest: {e}"))?;
+    ensure!(
+        drained > 0 && drained <= HOLD_BYTES,
+        "holder: {drained} more bytes"
+    );
     let resp = queued
         .read_response(false)
         .map_err(|e| format!("queued connection after the worker freed up: {e}"))?;
@@ -1594,6 +1608,13 @@ fn queue_full(ctx: &Ctx) -> Outcome {
         srv.log_path.display()
     );
     Ok(())
+}
+
+/// The Content-Length of a response read to its head.
+fn started_len(resp: &Response) -> Result<u64, String> {
+    resp.header("content-length")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("no Content-Length in {}", resp.summary()))
 }
 
 // ---------------------------------------------------------------------------
