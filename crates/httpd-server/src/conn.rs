@@ -275,40 +275,20 @@ pub(crate) fn serve(job: Job, ctx: &Context, backs: &[Returner]) {
         }
     };
     let mut end = end;
-    let end = loop {
-        match end {
-            TurnEnd::Suspended(s) => {
-                // While stopping, the poller may be gone: the body is read here.
-                if !ctx.stop.load(Ordering::Acquire) && conn.stream.set_nonblocking(true).is_ok() {
-                    log::debug!(
-                        "[{}] {peer}: upload body continues in the poller",
-                        conn.worker
-                    );
-                    lease.park(Parked {
-                        home,
-                        token,
-                        stream: conn.stream,
-                        peer,
-                        buf: conn.buf,
-                        n_served,
-                        pending: Vec::new(),
-                        close_after: false,
-                        timeouts_set: true,
-                        suspended: Some(s),
-                    });
-                    return;
-                }
-                end = match conn.stream.set_nonblocking(false) {
-                    Ok(()) => resume(&mut conn, *s, &mut n_served, ctx),
-                    Err(_) => TurnEnd::Close,
-                };
-            }
-            other => break other,
-        }
-    };
-    if let TurnEnd::Park = end {
+    loop {
+        let suspended = match end {
+            TurnEnd::Suspended(s) => Some(s),
+            TurnEnd::Park => None,
+            TurnEnd::Close => break,
+        };
         // While stopping, connections are not parked: the poller may be gone.
         if !ctx.stop.load(Ordering::Acquire) && conn.stream.set_nonblocking(true).is_ok() {
+            if suspended.is_some() {
+                log::debug!(
+                    "[{}] {peer}: upload body continues in the poller",
+                    conn.worker
+                );
+            }
             lease.park(Parked {
                 home,
                 token,
@@ -319,10 +299,18 @@ pub(crate) fn serve(job: Job, ctx: &Context, backs: &[Returner]) {
                 pending: Vec::new(),
                 close_after: false,
                 timeouts_set: true,
-                suspended: None,
+                suspended,
             });
             return;
         }
+        // An upload's body is then read here, blocking.
+        let Some(s) = suspended else {
+            break;
+        };
+        end = match conn.stream.set_nonblocking(false) {
+            Ok(()) => resume(&mut conn, *s, &mut n_served, ctx),
+            Err(_) => TurnEnd::Close,
+        };
     }
     back.deregister(&conn.stream);
     // The poller hears of the close before the peer can see it: a client that reconnects

@@ -113,6 +113,9 @@ impl std::hash::Hasher for TokenHasher {
 
 pub(crate) const LISTENER: Token = Token(0);
 
+/// How often a poller tries again to hand finished uploads to a full pool queue.
+const UPLOAD_RETRY: Duration = Duration::from_millis(10);
+
 /// The token of the [`Waker`] that workers and [`ShutdownHandle`](crate::ShutdownHandle)
 /// use.
 pub(crate) const WAKER: Token = Token(1);
@@ -475,9 +478,15 @@ impl Poller {
         result
     }
 
-    /// How long the next poll may wait: until the earliest deadline or accept retry.
+    /// How long the next poll may wait: until the earliest deadline or accept retry, or
+    /// [`UPLOAD_RETRY`] while finished uploads wait for room in the pool's queue (a
+    /// worker of another poller's connection frees it without waking this one).
     fn timeout(&self, now: Instant) -> Option<Duration> {
         let mut next = self.deadlines.first().map(|&(at, _)| at);
+        if !self.uploads_waiting.is_empty() {
+            let at = now + UPLOAD_RETRY;
+            next = Some(next.map_or(at, |d| d.min(at)));
+        }
         if self.accept_pending {
             let at = self.accept_retry_at.unwrap_or(now);
             next = Some(next.map_or(at, |d| d.min(at)));
@@ -610,7 +619,11 @@ impl Poller {
     fn park(&mut self, mut conn: Parked, now: Instant, pool: &ThreadPool<Job>, arrival: Arrival) {
         let limits = &self.ctx.limits;
         let (head_started, deadline) = if let Some(s) = &conn.suspended {
-            (None, s.upload.deadline())
+            match s.upload.outcome {
+                // Read and waiting for a worker: the client waits for the answer.
+                Some(_) => (None, now + limits.idle_timeout),
+                None => (None, s.upload.deadline()),
+            }
         } else if conn.buf.is_empty() {
             // An idle connection keeps no buffer memory.
             conn.buf = Vec::new();
@@ -719,8 +732,8 @@ impl Poller {
             .pump(&mut conn.stream, &mut conn.buf, &mut self.scratch)
         {
             s.upload.deadline()
-        } else if self.uploads_waiting.is_empty() && has_room(pool) {
-            self.dispatch(token, pool);
+        } else if self.uploads_waiting.is_empty() {
+            self.submit_upload(token, pool);
             return;
         } else {
             self.uploads_waiting.push_back(token);
@@ -735,13 +748,39 @@ impl Poller {
 
     /// Hands finished uploads to the pool while its queue has room, oldest first.
     fn retry_uploads(&mut self, pool: &ThreadPool<Job>) {
-        while let Some(&token) = self.uploads_waiting.front() {
-            if !has_room(pool) {
+        while let Some(token) = self.uploads_waiting.pop_front() {
+            if !self.submit_upload(token, pool) {
                 return;
             }
-            self.uploads_waiting.pop_front();
-            // A no-op if it expired or closed meanwhile.
-            self.dispatch(token, pool);
+        }
+    }
+
+    /// Gives a parked upload whose body is read to the pool; when the queue is full
+    /// (other pollers share it), parks it again at the head of `uploads_waiting` and
+    /// returns false. A connection no longer parked (expired, closed) counts as handed.
+    fn submit_upload(&mut self, token: Token, pool: &ThreadPool<Job>) -> bool {
+        let Some(waiting) = self.unpark(token) else {
+            return true;
+        };
+        let job = Job {
+            conn: waiting.conn,
+            queued_at: None,
+        };
+        match pool.try_submit(job) {
+            Ok(()) => {
+                self.conns.insert(token, Slot::Busy);
+                true
+            }
+            Err(SubmitError::Full(job)) => {
+                self.park(job.conn, Instant::now(), pool, Arrival::Edge);
+                self.uploads_waiting.push_front(token);
+                false
+            }
+            Err(SubmitError::Closed(job)) => {
+                // Shutting down: `submit` answers 503.
+                self.submit(token, job.conn, pool);
+                true
+            }
         }
     }
 
@@ -1018,12 +1057,6 @@ impl Poller {
             }
         }
     }
-}
-
-/// Tells whether the pool's queue can take one more connection now.
-fn has_room(pool: &ThreadPool<Job>) -> bool {
-    let stats = pool.stats();
-    stats.n_queued < stats.queue_capacity
 }
 
 /// Accepts one connection, nonblocking and close-on-exec from the start (`accept4`),
