@@ -133,13 +133,8 @@ impl StaticFile {
     /// permission error, a link leaving the root or a file that is not a regular file,
     /// `Io` for any other failure (the `io::Error` is the source).
     pub fn open(path: &SafePath) -> Result<StaticFile, ServeError> {
-        let index;
-        let target = if path.is_dir_form() {
-            index = join_index(path)?;
-            &index
-        } else {
-            path
-        };
+        let target = file_target(path)?;
+        let target = target.as_ref();
         StaticFile::open_as(target, target.as_path())
     }
 
@@ -159,13 +154,8 @@ impl StaticFile {
     /// # Errors
     /// As [`open`](Self::open).
     pub fn open_cached(path: &SafePath, cache: &FileCache) -> Result<StaticFile, ServeError> {
-        let index;
-        let target = if path.is_dir_form() {
-            index = join_index(path)?;
-            &index
-        } else {
-            path
-        };
+        let target = file_target(path)?;
+        let target = target.as_ref();
         #[cfg(target_os = "linux")]
         {
             crate::file_cache::open_cached(target, cache)
@@ -190,13 +180,8 @@ impl StaticFile {
     /// `suffix` must look like an extension: a dot then ASCII letters and digits.
     /// The sibling must also lie under the root once links are resolved.
     pub(crate) fn open_sibling(path: &SafePath, suffix: &str) -> Result<StaticFile, ServeError> {
-        let index;
-        let target = if path.is_dir_form() {
-            index = join_index(path)?;
-            &index
-        } else {
-            path
-        };
+        let target = file_target(path)?;
+        let target = target.as_ref();
         let full = target.as_path();
         let plain_suffix = suffix
             .strip_prefix('.')
@@ -527,6 +512,15 @@ pub fn media_type_for(ext: &str) -> &'static str {
 }
 
 /// Returns the `index.html` path of a directory-form path.
+/// The file `path` names: itself, or for a directory-form path its `index.html`.
+fn file_target(path: &SafePath) -> Result<std::borrow::Cow<'_, SafePath>, ServeError> {
+    if path.is_dir_form() {
+        join_index(path).map(std::borrow::Cow::Owned)
+    } else {
+        Ok(std::borrow::Cow::Borrowed(path))
+    }
+}
+
 fn join_index(path: &SafePath) -> Result<SafePath, ServeError> {
     path.join(INDEX_FILE)
         .map_err(|e| ServeError::with_source(path.as_path(), ErrorKind::Io, io::Error::other(e)))
