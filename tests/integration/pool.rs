@@ -8,23 +8,25 @@ const GET_ROOT: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
 const UPLOAD: &[u8] = b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
 
 #[test]
-fn queued_connection_is_served_when_a_worker_frees_up() {
+fn queued_job_is_served_when_a_worker_frees_up() {
     // The queue-full path (503 + Retry-After) is in `scheduling`; this is the wait.
-    let root = crate::util::Dir::docroot();
-    let big = root.write_large("big.jpg", 16 * 1024 * 1024);
-    let server = TestServer::start_in(root, &["--threads", "1", "--queue", "4"]);
-    // A client that stops reading a large response holds the only worker.
+    let server = TestServer::start(&[
+        "--threads",
+        "1",
+        "--queue",
+        "4",
+        "--test-stall-path",
+        "/stall",
+    ]);
+    // The test hook holds the only worker until a release file appears.
     let mut first = server.connect();
-    first.write(b"GET /big.jpg HTTP/1.1\r\nHost: localhost\r\n\r\n");
-    assert_eq!(first.read_response(true).status, 200);
+    first.write(b"GET /stall HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert!(server.wait_for_log("Thread pool: 1/1 active"));
     let mut second = server.connect();
     second.write(UPLOAD);
     assert!(server.wait_for_log("Thread pool saturated"));
-    // Reading on frees the worker, which then takes the queued connection.
-    assert!(
-        first.read_bytes(big.len()) == big,
-        "the large response arrived whole"
-    );
+    server.root.write(".stall-release", b"");
+    assert_eq!(first.response().status, 200);
     assert_eq!(second.response().status, 201);
     assert!(server.wait_for_log("Connection dequeued, assigned to httpd-worker-1"));
 }

@@ -111,18 +111,18 @@ fn head_sent_byte_by_byte_is_cut_off_while_others_are_served() {
 
 #[test]
 fn stalled_reader_of_a_large_file_does_not_delay_others() {
+    // One worker: were the stalled download holding it, nothing uncached could be served.
     let server = TestServer::start_in(
         root_with_big_file(),
-        &["--threads", "2", "--write-timeout", "1s"],
+        &["--threads", "1", "--write-timeout", "1s"],
     );
-    // Holds one worker in a blocked write.
     let mut stalled = stalled_reader(&server);
-    // Three keep-alive clients take turns on the other worker: none of them owns it
-    // between its requests.
+    // Three keep-alive clients take turns; the uncached files they ask for need the
+    // only worker, which the stalled download does not hold.
     let mut clients: Vec<Client> = (0..3).map(|_| server.connect()).collect();
     for round in 0..4 {
         for (i, client) in clients.iter_mut().enumerate() {
-            client.write(GET_ROOT);
+            client.write(b"GET /about.html HTTP/1.1\r\nHost: localhost\r\n\r\n");
             let r = client.response();
             assert_eq!(r.status, 200, "client {i}, round {round}");
         }
@@ -130,34 +130,54 @@ fn stalled_reader_of_a_large_file_does_not_delay_others() {
     assert_eq!(server.get("/sample.txt").status, 200);
     // The write timeout ends the stalled response; the client gets part of it, then
     // the end of the connection.
-    assert!(server.wait_for_log("write failed"));
+    assert!(server.wait_for_log("write timed out"));
     let n_received = stalled.read_until_closed();
     assert!(n_received < BIG_BYTES, "{n_received} bytes");
 }
 
+/// Holds the only worker with the test hook `--test-stall-path /stall` until
+/// [`release`] is called.
+fn stall_worker(server: &TestServer) -> Client {
+    let mut c = server.connect();
+    c.write(b"GET /stall HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert!(server.wait_for_log("Thread pool: 1/1 active"));
+    c
+}
+
+/// Lets a stalled worker go.
+fn release(server: &TestServer) {
+    server.root.write(".stall-release", b"");
+}
+
 #[test]
-fn full_queue_of_ready_connections_answers_503_with_retry_after() {
-    let server = TestServer::start_in(root_with_big_file(), &["--threads", "1", "--queue", "1"]);
-    // A client that stops reading a large response holds the only worker...
-    let stalled = stalled_reader(&server);
-    // ...so this ready connection waits in the queue (an upload: only workers take
-    // bodies; the poller answers small GETs itself)...
+fn full_queue_of_jobs_answers_503_with_retry_after() {
+    let server = TestServer::start(&[
+        "--threads",
+        "1",
+        "--queue",
+        "1",
+        "--test-stall-path",
+        "/stall",
+    ]);
+    // The only worker is busy...
+    let mut stalled = stall_worker(&server);
+    // ...so this uncached file's job waits in the queue...
     let mut queued = server.connect();
-    queued.write(UPLOAD);
+    queued.write(b"GET /about.html HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert!(server.wait_for_log("Thread pool saturated"));
-    // ...and this one finds it full.
+    // ...and this one finds it full: nothing of its answer was written, so 503.
     let mut refused = server.connect();
-    refused.write(UPLOAD);
+    refused.write(b"GET /sample.txt HTTP/1.1\r\nHost: localhost\r\n\r\n");
     let r = refused.response();
     assert_eq!(r.status, 503);
     assert_eq!(r.header("retry-after"), Some("5"));
     assert_eq!(r.header("connection"), Some("close"));
     assert!(refused.is_closed_by_server());
-    // Idle connections are not in the queue: this one is not refused.
+    // Idle connections hold no job: this one is not refused.
     let mut idle = server.connect();
-    // The stalled client goes away, its worker's write fails, the queued one is served.
-    drop(stalled);
-    assert_eq!(queued.response().status, 201);
+    release(&server);
+    assert_eq!(stalled.response().status, 200);
+    assert_eq!(queued.response().status, 200);
     assert!(server.wait_for_log("Connection dequeued, assigned to httpd-worker-1"));
     idle.write(GET_ROOT);
     assert_eq!(idle.response().status, 200);
@@ -201,7 +221,7 @@ fn several_pollers_share_the_work_and_the_per_address_cap() {
         let tasks = std::fs::read_dir(format!("/proc/{}/task", server.pid())).unwrap();
         tasks
             .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-            .filter(|name| name.trim() == "httpd-poll")
+            .filter(|name| name.trim().starts_with("httpd-poll-"))
             .count()
     };
     // The pollers start right after the listening line.
@@ -277,47 +297,54 @@ fn trickled_upload_body_is_cut_off_below_the_minimum_rate() {
     assert_eq!(ok.response().status, 201);
 }
 
+/// Sets a file's modification time an hour back, so the file cache may hold it.
+fn age(path: &std::path::Path) {
+    let status = std::process::Command::new("touch")
+        .args(["-d", "1 hour ago"])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 #[test]
-fn small_answers_come_from_the_poller_and_big_ones_from_a_worker() {
+fn cached_answers_come_from_the_poller_and_the_rest_from_a_worker() {
     let logs = crate::util::Dir::new();
     let log = logs.path().join("access.log");
     let root = crate::util::Dir::docroot();
     let big = root.write_large("big.jpg", 200 * 1024);
+    age(&root.path().join("about.html"));
     let server = TestServer::start_in(root, &["--access-log", log.to_str().unwrap()]);
     let mut c = server.connect();
     // Small, big, small, pipelined in one write: answered in order.
     c.write(
         b"GET /about.html HTTP/1.1\r\nHost: localhost\r\n\r\n\
           GET /big.jpg HTTP/1.1\r\nHost: localhost\r\n\r\n\
-          HEAD /big.jpg HTTP/1.1\r\nHost: localhost\r\n\r\n",
+          HEAD /big.jpg HTTP/1.1\r\nHost: localhost\r\n\r\n\
+          GET /about.html HTTP/1.1\r\nHost: localhost\r\n\r\n",
     );
     assert_eq!(c.response().body.len(), 36);
     assert!(c.response().body == big);
-    // The worker that sent the big file serves what is buffered after it.
-    assert_eq!(c.read_response(true).status, 200);
-    // On a fresh connection, HEAD of the big file is small: the poller answers it.
-    let mut fresh = server.connect();
-    fresh.write(b"HEAD /big.jpg HTTP/1.1\r\nHost: localhost\r\n\r\n");
-    let head = fresh.read_response(true);
+    let head = c.read_response(true);
     assert_eq!(
         head.header("content-length"),
         Some(big.len().to_string().as_str())
     );
+    assert_eq!(c.response().body.len(), 36);
     let lines = || std::fs::read_to_string(&log).unwrap_or_default();
-    let deadline = std::time::Instant::now() + crate::util::IO_TIMEOUT;
-    while lines().lines().count() < 4 && std::time::Instant::now() < deadline {
-        std::thread::yield_now();
-    }
+    assert!(crate::util::wait_until(|| lines().lines().count() >= 4));
     let text = lines();
-    let about = text
+    let about: Vec<&str> = text
         .lines()
-        .find(|l| l.contains("GET /about.html"))
-        .unwrap();
-    assert!(about.contains(" httpd-poll"), "{about}");
+        .filter(|l| l.contains("GET /about.html"))
+        .collect();
+    // The first read of the file fills the cache on a worker; the next is a hit.
+    assert!(about[0].contains(" httpd-worker-"), "{about:?}");
+    assert!(about[1].contains(" httpd-poll-"), "{about:?}");
     let get_big = text.lines().find(|l| l.contains("GET /big.jpg")).unwrap();
     assert!(get_big.contains(" httpd-worker-"), "{get_big}");
-    let head_big = text.lines().filter(|l| l.contains("HEAD /big.jpg")).nth(1);
-    assert!(head_big.unwrap().contains(" httpd-poll"), "{head_big:?}");
+    let head_big = text.lines().find(|l| l.contains("HEAD /big.jpg")).unwrap();
+    assert!(head_big.contains(" httpd-worker-"), "{head_big}");
 }
 
 #[test]
@@ -327,7 +354,7 @@ fn a_client_that_reads_slowly_still_gets_every_pipelined_answer_in_order() {
     let mut writer = c.stream.try_clone().unwrap();
     let n = 3000;
     // Far more answers than the socket buffers hold: the poller's nonblocking write
-    // stops short, and a worker sends the rest.
+    // stops short, and it stops parsing until the client reads.
     let sender = std::thread::spawn(move || {
         use std::io::Write;
         let mut batch = Vec::new();
@@ -449,13 +476,24 @@ fn a_large_upload_under_way_at_shutdown_is_finished_and_stored() {
     let server = TestServer::start(&["--shutdown-timeout", "10s", "--log-level", "debug"]);
     let mut c = server.connect();
     c.write(&upload_head(LEN));
-    c.write(&upload_rest(LEN)[..100_000]);
+    let rest = upload_rest(LEN);
+    c.write(&rest[..100_000]);
     // Stop the server while the poller holds the upload.
-    assert!(server.wait_for_log("body continues in the poller"));
+    assert!(server.wait_for_log("receiving upload body"));
     server.signal("TERM");
-    c.write(&upload_rest(LEN)[100_000..]);
+    c.write(&rest[100_000..]);
     let r = c.response();
     assert_eq!(r.status, 201, "{}", r.text());
+    // Stored whole.
+    let names = server.root.uploads();
+    assert_eq!(names.len(), 1, "{names:?}");
+    let stored = std::fs::read(server.root.path().join("uploads").join(&names[0])).unwrap();
+    let mut sent = upload_head(LEN)[upload_head(LEN).len() - 2..].to_vec();
+    sent.extend_from_slice(&rest);
+    assert!(
+        stored == sent,
+        "the stored upload differs from the body sent"
+    );
     let (status, _) = server.wait_exit(Duration::from_secs(10));
     assert!(status.success());
 }
@@ -471,11 +509,7 @@ fn uploads_finishing_together_wait_for_a_worker_instead_of_503() {
         c.write(&upload_head(LEN));
         c.write(&upload_rest(LEN)[..1000]);
         assert!(crate::util::wait_until(|| {
-            server
-                .stderr()
-                .matches("body continues in the poller")
-                .count()
-                == n
+            server.stderr().matches("receiving upload body").count() == n
         }));
         uploads.push(c);
     }

@@ -236,7 +236,14 @@ impl Kind {
                 "2048",
             ],
             Kind::TwoWorkers => &["--threads", "2", "--queue", "50", "--allowed-host", "*"],
-            Kind::OneWorker => &["--threads", "1", "--queue", "1"],
+            Kind::OneWorker => &[
+                "--threads",
+                "1",
+                "--queue",
+                "1",
+                "--test-stall-path",
+                "/queue-hold",
+            ],
             Kind::Files => &[],
             Kind::Flags => &[
                 "--serve-type",

@@ -9,7 +9,8 @@ use crate::options::{Input, Key, Kind, Options, Settings, UsageError, resolve};
 pub const USAGE: &str = "\
 Usage: httpd [PORT] [HOST] [MAX_THREADS] [OPTIONS]
 
-Serves the files of a directory over HTTP/1.1 and accepts JSON uploads at POST /upload.
+Serves the files of a directory over HTTP/1.1 (and HTTPS) and accepts JSON uploads at
+POST /upload.
 
 Positional (as the original server.py):
   PORT                     port to listen on [default: 8080]
@@ -26,8 +27,8 @@ Options:
       --no-reuse-port      do not (overrides the configuration file)
       --root DIR           document root [default: ./resources]
       --threads N          worker threads, 1-4096 [default: 10]
-      --queue N            ready connections (request head received) waiting for a
-                           worker before 503 [default: 50]
+      --queue N            jobs (uncached opens, gzip, uploads) waiting for a worker
+                           before 503 [default: 50]
       --max-connections N  connections open at once before 503, lowered to fit the
                            open-file limit [default: 16384]
       --idle-timeout DUR   keep-alive idle time, e.g. 30s or 500ms [default: 30s]
@@ -65,8 +66,8 @@ Options:
       --max-ranges N       ranges per request before Range is ignored [default: 16]
       --dir-listing        list directories that have no index.html
       --no-dir-listing     do not (overrides the configuration file)
-      --no-inline          hand every request to a worker; by default the poller
-                           answers small GET/HEAD/OPTIONS itself (--inline)
+      --no-inline          hand every file request to a worker; by default the poller
+                           answers files the file cache holds itself (--inline)
       --log-level LEVEL    off, error, warn, info, debug or trace [default: info]
       --access-log FILE    append access lines to FILE instead of stdout; SIGHUP
                            reopens it (for logrotate); `off` writes none
@@ -86,12 +87,23 @@ Options:
       --metrics-path PATH  Prometheus endpoint [default: /metrics]
       --no-health          disable the liveness endpoint
       --no-metrics         disable the metrics endpoint
+      --tls-listen ADDR    also listen for HTTPS on ADDR (repeatable)
+      --tls-cert FILE      PEM certificate chain; pairs in order with --tls-key
+                           (repeatable: SNI picks, an unknown name gets the first)
+      --tls-key FILE       PEM private key of the --tls-cert given at the same place
+      --redirect-https     plain listeners answer GET/HEAD with 308 to https, the
+                           rest with 400
+      --no-redirect-https  do not (overrides the configuration file)
+      --hsts DUR           Strict-Transport-Security max-age on HTTPS responses,
+                           e.g. 1y or 31536000 [default: none]
+      --no-hsts            send no Strict-Transport-Security
   -h, --help               print this help
   -V, --version            print the version
 
 Flags override the configuration file whatever their order; a repeatable flag replaces
 the file's list. SIGTERM or Ctrl+C stops gracefully (a second one at once); SIGHUP
-reopens the access log.
+reopens the access log and reloads the TLS certificates (the old ones stay if the new
+files are bad).
 ";
 
 /// What the command line asks for.
@@ -122,17 +134,22 @@ enum Action {
     CheckConfig,
     /// `--test-panic-path PATH` (fault injection for tests; not in the usage text).
     PanicPath,
+    /// `--test-stall-path PATH` (fault injection for tests; not in the usage text).
+    StallPath,
 }
 
 impl Action {
     fn takes_value(self) -> bool {
-        matches!(self, Action::Set(_) | Action::Config | Action::PanicPath)
+        matches!(
+            self,
+            Action::Set(_) | Action::Config | Action::PanicPath | Action::StallPath
+        )
     }
 }
 
 /// Looks up a flag (without any `=VALUE`).
 fn action(flag: &str) -> Option<Action> {
-    use Action::{CheckConfig, Config, Off, On, PanicPath, Set};
+    use Action::{CheckConfig, Config, Off, On, PanicPath, Set, StallPath};
     Some(match flag {
         "--config" => Config,
         "--check-config" => CheckConfig,
@@ -184,7 +201,15 @@ fn action(flag: &str) -> Option<Action> {
         "--no-health" => Off(Key::HealthPath),
         "--metrics-path" => Set(Key::MetricsPath),
         "--no-metrics" => Off(Key::MetricsPath),
+        "--tls-listen" => Set(Key::TlsListen),
+        "--tls-cert" => Set(Key::TlsCertFile),
+        "--tls-key" => Set(Key::TlsKeyFile),
+        "--redirect-https" => On(Key::RedirectHttps),
+        "--no-redirect-https" => Off(Key::RedirectHttps),
+        "--hsts" => Set(Key::Hsts),
+        "--no-hsts" => Off(Key::Hsts),
         "--test-panic-path" => PanicPath,
+        "--test-stall-path" => StallPath,
         _ => return None,
     })
 }
@@ -273,6 +298,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             (Action::On(key), _) => options.apply(key, flag, Input::On)?,
             (Action::Off(key), _) => options.apply(key, flag, Input::Off)?,
             (Action::PanicPath, Some(path)) => options.set_panic_path(path),
+            (Action::StallPath, Some(path)) => options.set_stall_path(path),
             _ => return Err(UsageError::new(format!("{flag} needs a value"))),
         }
     }

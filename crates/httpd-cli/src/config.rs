@@ -117,6 +117,16 @@ pub struct FileConfig {
     pub health_path: Field,
     /// The value of [`Key::MetricsPath`].
     pub metrics_path: Field,
+    /// The value of [`Key::TlsListen`].
+    pub tls_listen: Field,
+    /// The value of [`Key::TlsCertFile`].
+    pub tls_cert: Field,
+    /// The value of [`Key::TlsKeyFile`].
+    pub tls_key: Field,
+    /// The value of [`Key::RedirectHttps`].
+    pub redirect_https: Field,
+    /// The value of [`Key::Hsts`].
+    pub hsts: Field,
 }
 
 impl FileConfig {
@@ -160,6 +170,11 @@ impl FileConfig {
             Key::RateLimit => &mut self.rate_limit,
             Key::HealthPath => &mut self.health_path,
             Key::MetricsPath => &mut self.metrics_path,
+            Key::TlsListen => &mut self.tls_listen,
+            Key::TlsCertFile => &mut self.tls_cert,
+            Key::TlsKeyFile => &mut self.tls_key,
+            Key::RedirectHttps => &mut self.redirect_https,
+            Key::Hsts => &mut self.hsts,
         }
     }
 

@@ -104,8 +104,14 @@ fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     for bound in server.local_addrs() {
         println!("listening on http://{bound}");
     }
+    for bound in server.tls_addrs() {
+        println!("listening on https://{bound}");
+    }
     let _ = std::io::stdout().flush();
     log::info!("HTTP Server started on http://{addr}");
+    for bound in server.tls_addrs() {
+        log::info!("HTTPS on https://{bound}");
+    }
     log::info!("Thread pool size: {n_workers}");
     log::info!("Serving files from '{root_display}' directory");
     log::info!("Press Ctrl+C to stop the server");
@@ -119,6 +125,8 @@ fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
             for signal in signals.forever() {
                 if signal == SIGHUP {
                     reopen(access_file.as_ref());
+                    // Logged and counted by the server either way.
+                    let _ = stop.reload_tls();
                     continue;
                 }
                 seen += 1;

@@ -148,6 +148,16 @@ pub enum Key {
     HealthPath,
     /// Prometheus endpoint (`--metrics-path`, `--no-metrics`).
     MetricsPath,
+    /// Addresses to listen on for HTTPS (`--tls-listen`).
+    TlsListen,
+    /// Certificate chain files, paired in order with [`Key::TlsKeyFile`] (`--tls-cert`).
+    TlsCertFile,
+    /// Private key files, paired in order with [`Key::TlsCertFile`] (`--tls-key`).
+    TlsKeyFile,
+    /// Plain listeners redirect to https (`--redirect-https`).
+    RedirectHttps,
+    /// `Strict-Transport-Security` max-age on HTTPS responses (`--hsts`, `--no-hsts`).
+    Hsts,
 }
 
 /// The JSON shape a [`Key`] takes in the configuration file.
@@ -180,7 +190,7 @@ impl Kind {
 
 impl Key {
     /// Every key, in the order of the configuration file.
-    pub const ALL: [Key; 37] = [
+    pub const ALL: [Key; 42] = [
         Key::Listen,
         Key::ReusePort,
         Key::Root,
@@ -218,6 +228,11 @@ impl Key {
         Key::RateLimit,
         Key::HealthPath,
         Key::MetricsPath,
+        Key::TlsListen,
+        Key::TlsCertFile,
+        Key::TlsKeyFile,
+        Key::RedirectHttps,
+        Key::Hsts,
     ];
 
     /// Returns the key's name in the configuration file.
@@ -260,6 +275,11 @@ impl Key {
             Key::RateLimit => "rate_limit",
             Key::HealthPath => "health_path",
             Key::MetricsPath => "metrics_path",
+            Key::TlsListen => "tls_listen",
+            Key::TlsCertFile => "tls_cert",
+            Key::TlsKeyFile => "tls_key",
+            Key::RedirectHttps => "redirect_https",
+            Key::Hsts => "hsts",
         }
     }
 
@@ -271,15 +291,22 @@ impl Key {
             | Key::Gzip
             | Key::Precompressed
             | Key::DirListing
-            | Key::ServeInline => Kind::Bool,
-            Key::AccessLog | Key::Csp | Key::RateLimit | Key::HealthPath | Key::MetricsPath => {
-                Kind::Nullable
-            }
+            | Key::ServeInline
+            | Key::RedirectHttps => Kind::Bool,
+            Key::AccessLog
+            | Key::Csp
+            | Key::RateLimit
+            | Key::HealthPath
+            | Key::MetricsPath
+            | Key::Hsts => Kind::Nullable,
             Key::Listen
             | Key::AllowedHosts
             | Key::ServeTypes
             | Key::CorsOrigins
-            | Key::TrustedProxies => Kind::List,
+            | Key::TrustedProxies
+            | Key::TlsListen
+            | Key::TlsCertFile
+            | Key::TlsKeyFile => Kind::List,
             Key::CacheControl | Key::SecurityHeaders => Kind::Map,
             Key::Root
             | Key::Threads
@@ -383,8 +410,16 @@ pub struct Options {
     rate_limit: Option<u32>,
     health_path: Option<String>,
     metrics_path: Option<String>,
+    tls_listen: Vec<Listen>,
+    tls_cert: Vec<String>,
+    tls_key: Vec<String>,
+    redirect_https: bool,
+    /// Seconds; `None` for no HSTS.
+    hsts: Option<u64>,
     /// Fault injection for tests (`--test-panic-path`); not a configuration key.
     panic_path: Option<String>,
+    /// Fault injection for tests (`--test-stall-path`); not a configuration key.
+    stall_path: Option<String>,
 }
 
 /// One listen address: as written (for `--check-config`), resolved, and the host name
@@ -418,6 +453,9 @@ impl Default for Options {
             defer_accept_secs,
             shutdown_timeout,
             panic_path,
+            stall_path,
+            redirect_https,
+            hsts_secs,
             ..
         } = config;
         let cache_control = ["html", "htm"]
@@ -471,7 +509,13 @@ impl Default for Options {
             rate_limit: web.rate_limit,
             health_path: web.health_path,
             metrics_path: web.metrics_path,
+            tls_listen: Vec::new(),
+            tls_cert: Vec::new(),
+            tls_key: Vec::new(),
+            redirect_https,
+            hsts: hsts_secs,
             panic_path,
+            stall_path,
         }
     }
 }
@@ -631,6 +675,21 @@ impl Options {
             (Key::HealthPath, Input::Off) => self.health_path = None,
             (Key::MetricsPath, Input::Text(v)) => self.metrics_path = Some(endpoint_path(name, v)?),
             (Key::MetricsPath, Input::Off) => self.metrics_path = None,
+            (Key::TlsListen, Input::Text(v)) => {
+                let (addr, server_name) = resolve_listen(name, v)?;
+                self.tls_listen.push(Listen {
+                    text: v.to_string(),
+                    addr,
+                    server_name,
+                });
+            }
+            (Key::TlsCertFile, Input::Text(v)) => self.tls_cert.push(file_path(name, v)?),
+            (Key::TlsKeyFile, Input::Text(v)) => self.tls_key.push(file_path(name, v)?),
+            (Key::RedirectHttps, Input::On | Input::Off) => {
+                self.redirect_https = input == Input::On;
+            }
+            (Key::Hsts, Input::Text(v)) => self.hsts = Some(parse_duration(name, v)?.as_secs()),
+            (Key::Hsts, Input::Off) => self.hsts = None,
             (key, _) => {
                 return Err(UsageError::new(format!(
                     "{name} takes {}",
@@ -652,6 +711,9 @@ impl Options {
             Key::SecurityHeaders => self.security_headers.clear(),
             Key::CorsOrigins => self.cors_origins.clear(),
             Key::TrustedProxies => self.trusted_proxies.clear(),
+            Key::TlsListen => self.tls_listen.clear(),
+            Key::TlsCertFile => self.tls_cert.clear(),
+            Key::TlsKeyFile => self.tls_key.clear(),
             _ => {}
         }
     }
@@ -659,6 +721,11 @@ impl Options {
     /// Sets the test-only path whose requests panic in the handler.
     pub fn set_panic_path(&mut self, path: &str) {
         self.panic_path = Some(path.to_string());
+    }
+
+    /// Sets the test-only path whose requests hold a worker until released.
+    pub fn set_stall_path(&mut self, path: &str) {
+        self.stall_path = Some(path.to_string());
     }
 
     /// Returns the value of `key` as the configuration file writes it; feeding it back
@@ -729,6 +796,18 @@ impl Options {
             Key::RateLimit => self.rate_limit.map_or(Value::Null, Value::from),
             Key::HealthPath => nullable(self.health_path.as_ref()),
             Key::MetricsPath => nullable(self.metrics_path.as_ref()),
+            Key::TlsListen => Value::Array(
+                self.tls_listen
+                    .iter()
+                    .map(|l| Value::String(l.text.clone()))
+                    .collect(),
+            ),
+            Key::TlsCertFile => texts(&self.tls_cert),
+            Key::TlsKeyFile => texts(&self.tls_key),
+            Key::RedirectHttps => Value::Bool(self.redirect_https),
+            Key::Hsts => self
+                .hsts
+                .map_or(Value::Null, |secs| duration(Duration::from_secs(secs))),
         }
     }
 
@@ -741,6 +820,46 @@ impl Options {
         let primary = listen.next().ok_or_else(|| {
             UsageError::new(format!("{} needs at least one address", Key::Listen.name()))
         })?;
+        if self.tls_cert.len() != self.tls_key.len() {
+            return Err(UsageError::new(format!(
+                "{} and {} come in pairs: {} certificate(s), {} key(s)",
+                Key::TlsCertFile.name(),
+                Key::TlsKeyFile.name(),
+                self.tls_cert.len(),
+                self.tls_key.len()
+            )));
+        }
+        if !self.tls_listen.is_empty() && self.tls_cert.is_empty() {
+            return Err(UsageError::new(format!(
+                "{} needs a certificate and key ({} and {})",
+                Key::TlsListen.name(),
+                Key::TlsCertFile.name(),
+                Key::TlsKeyFile.name()
+            )));
+        }
+        if self.tls_listen.is_empty() && !self.tls_cert.is_empty() {
+            return Err(UsageError::new(format!(
+                "{} is given but no {} address",
+                Key::TlsCertFile.name(),
+                Key::TlsListen.name()
+            )));
+        }
+        if self.tls_listen.is_empty() && self.redirect_https {
+            return Err(UsageError::new(format!(
+                "{} needs a {} address to redirect to",
+                Key::RedirectHttps.name(),
+                Key::TlsListen.name()
+            )));
+        }
+        let tls_certs = self
+            .tls_cert
+            .iter()
+            .zip(&self.tls_key)
+            .map(|(cert, key)| httpd_server::CertPair {
+                cert: PathBuf::from(cert),
+                key: PathBuf::from(key),
+            })
+            .collect();
         // `Config` and `Limits` are written out field by field, so a new server option does
         // not build until it has a key here.
         let Config {
@@ -804,6 +923,11 @@ impl Options {
             defer_accept_secs: self.defer_accept,
             shutdown_timeout: self.shutdown_timeout,
             panic_path: self.panic_path,
+            stall_path: self.stall_path,
+            tls_listen: self.tls_listen.iter().map(|l| l.addr).collect(),
+            tls_certs,
+            hsts_secs: self.hsts,
+            redirect_https: self.redirect_https,
         };
         Ok(Settings {
             config,
@@ -995,6 +1119,14 @@ fn parse_bytes(name: &str, value: &str) -> Result<u64, UsageError> {
     }
     let n = digits.parse::<u64>().map_err(|_| bad())?;
     n.checked_mul(1 << shift).ok_or_else(bad)
+}
+
+/// Checks a file name given for `name` (a certificate or key): not empty, no NUL.
+fn file_path(name: &str, v: &str) -> Result<String, UsageError> {
+    if v.is_empty() || v.contains('\0') {
+        return Err(UsageError::new(format!("{name} needs a file name")));
+    }
+    Ok(v.to_string())
 }
 
 #[cfg(test)]

@@ -466,6 +466,32 @@ pub(crate) fn open_cached(
     Ok(StaticFile::from_parts(Body::File(file), info))
 }
 
+/// Returns `target`'s cached file if `cache` holds it and it is unchanged (one
+/// `statx`, no open); `None` otherwise, with nothing opened or counted.
+#[cfg(target_os = "linux")]
+pub(crate) fn lookup(
+    target: &httpd_security::SafePath,
+    cache: &FileCache,
+) -> Option<crate::StaticFile> {
+    use crate::static_file::Body;
+
+    let shared = cache.shared.as_ref()?;
+    let full = target.as_path();
+    let entry = shared.get(full)?;
+    let root = target.root();
+    if entry.root.as_os_str() != root.as_os_str()
+        || Identity::of_path(root, full) != Some(entry.identity)
+    {
+        return None;
+    }
+    entry.used.store(true, Ordering::Relaxed);
+    shared.counters.hits.fetch_add(1, Ordering::Relaxed);
+    Some(crate::StaticFile::from_parts(
+        Body::Bytes(Arc::clone(&entry.bytes)),
+        Arc::clone(&entry.info),
+    ))
+}
+
 /// Reads the whole of `file` if it may be cached: a regular file within the size
 /// limits, quiet for [`RACY_WINDOW`], and the same before and after the read.
 #[cfg(target_os = "linux")]

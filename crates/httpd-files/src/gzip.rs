@@ -53,6 +53,61 @@ pub fn gzip_stream(file: &mut StaticFile, out: &mut dyn Write) -> io::Result<u64
 }
 
 /// Passes writes through and counts the bytes.
+/// Compresses a file with gzip in steps, for a sender that owns a nonblocking socket:
+/// each [`step`](GzipSteps::step) reads a bounded amount of the file and hands back the
+/// compressed bytes it produced, so memory stays bounded and the work can run on a
+/// thread that may block on the disk while another thread sends.
+///
+/// The output, concatenated over every step, is one complete gzip member, the same
+/// bytes [`gzip_stream`] writes.
+#[derive(Debug)]
+pub struct GzipSteps {
+    file: StaticFile,
+    /// The next file byte to compress.
+    offset: u64,
+    encoder: GzEncoder<Vec<u8>>,
+    done: bool,
+}
+
+impl GzipSteps {
+    /// Starts compressing `file` from its first byte.
+    pub fn new(file: StaticFile) -> GzipSteps {
+        GzipSteps {
+            file,
+            offset: 0,
+            encoder: GzEncoder::new(Vec::new(), Compression::new(GZIP_LEVEL)),
+            done: false,
+        }
+    }
+
+    /// Compresses up to `max_input` more bytes of the file and appends the compressed
+    /// bytes produced so far to `out`; returns true once the whole file is compressed
+    /// and the gzip trailer is in `out`.
+    ///
+    /// # Errors
+    /// The `io::Error` of reading the file (`UnexpectedEof` if it shrank); the stream
+    /// is then unusable and the response must be cut off.
+    pub fn step(&mut self, max_input: usize, out: &mut Vec<u8>) -> io::Result<bool> {
+        if self.done {
+            return Ok(true);
+        }
+        let mut buf = vec![0u8; max_input.clamp(1, 1 << 20)];
+        let mut taken = 0;
+        while taken < max_input && self.offset < self.file.len() {
+            let n = self.file.read_at(self.offset, &mut buf)?;
+            self.encoder.write_all(&buf[..n])?;
+            self.offset += n as u64;
+            taken += n;
+        }
+        if self.offset >= self.file.len() {
+            self.encoder.try_finish()?;
+            self.done = true;
+        }
+        out.append(self.encoder.get_mut());
+        Ok(self.done)
+    }
+}
+
 struct CountingWriter<'a> {
     inner: &'a mut dyn Write,
     /// Bytes accepted by `inner` so far.

@@ -89,8 +89,8 @@ pub use crate::encoding::{
 };
 pub use crate::error::{ErrorKind, ServeError};
 pub use crate::file_cache::{FileCache, FileCacheStats, MAX_KEY_BYTES, MIN_ENTRY_CHARGE};
-pub use crate::gzip::{GZIP_LEVEL, gzip_stream};
-pub use crate::multipart::Multipart;
+pub use crate::gzip::{GZIP_LEVEL, GzipSteps, gzip_stream};
+pub use crate::multipart::{Multipart, Piece};
 pub use crate::static_file::{
     INDEX_FILE, OCTET_STREAM, SEND_BUFFER_BYTES, StaticFile, TEXT_HTML, attachment_disposition,
     media_type_for,

@@ -21,6 +21,16 @@ use httpd_proto::ByteRange;
 use crate::random::random_u64;
 use crate::static_file::StaticFile;
 
+/// One piece of a `multipart/byteranges` body, from [`Multipart::pieces`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Piece {
+    /// Bytes to send as they are: a delimiter, a part head, a line break.
+    Text(Vec<u8>),
+    /// A range of the file.
+    Range(ByteRange),
+}
+
 /// A `multipart/byteranges` body: its boundary, exact length and writer.
 ///
 /// # Examples
@@ -125,6 +135,25 @@ impl Multipart {
         out.write_all(closing.as_bytes())?;
         written += closing.len() as u64;
         Ok(written)
+    }
+
+    /// Returns the body as a list of pieces, in order: the text between ranges
+    /// (delimiters and part heads) and the ranges of the file, for a sender that
+    /// streams them itself (without blocking) instead of calling
+    /// [`write_to`](Self::write_to). The pieces add up to
+    /// [`content_length`](Self::content_length) bytes.
+    pub fn pieces(&self) -> Vec<Piece> {
+        let mut pieces = Vec::with_capacity(self.ranges.len() * 2 + 1);
+        let mut text = Vec::new();
+        for range in &self.ranges {
+            text.extend_from_slice(self.part_head(range).as_bytes());
+            pieces.push(Piece::Text(std::mem::take(&mut text)));
+            pieces.push(Piece::Range(*range));
+            text.extend_from_slice(b"\r\n");
+        }
+        text.extend_from_slice(self.closing_delimiter().as_bytes());
+        pieces.push(Piece::Text(text));
+        pieces
     }
 
     /// Returns the delimiter and header lines that open the part for `range`.

@@ -167,6 +167,24 @@ impl StaticFile {
         }
     }
 
+    /// Returns `path`'s file from `cache` when the cache holds it unchanged, at the
+    /// cost of one `statx` and without opening anything; `None` when it does not (a
+    /// miss is not counted: the caller then uses [`open_cached`](Self::open_cached),
+    /// typically on a thread that may block on the disk). A hit is exactly what
+    /// [`open_cached`](Self::open_cached) would return.
+    pub fn from_cache(path: &SafePath, cache: &FileCache) -> Option<StaticFile> {
+        let target = file_target(path).ok()?;
+        #[cfg(target_os = "linux")]
+        {
+            crate::file_cache::lookup(target.as_ref(), cache)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (target, cache);
+            None
+        }
+    }
+
     /// Builds a file from its parts; the cache uses it for hits and misses.
     pub(crate) fn from_parts(body: Body, info: Arc<FileInfo>) -> StaticFile {
         StaticFile { body, info }
@@ -351,6 +369,94 @@ impl StaticFile {
             }
         }
         Ok(len)
+    }
+
+    /// Sends at most `max` bytes from `offset` to the socket `out` with one
+    /// `sendfile(2)` call and returns how many went, for a caller that owns a
+    /// nonblocking socket and resumes on writability. A file served from a
+    /// [`FileCache`] hit writes from memory instead.
+    ///
+    /// # Errors
+    /// `WouldBlock` when the socket takes nothing now; `UnexpectedEof` when the file
+    /// ended before `offset + 1` (it shrank after it was opened); `InvalidInput` when
+    /// `offset` is at or past [`len`](Self::len).
+    pub fn sendfile_at(&self, out: BorrowedFd<'_>, offset: u64, max: usize) -> io::Result<usize> {
+        if offset >= self.info.len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "offset is not inside the file",
+            ));
+        }
+        let max = usize::try_from(self.info.len - offset).map_or(max, |left| left.min(max));
+        let file = match &self.body {
+            Body::File(file) => file,
+            Body::Bytes(bytes) => {
+                let rest = span(bytes, offset, max as u64)?;
+                return loop {
+                    match rustix::io::write(out, rest) {
+                        Ok(n) => break Ok(n),
+                        Err(rustix::io::Errno::INTR) => {}
+                        Err(e) => break Err(e.into()),
+                    }
+                };
+            }
+        };
+        let mut at = offset;
+        loop {
+            match rustix::fs::sendfile(out, file, Some(&mut at), max) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "file ended before its opened length",
+                    ));
+                }
+                Ok(n) => return Ok(n),
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Reads bytes from `offset` into `buf` with one positioned read (no seek) and
+    /// returns how many were read, at most up to [`len`](Self::len).
+    ///
+    /// # Errors
+    /// `UnexpectedEof` when the file ended before its opened length; the `io::Error`
+    /// of the read otherwise.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let left = self.info.len.saturating_sub(offset);
+        let want = usize::try_from(left).map_or(buf.len(), |left| left.min(buf.len()));
+        if want == 0 {
+            return Ok(0);
+        }
+        match &self.body {
+            Body::Bytes(bytes) => {
+                buf[..want].copy_from_slice(span(bytes, offset, want as u64)?);
+                Ok(want)
+            }
+            Body::File(file) => loop {
+                match file.read_at(&mut buf[..want], offset) {
+                    Ok(0) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "file ended before its opened length",
+                        ));
+                    }
+                    Ok(n) => return Ok(n),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            },
+        }
+    }
+
+    /// Returns the whole contents when they are in memory (a [`FileCache`] hit).
+    pub fn cached_bytes(&self) -> Option<&[u8]> {
+        match &self.body {
+            Body::Bytes(bytes) => Some(bytes),
+            Body::File(_) => None,
+        }
     }
 
     /// Copies `len` bytes starting at `start` to `out`.

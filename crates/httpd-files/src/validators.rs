@@ -108,6 +108,14 @@ impl Validators {
         self.last_modified
     }
 
+    /// Returns the `Last-Modified` value formatted once when the validators were
+    /// computed, without allocating; `None` when there is none or when the time was in
+    /// the future then (ask [`last_modified_http`](Self::last_modified_http), which
+    /// substitutes the current time).
+    pub fn last_modified_text(&self) -> Option<&str> {
+        self.last_modified_text.as_deref()
+    }
+
     /// Returns the `Last-Modified` value as an IMF-fixdate
     /// (`Sun, 06 Nov 1994 08:49:37 GMT`), or `None` without a modification time.
     ///

@@ -133,8 +133,11 @@ fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
 /// ```
 #[derive(Clone, Debug)]
 pub struct ResponseHead {
-    /// The status line and header lines written so far, each ending in CRLF.
+    /// The status line and header lines written so far, each ending in CRLF, after
+    /// whatever `buf` held before `start`.
     buf: Vec<u8>,
+    /// Where this head's status line starts in `buf`.
+    start: usize,
 }
 
 impl ResponseHead {
@@ -149,14 +152,23 @@ impl ResponseHead {
 
     /// Like [`new`](Self::new), with room for `capacity` bytes before the buffer grows.
     pub fn with_capacity(code: u16, capacity: usize) -> ResponseHead {
+        ResponseHead::appending(code, Vec::with_capacity(capacity.max(32)))
+    }
+
+    /// Like [`new`](Self::new), but writes after the bytes `buf` already holds (say,
+    /// earlier pipelined responses), reusing its capacity: [`finish`](Self::finish)
+    /// gives `buf` back with this head appended, so a server can build every head
+    /// into one buffer without allocating.
+    pub fn appending(code: u16, buf: Vec<u8>) -> ResponseHead {
+        let mut buf = buf;
+        let start = buf.len();
         let reason = reason_phrase(code);
-        let mut buf = Vec::with_capacity(capacity.max(32));
         buf.extend_from_slice(b"HTTP/1.1 ");
         push_decimal(&mut buf, u64::from(code));
         buf.push(b' ');
         buf.extend_from_slice(reason.as_bytes());
         buf.extend_from_slice(b"\r\n");
-        ResponseHead { buf }
+        ResponseHead { buf, start }
     }
 
     /// Appends a header line. CR, LF and other control bytes in `value` are dropped, so
@@ -229,12 +241,12 @@ impl ResponseHead {
     /// Returns the header lines written so far without the status line, for
     /// [`raw_lines`](Self::raw_lines).
     pub fn lines(&self) -> &[u8] {
-        let start = self
-            .buf
+        let own = &self.buf[self.start..];
+        let start = own
             .windows(2)
             .position(|w| w == b"\r\n")
-            .map_or(self.buf.len(), |i| i + 2);
-        &self.buf[start..]
+            .map_or(own.len(), |i| i + 2);
+        &own[start..]
     }
 
     /// Ends the head with the blank line and returns its bytes.

@@ -47,6 +47,10 @@ pub(crate) struct AccessRecord<'a> {
     pub(crate) request_id: Option<&'a str>,
     pub(crate) referer: Option<&'a str>,
     pub(crate) user_agent: Option<&'a str>,
+    /// `http` or `https`.
+    pub(crate) scheme: &'a str,
+    /// The TLS version (`TLSv1.3`), for https.
+    pub(crate) tls: Option<&'a str>,
 }
 
 impl AccessRecord<'_> {
@@ -75,6 +79,8 @@ impl AccessRecord<'_> {
                     "request_id": self.request_id,
                     "referer": self.referer,
                     "user_agent": self.user_agent,
+                    "scheme": self.scheme,
+                    "tls": self.tls,
                 });
                 value.to_string()
             }
@@ -117,6 +123,10 @@ impl AccessRecord<'_> {
                 if let Some(id) = self.request_id {
                     let _ = write!(line, " id={id}");
                 }
+                let _ = write!(line, " {}", self.scheme);
+                if let Some(tls) = self.tls {
+                    let _ = write!(line, " {tls}");
+                }
                 line
             }
         }
@@ -150,6 +160,8 @@ mod tests {
             request_id: Some("abc"),
             referer: None,
             user_agent: Some("curl/8 \"x\""),
+            scheme: "https",
+            tls: Some("TLSv1.3"),
         }
     }
 
@@ -160,7 +172,7 @@ mod tests {
         assert!(time.ends_with('Z') && time.contains('T'), "{line}");
         assert_eq!(
             rest,
-            "127.0.0.1:5000 \"GET /a\\\"b HTTP/1.1\" 200 12 0.4ms httpd-worker-1 id=abc"
+            "127.0.0.1:5000 \"GET /a\\\"b HTTP/1.1\" 200 12 0.4ms httpd-worker-1 id=abc https TLSv1.3"
         );
     }
 
@@ -183,6 +195,8 @@ mod tests {
         assert_eq!(v["target"], "/a\"b");
         assert_eq!(v["status"], 200);
         assert_eq!(v["request_id"], "abc");
+        assert_eq!(v["scheme"], "https");
+        assert_eq!(v["tls"], "TLSv1.3");
         assert!(!line.contains('\n'));
     }
 

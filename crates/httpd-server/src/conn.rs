@@ -1,928 +1,1434 @@
-//! One connection on one worker: serve every request whose head is already buffered
-//! (pipelined ones at once), answer every failure with a precise status, then close the
-//! connection or hand it back to the poller to wait for its next request.
+//! One connection, owned by one poller from accept to close: its transport, the bytes
+//! read and not yet used, the exchange in progress, and the output waiting to go.
 //!
-//! A worker gets a connection only when a whole head is buffered (see
-//! [`poller`](crate::poller)), so it never waits for a head; it may still block reading a
-//! body (bounded by the read timeout `body` sets) or writing a response (bounded by the
-//! socket's write timeout, [`Limits::write_timeout`](httpd_security::Limits)).
+//! # Ownership
+//!
+//! A [`Conn`] lives in its poller's table and is touched by that poller's thread only.
+//! Workers never see it or its socket: they get a [`Job`](crate::jobs::Job) (plain
+//! data) and send back a [`Done`](crate::jobs::Done), which the poller matches to the
+//! connection by token and exchange serial. So at any instant exactly one thread owns
+//! the socket, and no client, however slow, holds a worker.
+//!
+//! # The state machine
+//!
+//! Input and output progress separately:
+//!
+//! - **Input** ([`Input`]) reads heads, then the body of a request if it has one
+//!   (an upload's, or one to discard), then heads again; or, once the connection is
+//!   to close, nothing more.
+//! - **The exchange** ([`Exchange`]) is the request being answered: waiting for a
+//!   job, receiving an upload, or sending its answer. HTTP/1.1 answers in order, so
+//!   the next head is parsed only when the current answer is queued whole.
+//! - **Output** ([`Out`]) holds what is ready to send and at most one body that is
+//!   streamed (a file, a multipart body, gzip steps).
+//!
+//! [`Conn::drive`] moves all three as far as they go without blocking, whenever the
+//! socket became readable or writable, or a job finished. Readiness is
+//! edge-triggered: the connection remembers that a read may find bytes
+//! (`readable`) until a read finds none, so pausing reading (waiting for a job,
+//! back-pressure on an upload) never loses an edge.
+//!
+//! # Time
+//!
+//! One deadline at a time, by phase: the idle timeout between requests; the header
+//! timeout from the first byte of a head (for TLS, from accept: the handshake counts);
+//! the body's pace while a body is read; the write timeout while output is blocked; a
+//! short linger after an error answer. The poller's timer wheel holds it.
+//!
+//! # Closing
+//!
+//! After an error answer (or any last answer while the client may still be sending)
+//! the connection lingers: it shuts its write side, then reads and discards what
+//! arrives for a bounded time and size, so the client reads the answer instead of a
+//! reset, as nginx does.
 
-use std::borrow::Cow;
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::panic::{self, AssertUnwindSafe};
+use std::io;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use httpd_proto::{
-    Framing, HeadScanner, Header, MAX_HEADERS, Method, ParseError, Status, Version, parse_request,
-};
-use mio::Token;
+use httpd_files::PendingUpload;
+use httpd_pool::{SubmitError, ThreadPool};
+use httpd_proto::{Framing, HeadScanner, Method, Request};
 
 use crate::Context;
 use crate::access::AccessRecord;
 use crate::error::Failure;
-use crate::poller::{POLLER_NAME, Parked, Returner};
-use crate::reply::{self, Persistence, Reply};
-use crate::route;
-use crate::web;
+use crate::files::Served;
+use crate::h1::{self, BodyError, BodyReader, HeadScan, OwnedHead, Pace, Persistence, RequestId};
+use crate::jobs::{Done, Job, Outcome, Work};
+use crate::out::{Flushed, Out};
+use crate::plan::{self, Answer, Leftover, Peer, Plan};
+use crate::response::{Finish, Response};
+use crate::timer::Armed;
+use crate::transport::{self, ReadOutcome, Transport};
 
-/// How many bytes one read asks the kernel for.
-const READ_CHUNK: usize = 16 * 1024;
+/// How much decoded upload payload is handed to one write job.
+const UPLOAD_WRITE_BYTES: usize = 256 * 1024;
 
-/// How many reads of at most [`DRAIN_CHUNK`] bytes a refused connection gets before it
-/// is closed (see [`close_gently`]).
-const DRAIN_READS: usize = 16;
+/// Answers queued in memory beyond this many bytes stop the parsing of further
+/// pipelined requests until the client reads.
+const OUT_HIGH_WATER: usize = 64 * 1024;
 
-/// The size of one such read.
-const DRAIN_CHUNK: usize = 4096;
+/// How long a connection lingers after its last answer, reading and dropping input.
+const LINGER_TIME: Duration = Duration::from_secs(2);
 
-/// A connection with a complete head buffered, waiting for (or given to) a worker.
+/// How much input a lingering connection reads and drops at most.
+const LINGER_BYTES: usize = 64 * 1024;
+
+/// What a poller lends a connection while driving it.
+pub(crate) struct Env<'a> {
+    pub(crate) ctx: &'a Context,
+    pub(crate) pool: &'a ThreadPool<Job>,
+    /// The poller's index: jobs come back to it.
+    pub(crate) home: usize,
+    /// The poller's thread name, for logs.
+    pub(crate) by: &'a Arc<str>,
+    /// The time of this turn of the poller (one clock read per turn).
+    pub(crate) now: Instant,
+    /// Buffer for socket reads.
+    pub(crate) scratch: &'a mut [u8],
+    /// The poller's input buffer, lent to a connection that has none.
+    pub(crate) rbuf: &'a mut Vec<u8>,
+    /// The poller's output buffer, lent likewise.
+    pub(crate) wbuf: &'a mut Vec<u8>,
+    /// Serials for exchanges, unique per poller.
+    pub(crate) next_serial: &'a mut u64,
+    /// Set when the connection has a job that waits for room in the pool's queue.
+    pub(crate) wants_retry: bool,
+    /// Log lines about a full pool, throttled.
+    pub(crate) overload: &'a mut crate::poller::Overload,
+}
+
+/// Where input is.
 #[derive(Debug)]
-pub(crate) struct Job {
-    pub(crate) conn: Parked,
-    /// Set when every worker was busy at submission, so the hand-off is logged.
-    pub(crate) queued_at: Option<Instant>,
+enum Input {
+    /// Reading request heads (a partial head may be buffered).
+    Head,
+    /// Reading a request body.
+    Body(Box<BodyIn>),
+    /// No more requests: close once the answers are out.
+    Done,
 }
 
-/// A connection owned by a worker; its socket is in blocking mode.
+/// A body being read.
 #[derive(Debug)]
-pub(crate) struct Conn {
-    pub(crate) stream: TcpStream,
-    pub(crate) peer: SocketAddr,
-    /// Bytes read but not consumed yet: a partial head, a body prefix, pipelined requests.
-    pub(crate) buf: Vec<u8>,
-    /// The serving thread's name, for log lines.
-    pub(crate) worker: Cow<'static, str>,
-    /// When set, responses are collected here (at most `INLINE_MAX_BYTES`) instead of
-    /// written to the socket: the poller is serving this request itself.
-    pub(crate) inline: Option<Vec<u8>>,
+struct BodyIn {
+    reader: BodyReader,
+    sink: Sink,
 }
 
-impl Conn {
-    /// Returns where responses go.
-    pub(crate) fn out(&mut self) -> reply::Out<'_> {
-        match &mut self.inline {
-            Some(buf) => reply::Out::Buffer {
-                buf,
-                cap: INLINE_MAX_BYTES,
-            },
-            None => reply::Out::Socket(&mut self.stream),
-        }
-    }
-
-    /// Reads more bytes onto the end of the buffer; `Ok(0)` means the peer closed.
-    pub(crate) fn fill(&mut self) -> io::Result<usize> {
-        let start = self.buf.len();
-        self.buf.resize(start + READ_CHUNK, 0);
-        let result = self.stream.read(&mut self.buf[start..]);
-        let n = *result.as_ref().unwrap_or(&0);
-        self.buf.truncate(start + n);
-        result
-    }
-}
-
-/// What the router needs from a request head, copied out of the read buffer.
+/// Where body bytes go.
 #[derive(Debug)]
-pub(crate) struct Head {
-    pub(crate) method: Method,
-    pub(crate) method_str: String,
-    pub(crate) target: String,
-    pub(crate) version: Version,
-    pub(crate) keep_alive: bool,
-    pub(crate) framing: Framing,
-    pub(crate) expect: Option<Vec<u8>>,
-    pub(crate) hosts: Vec<Vec<u8>>,
-    pub(crate) content_type: Option<Vec<u8>>,
-    /// Range, validator and content-coding headers for file responses.
-    pub(crate) file_headers: route::FileHeaders,
-    /// Origin, request id, forwarding and logging headers.
-    pub(crate) meta: web::RequestMeta,
-    /// The client's well-formed `X-Request-Id`, or a fresh one.
-    pub(crate) request_id: String,
+enum Sink {
+    /// Nowhere: the request was answered without its body.
+    Discard,
+    /// Into an upload.
+    Upload(Box<Upload>),
 }
 
-impl Head {
-    /// Returns the request line for logs, with client bytes escaped.
-    pub(crate) fn request_line(&self) -> String {
-        format!(
-            "{} {} {}",
-            self.method_str.escape_debug(),
-            self.target.escape_debug(),
-            self.version.as_str()
-        )
-    }
+/// An upload being received.
+#[derive(Debug, Default)]
+struct Upload {
+    /// Payload waiting for a write job.
+    fill: Vec<u8>,
+    /// The temporary file, when it exists and no job holds it.
+    file: Option<PendingUpload>,
+    /// A write or commit job holds the file.
+    in_flight: bool,
+    /// Reading stopped for back-pressure at this time.
+    paused_at: Option<Instant>,
 }
 
-/// What the start of a buffer holds, as far as the head is concerned.
+/// The request being answered.
 #[derive(Debug)]
-pub(crate) enum HeadScan {
-    /// A head of this many bytes, within the size limit.
-    Complete(usize),
-    /// No complete head yet (possibly nothing at all).
-    Partial,
-    /// The head is unacceptable (too large, bare LF); answer and close.
-    Fail(Failure),
+struct Exchange {
+    serial: u64,
+    started: Instant,
+    method: Method,
+    /// The client wants to keep the connection, and may.
+    keep_alive: bool,
+    /// The head, kept when the answer comes later than the parse.
+    head: Option<Arc<OwnedHead>>,
+    request_id: RequestId,
+    stage: Stage,
+    /// Close after this answer.
+    close: bool,
+    /// Status and body length of the answer, once queued.
+    status: u16,
+    n_body: u64,
+    /// The worker that made the answer; the poller when `None`.
+    by: Option<Arc<str>>,
+    /// Requests served on the connection, this one included.
+    n_served: u32,
 }
 
-/// Looks for a complete head at the start of `buf`; `scanner` must have seen only
-/// prefixes of `buf` (a fresh one is always right).
-pub(crate) fn scan_head(scanner: &mut HeadScanner, buf: &[u8], max_head_bytes: usize) -> HeadScan {
-    if buf.is_empty() {
-        return HeadScan::Partial;
-    }
-    match scanner.scan(buf) {
-        Ok(Status::Complete(n)) if n <= max_head_bytes => HeadScan::Complete(n),
-        Ok(Status::Complete(_)) => HeadScan::Fail(head_too_large(buf, max_head_bytes)),
-        Ok(Status::Partial) if buf.len() > max_head_bytes => {
-            HeadScan::Fail(head_too_large(buf, max_head_bytes))
-        }
-        Ok(Status::Partial) => HeadScan::Partial,
-        Err(e) => HeadScan::Fail(Failure::Parse(e)),
-    }
+#[derive(Debug, PartialEq, Eq)]
+enum Stage {
+    /// Waiting for a job's result.
+    Job,
+    /// Receiving an upload's body.
+    Receiving,
+    /// The answer is queued; a body is still streaming.
+    Sending,
 }
 
-/// How a worker's turn with a connection ends.
-enum TurnEnd {
-    /// Nothing complete is buffered: back to the poller.
-    Park,
-    /// An upload's body is still arriving: back to the poller, which reads it.
-    Suspended(Box<Suspended>),
-    /// The connection is done.
+/// A job that found the pool's queue full, waiting to be submitted again.
+#[derive(Debug)]
+struct Waiting {
+    work: Work,
+    /// Give up (503) at this time.
+    until: Instant,
+}
+
+/// The 201 body of an upload, fields in the seed's order.
+#[derive(serde::Serialize)]
+struct UploadReply<'a> {
+    status: &'a str,
+    message: &'a str,
+    filepath: &'a str,
+}
+
+/// How a drive ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Drive {
+    /// The connection stays.
+    Open,
+    /// The connection is finished: close it now.
     Close,
 }
 
-/// A request whose upload body the poller reads, with what answering it needs: a worker
-/// answers it ([`route::resume`]) once the body is in, has failed or timed out.
-pub(crate) struct Suspended {
-    head: Head,
-    persistence: Persistence,
-    started: Instant,
-    pub(crate) upload: route::Upload,
+/// One client connection; see the module docs.
+pub(crate) struct Conn {
+    pub(crate) token: usize,
+    pub(crate) peer: Peer,
+    transport: Transport,
+    inbuf: Vec<u8>,
+    /// Bytes of `inbuf` already used.
+    in_pos: usize,
+    scanner: HeadScanner,
+    out: Out,
+    input: Input,
+    exchange: Option<Box<Exchange>>,
+    n_served: u32,
+    /// A job waiting for room in the pool's queue.
+    waiting: Option<Box<Waiting>>,
+    /// An upload whose body is in while its last write job still runs: it is
+    /// committed when that job returns.
+    finishing: Option<Box<Upload>>,
+    /// The connection's one deadline, and its filing in the poller's wheel.
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) armed: Armed,
+    /// A readiness edge may announce bytes no read has seen.
+    readable: bool,
+    /// The socket may take more bytes.
+    writable: bool,
+    /// When the first byte of the head in progress arrived (TLS: accept, until the
+    /// handshake is done).
+    head_started: Option<Instant>,
+    /// When the last exchange finished (or the connection was accepted).
+    idle_since: Instant,
+    /// When output last blocked, for the write timeout.
+    blocked_since: Option<Instant>,
+    /// Lingering after the last answer: until when, and how many bytes are left.
+    linger: Option<(Instant, usize)>,
+    /// Shutdown asked: answer what was read, then close.
+    stopping: bool,
+    /// No request after the current one: close once it is answered.
+    closing: bool,
+    /// The TLS handshake was counted.
+    handshake_counted: bool,
 }
 
-impl std::fmt::Debug for Suspended {
+impl std::fmt::Debug for Conn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Suspended")
-            .field("request", &self.head.request_line())
-            .field("outcome", &self.upload.outcome)
+        f.debug_struct("Conn")
+            .field("token", &self.token)
+            .field("peer", &self.peer)
+            .field("transport", &self.transport)
+            .field("input", &self.input)
+            .field("exchange", &self.exchange)
             .finish_non_exhaustive()
     }
 }
 
-/// Tells the poller about a connection a worker was given, whatever happens: dropping an
-/// unsettled lease (a normal close, or unwinding) reports the token as closed.
-struct Lease<'a> {
-    back: &'a Returner,
-    token: Token,
-    parked: bool,
-}
-
-impl Lease<'_> {
-    fn park(mut self, conn: Parked) {
-        self.parked = true;
-        self.back.park(conn);
-    }
-}
-
-impl Drop for Lease<'_> {
-    fn drop(&mut self) {
-        if !self.parked {
-            self.back.closed(self.token);
+impl Conn {
+    /// A connection just accepted (and registered).
+    pub(crate) fn new(token: usize, peer: Peer, transport: Transport, now: Instant) -> Conn {
+        let tls = transport.is_tls();
+        Conn {
+            token,
+            peer,
+            transport,
+            inbuf: Vec::new(),
+            in_pos: 0,
+            scanner: HeadScanner::default(),
+            out: Out::default(),
+            input: Input::Head,
+            exchange: None,
+            n_served: 0,
+            waiting: None,
+            finishing: None,
+            deadline: None,
+            armed: Armed::default(),
+            // Bytes may have come with the connection (deferred accept).
+            readable: true,
+            writable: true,
+            // The handshake counts as part of the first head.
+            head_started: tls.then_some(now),
+            idle_since: now,
+            blocked_since: None,
+            linger: None,
+            stopping: false,
+            closing: false,
+            handshake_counted: false,
         }
     }
-}
 
-/// Responses up to this many bytes (head and body) may be served by the poller itself.
-pub(crate) const INLINE_MAX_BYTES: usize = 64 * 1024;
+    /// Records a readiness event.
+    pub(crate) fn ready(&mut self, readable: bool, writable: bool) {
+        self.readable |= readable;
+        self.writable |= writable;
+    }
 
-/// Serves the buffered requests of one ready connection; runs on a pool worker. The
-/// connection is then closed or handed back to the poller that owns it (`backs`, by
-/// the connection's `home`).
-pub(crate) fn serve(job: Job, ctx: &Context, backs: &[Returner]) {
-    let Job { conn, queued_at } = job;
-    let Some(back) = backs.get(conn.home) else {
-        // Never expected: every poller has a returner. Closing is the safe way out.
-        log::error!("no poller {} to hand {} back to", conn.home, conn.peer);
-        return;
-    };
-    let lease = Lease {
-        back,
-        token: conn.token,
-        parked: false,
-    };
-    let worker: Cow<'static, str> = Cow::Owned(
-        std::thread::current()
-            .name()
-            .unwrap_or("httpd-worker")
-            .to_string(),
-    );
-    if let Some(at) = queued_at {
-        log::debug!(
-            "Connection dequeued, assigned to {worker} after {:.1}ms",
-            at.elapsed().as_secs_f64() * 1000.0
-        );
+    /// Tells whether the connection waits between requests with nothing buffered.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.exchange.is_none()
+            && matches!(self.input, Input::Head)
+            && self.in_pos >= self.inbuf.len()
+            && self.out.is_empty()
+            && self.head_started.is_none()
     }
-    let Parked {
-        home,
-        token,
-        stream,
-        peer,
-        buf,
-        mut n_served,
-        pending,
-        close_after,
-        timeouts_set,
-        suspended,
-    } = conn;
-    let mut conn = Conn {
-        stream,
-        peer,
-        buf,
-        worker,
-        inline: None,
-    };
-    // The timeouts bound this worker's blocking reads (bodies that set none of their
-    // own) and writes (a client that stops reading).
-    let blocking = if timeouts_set {
-        Ok(())
-    } else {
-        conn.stream
-            .set_write_timeout(Some(ctx.limits.write_timeout))
-            .and_then(|()| conn.stream.set_read_timeout(Some(ctx.limits.idle_timeout)))
+
+    /// Tells whether a job waits for room in the queue.
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.waiting.is_some()
     }
-    .and_then(|()| conn.stream.set_nonblocking(false));
-    let end = match blocking {
-        // The rest of a response the poller could not finish without blocking.
-        Ok(()) if !pending.is_empty() => match conn.stream.write_all(&pending) {
-            Ok(()) if close_after => TurnEnd::Close,
-            Ok(()) => serve_buffered(&mut conn, &mut n_served, ctx),
-            Err(e) => {
-                log::debug!("[{}] {peer}: write failed: {e}", conn.worker);
-                TurnEnd::Close
+
+    /// Shutdown: an idle connection, or one with only part of a head, closes now
+    /// (`Drive::Close`); one with an exchange under way finishes it, then closes.
+    pub(crate) fn stop(&mut self) -> Drive {
+        self.stopping = true;
+        self.closing = true;
+        if self.exchange.is_none() && matches!(self.input, Input::Head) && self.out.is_empty() {
+            return Drive::Close;
+        }
+        Drive::Open
+    }
+
+    /// Moves input, the exchange and output as far as they go without blocking.
+    pub(crate) fn drive(&mut self, env: &mut Env<'_>) -> Drive {
+        let lent_in = self.lend_inbuf(env);
+        let lent_out = self.out.swap_idle_buf(env.wbuf);
+        let result = self.run(env);
+        if lent_out {
+            self.out.return_buf(env.wbuf);
+        }
+        self.return_inbuf(env, lent_in);
+        self.count_handshake(env.ctx);
+        if result == Drive::Open {
+            self.deadline = self.next_deadline(env.ctx);
+        }
+        result
+    }
+
+    fn run(&mut self, env: &mut Env<'_>) -> Drive {
+        if self.linger.is_some() {
+            return self.linger_read(env);
+        }
+        loop {
+            if let Err(()) = self.pump_input(env) {
+                return Drive::Close;
             }
-        },
-        Ok(()) => match suspended {
-            Some(s) => resume(&mut conn, *s, &mut n_served, ctx),
-            None => serve_buffered(&mut conn, &mut n_served, ctx),
-        },
-        Err(e) => {
-            log::debug!(
-                "[{}] {peer}: cannot make the socket blocking: {e}",
-                conn.worker
-            );
-            TurnEnd::Close
+            match self.flush(env) {
+                Progress::More => continue,
+                Progress::Stuck => {}
+                Progress::Broken => return Drive::Close,
+            }
+            if matches!(self.input, Input::Done)
+                && self.exchange.is_none()
+                && self.out.is_empty()
+                && self.waiting.is_none()
+            {
+                return self.finish_connection(env);
+            }
+            return Drive::Open;
         }
-    };
-    let mut end = end;
-    loop {
-        let suspended = match end {
-            TurnEnd::Suspended(s) => Some(s),
-            TurnEnd::Park => None,
-            TurnEnd::Close => break,
+    }
+
+    /// The connection is done: close at once when nothing unread can turn the close
+    /// into a reset, else linger.
+    fn finish_connection(&mut self, env: &mut Env<'_>) -> Drive {
+        if self.transport.wants_write() {
+            // TLS records still to go: wait for writability.
+            return Drive::Open;
+        }
+        let unread = self.in_pos < self.inbuf.len() || self.readable;
+        if !unread {
+            if self.transport.is_tls() {
+                // The close_notify alert, best effort, then FIN.
+                self.transport.shutdown_write();
+            }
+            return Drive::Close;
+        }
+        self.transport.shutdown_write();
+        self.in_pos = self.inbuf.len();
+        self.linger = Some((env.now + LINGER_TIME, LINGER_BYTES));
+        self.linger_read(env)
+    }
+
+    /// Reads and drops input until the peer closes, the budget is spent, or the
+    /// socket is empty (then the deadline closes it).
+    fn linger_read(&mut self, env: &mut Env<'_>) -> Drive {
+        let _ = self.transport.flush();
+        loop {
+            let Some((_, left)) = &mut self.linger else {
+                return Drive::Close;
+            };
+            if *left == 0 {
+                return Drive::Close;
+            }
+            let mut sink = Vec::new();
+            match self.transport.read(&mut sink, env.scratch) {
+                ReadOutcome::Data { n, drained } => {
+                    *left = left.saturating_sub(n.max(1));
+                    if drained {
+                        self.readable = false;
+                        return Drive::Open;
+                    }
+                }
+                ReadOutcome::WouldBlock => {
+                    self.readable = false;
+                    return Drive::Open;
+                }
+                ReadOutcome::Eof | ReadOutcome::Failed(_) => return Drive::Close,
+            }
+        }
+    }
+
+    /// A deadline passed (the poller checked `deadline <= now`).
+    pub(crate) fn expire(&mut self, env: &mut Env<'_>) -> Drive {
+        let ctx = env.ctx;
+        self.deadline = None;
+        if self.linger.is_some() {
+            return Drive::Close;
+        }
+        if self.blocked_since.is_some() {
+            log::debug!("[{}] {}: write timed out", env.by, self.peer.addr);
+            return Drive::Close;
+        }
+        if let Some(waiting) = self.waiting.take() {
+            // Waited the idle timeout for room in the queue: 503 if nothing of the
+            // answer was written (an upload's body was read; its file goes).
+            let _ = waiting.work;
+            log::debug!("[{}] {}: no room for a job in time", env.by, self.peer.addr);
+            self.answer_failure(env, Failure::Busy);
+            return self.after_expiry(env);
+        }
+        match &mut self.input {
+            Input::Body(body) => {
+                let upload = matches!(body.sink, Sink::Upload(_));
+                log::debug!("[{}] {}: body too slow", env.by, self.peer.addr);
+                self.input = Input::Done;
+                if upload {
+                    self.answer_failure(env, Failure::BodyTimeout);
+                    return self.after_expiry(env);
+                }
+                if self.exchange.is_none() && self.out.is_empty() {
+                    return Drive::Close;
+                }
+                Drive::Open
+            }
+            Input::Head if self.exchange.is_none() => {
+                let Some(started) = self.head_started else {
+                    log::debug!("[{}] {}: idle timeout", env.by, self.peer.addr);
+                    return Drive::Close;
+                };
+                if self.transport.is_handshaking() {
+                    log::debug!("[{}] {}: TLS handshake too slow", env.by, self.peer.addr);
+                    ctx.metrics.tls_failed("timeout");
+                    return Drive::Close;
+                }
+                log::debug!("[{}] {}: head deadline passed", env.by, self.peer.addr);
+                self.input = Input::Done;
+                self.answer_early(env, Failure::HeadTimeout, false, started);
+                self.after_expiry(env)
+            }
+            _ => Drive::Open,
+        }
+    }
+
+    fn after_expiry(&mut self, env: &mut Env<'_>) -> Drive {
+        let result = self.drive(env);
+        if result == Drive::Open && self.deadline.is_none_or(|d| d <= env.now) {
+            // Nothing left to wait for but the linger.
+            self.deadline = Some(env.now + LINGER_TIME);
+        }
+        result
+    }
+
+    /// A job's result arrived for this connection.
+    pub(crate) fn job_done(&mut self, done: Done, env: &mut Env<'_>) -> Drive {
+        let Some(exchange) = self.exchange.as_deref_mut() else {
+            return Drive::Open;
         };
-        // While stopping, connections are not parked: the poller may be gone.
-        if !ctx.stop.load(Ordering::Acquire) && conn.stream.set_nonblocking(true).is_ok() {
-            if suspended.is_some() {
-                log::debug!(
-                    "[{}] {peer}: upload body continues in the poller",
-                    conn.worker
-                );
+        if exchange.serial != done.serial {
+            return Drive::Open;
+        }
+        let Done { by, outcome, .. } = done;
+        match outcome {
+            Outcome::File(result) => {
+                exchange.by = Some(by);
+                match result {
+                    Ok(Served::File(answer)) => self.queue_deferred(env, Answer::File(answer)),
+                    Ok(Served::Simple(response)) => {
+                        self.queue_deferred(env, Answer::Simple(response));
+                    }
+                    Err(failure) => self.answer_failure(env, failure),
+                }
             }
-            lease.park(Parked {
-                home,
-                token,
-                stream: conn.stream,
-                peer,
-                buf: conn.buf,
-                n_served,
-                pending: Vec::new(),
-                close_after: false,
-                timeouts_set: true,
-                suspended,
-            });
+            Outcome::Gzip {
+                steps,
+                bytes,
+                result,
+            } => match result {
+                Ok(last) => self.out.gzip_step(steps, &bytes, last),
+                Err(e) => {
+                    log::warn!("[{by}] gzip failed: {e}");
+                    return Drive::Close;
+                }
+            },
+            Outcome::Written { file, bytes } => {
+                let mut failed = None;
+                if let Some(mut upload) = self.finishing.take() {
+                    // The body was in already: commit now, with what is left.
+                    match file {
+                        Ok(file) => {
+                            let bytes = std::mem::take(&mut upload.fill);
+                            self.submit(
+                                env,
+                                Work::UploadCommit {
+                                    file: Some(file),
+                                    bytes,
+                                },
+                            );
+                        }
+                        Err(failure) => failed = Some(failure),
+                    }
+                } else if let Input::Body(body) = &mut self.input {
+                    if let Sink::Upload(upload) = &mut body.sink {
+                        upload.in_flight = false;
+                        if upload.fill.is_empty() {
+                            // Reuse the buffer the job emptied.
+                            upload.fill = bytes;
+                        }
+                        if let Some(paused) = upload.paused_at.take() {
+                            body.reader.resumed(paused, env.now);
+                        }
+                        match file {
+                            Ok(file) => upload.file = Some(file),
+                            Err(failure) => failed = Some(failure),
+                        }
+                    }
+                }
+                if let Some(failure) = failed {
+                    if let Some(x) = self.exchange.as_deref_mut() {
+                        x.by = Some(by);
+                    }
+                    if matches!(self.input, Input::Body(_)) {
+                        self.input = Input::Done;
+                    }
+                    self.answer_failure(env, failure);
+                }
+            }
+            Outcome::Committed(result) => {
+                exchange.by = Some(by);
+                match result {
+                    Ok(stored) => {
+                        let body = UploadReply {
+                            status: "success",
+                            message: "File created successfully",
+                            filepath: stored.url_path(),
+                        };
+                        let mut response = Response::new(201)
+                            .with("Content-Type", "application/json")
+                            .with("Location", stored.url_path().to_string());
+                        response.body = serde_json::to_vec(&body).unwrap_or_default();
+                        self.queue_deferred(env, Answer::Simple(response));
+                    }
+                    Err(failure) => self.answer_failure(env, failure),
+                }
+            }
+            Outcome::Released => {
+                exchange.by = Some(by);
+                let mut response = Response::new(200).with("Content-Type", "text/plain");
+                response.body = b"released\n".to_vec();
+                self.queue_deferred(env, Answer::Simple(response));
+            }
+            Outcome::Panicked => {
+                exchange.by = Some(by);
+                self.answer_failure(env, Failure::Panic);
+            }
+        }
+        self.drive(env)
+    }
+
+    /// Submits a job that waited for room in the queue; true once it is off.
+    pub(crate) fn retry_job(&mut self, env: &mut Env<'_>) -> bool {
+        let Some(waiting) = self.waiting.take() else {
+            return true;
+        };
+        let until = waiting.until;
+        match self.try_submit(env, waiting.work) {
+            Ok(()) => true,
+            Err(work) => {
+                self.waiting = Some(Box::new(Waiting { work, until }));
+                false
+            }
+        }
+    }
+
+    /// Reads and acts on input until it needs bytes that have not arrived, or waits
+    /// for the exchange. `Err` when the connection is finished without an answer.
+    fn pump_input(&mut self, env: &mut Env<'_>) -> Result<(), ()> {
+        loop {
+            match &mut self.input {
+                Input::Done => return Ok(()),
+                Input::Body(_) => {
+                    if !self.feed_body(env)? {
+                        return Ok(());
+                    }
+                }
+                Input::Head => {
+                    if self.exchange.is_some()
+                        || self.out.is_streaming()
+                        || self.out.pending_len() > OUT_HIGH_WATER
+                    {
+                        return Ok(());
+                    }
+                    if self.closing {
+                        self.input = Input::Done;
+                        return Ok(());
+                    }
+                    let max_head = env.ctx.limits.max_head_bytes;
+                    match h1::scan_head(&mut self.scanner, &self.inbuf[self.in_pos..], max_head) {
+                        HeadScan::Complete(head_len) => self.start_exchange(env, head_len),
+                        HeadScan::Partial => {
+                            if !self.read_more(env)? {
+                                return Ok(());
+                            }
+                        }
+                        HeadScan::Fail(failure) => {
+                            let head_only = h1::is_head_request(&self.inbuf[self.in_pos..]);
+                            let started = self.head_started.unwrap_or(env.now);
+                            self.input = Input::Done;
+                            self.answer_early(env, failure, head_only, started);
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads once from the transport onto the end of the input buffer, unless the last
+    /// read found the socket empty and no edge came since (`None`). Keeps `readable`
+    /// up to date.
+    fn read_input(&mut self, env: &mut Env<'_>) -> Option<ReadOutcome> {
+        if !self.readable {
+            return None;
+        }
+        if self.in_pos > 0 {
+            // The scanner's state is relative to the unused bytes, which stay the same.
+            self.inbuf.drain(..self.in_pos);
+            self.in_pos = 0;
+        }
+        let outcome = self.transport.read(&mut self.inbuf, env.scratch);
+        match outcome {
+            ReadOutcome::Data { drained, .. } => self.readable = !drained,
+            _ => self.readable = false,
+        }
+        Some(outcome)
+    }
+
+    /// Reads once into the input buffer; false when nothing more can be read now.
+    /// `Err` when the connection is finished (the peer left mid-head, or failed).
+    fn read_more(&mut self, env: &mut Env<'_>) -> Result<bool, ()> {
+        let Some(outcome) = self.read_input(env) else {
+            return Ok(false);
+        };
+        match outcome {
+            ReadOutcome::Data { n, drained } => {
+                if n > 0 && self.head_started.is_none() && matches!(self.input, Input::Head) {
+                    self.head_started = Some(env.now);
+                }
+                Ok(n > 0 || !drained)
+            }
+            ReadOutcome::WouldBlock => Ok(false),
+            ReadOutcome::Eof => {
+                match &self.input {
+                    Input::Head if self.inbuf.is_empty() && self.exchange.is_none() => Err(()),
+                    Input::Head if self.exchange.is_none() => {
+                        log::debug!("[{}] {}: closed mid-request", env.by, self.peer.addr);
+                        Err(())
+                    }
+                    _ => {
+                        // A half-close after a request: answer it, then close.
+                        self.input = Input::Done;
+                        Ok(false)
+                    }
+                }
+            }
+            ReadOutcome::Failed(failure) => {
+                if self.transport.is_tls() && failure != transport::Failure::Io {
+                    if self.transport.is_handshaking() || self.transport.handshake().is_none() {
+                        env.ctx.metrics.tls_failed(failure.label());
+                    }
+                    log::debug!(
+                        "[{}] {}: TLS failed: {}",
+                        env.by,
+                        self.peer.addr,
+                        failure.label()
+                    );
+                    if failure == transport::Failure::PlainHttp {
+                        self.plain_http_on_tls_port();
+                    }
+                } else {
+                    log::debug!("[{}] {}: read failed", env.by, self.peer.addr);
+                }
+                Err(())
+            }
+        }
+    }
+
+    /// Answers plain HTTP sent to a TLS port with nginx's short 400, in the clear.
+    fn plain_http_on_tls_port(&mut self) {
+        const ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\nServer: httpd\r\n\
+            Content-Type: text/plain\r\nContent-Length: 48\r\nConnection: close\r\n\r\n\
+            The plain HTTP request was sent to HTTPS port.\r\n";
+        let mut sock = self.transport.socket();
+        let _ = io::Write::write(&mut sock, ANSWER);
+        let _ = sock.shutdown(std::net::Shutdown::Write);
+    }
+
+    /// Feeds buffered (and newly read) bytes to the body being read; true when the
+    /// body is done (input moved on), false when it waits for bytes or for a job.
+    fn feed_body(&mut self, env: &mut Env<'_>) -> Result<bool, ()> {
+        loop {
+            let Input::Body(body) = &mut self.input else {
+                return Ok(true);
+            };
+            // Back-pressure: a full buffer waits for the write job before reading on.
+            if let Sink::Upload(upload) = &mut body.sink {
+                if upload.fill.len() >= UPLOAD_WRITE_BYTES {
+                    if !upload.in_flight {
+                        self.submit_upload_write(env);
+                        continue;
+                    }
+                    if upload.paused_at.is_none() {
+                        upload.paused_at = Some(env.now);
+                    }
+                    return Ok(false);
+                }
+            }
+            let available = &self.inbuf[self.in_pos..];
+            let fed = match &mut body.sink {
+                Sink::Discard => body.reader.feed(available, &mut io::sink()),
+                Sink::Upload(upload) => body.reader.feed(available, &mut upload.fill),
+            };
+            match fed {
+                Ok((used, done)) => {
+                    self.in_pos += used;
+                    if done {
+                        self.body_done(env);
+                        return Ok(true);
+                    }
+                    if self.in_pos < self.inbuf.len() {
+                        // A partial chunk line: read more below.
+                    }
+                }
+                Err(e) => {
+                    self.body_failed(env, e);
+                    return Ok(true);
+                }
+            }
+            let Input::Body(body) = &mut self.input else {
+                return Ok(true);
+            };
+            if let Sink::Upload(upload) = &body.sink {
+                if upload.fill.len() >= UPLOAD_WRITE_BYTES {
+                    continue;
+                }
+            }
+            let Some(outcome) = self.read_input(env) else {
+                return Ok(false);
+            };
+            match outcome {
+                ReadOutcome::Data { n, drained } => {
+                    let Input::Body(body) = &mut self.input else {
+                        return Ok(true);
+                    };
+                    if let Err(e) = body.reader.arrived(n, env.now) {
+                        self.body_failed(env, e);
+                        return Ok(true);
+                    }
+                    if n == 0 && drained {
+                        return Ok(false);
+                    }
+                }
+                ReadOutcome::WouldBlock => return Ok(false),
+                ReadOutcome::Eof | ReadOutcome::Failed(_) => {
+                    self.body_failed(env, BodyError::Closed);
+                    return Ok(true);
+                }
+            }
+        }
+    }
+
+    /// The body was read whole.
+    fn body_done(&mut self, env: &mut Env<'_>) {
+        let input = std::mem::replace(&mut self.input, Input::Head);
+        let Input::Body(body) = input else {
+            return;
+        };
+        env.ctx.metrics.received(body.reader.total());
+        if let Sink::Upload(upload) = body.sink {
+            if upload.in_flight {
+                // Its last write is still running: commit when it returns, so the
+                // file is written in order.
+                self.finishing = Some(upload);
+            } else {
+                let Upload { fill, file, .. } = *upload;
+                self.submit(env, Work::UploadCommit { file, bytes: fill });
+            }
+        }
+    }
+
+    /// The body could not be read whole: answer an upload's failure; for a discarded
+    /// body, close after the answer.
+    fn body_failed(&mut self, env: &mut Env<'_>, e: BodyError) {
+        let input = std::mem::replace(&mut self.input, Input::Done);
+        let Input::Body(body) = input else {
+            return;
+        };
+        match &e {
+            BodyError::Sink(io) => log::warn!("[{}] cannot keep a request body: {io}", env.by),
+            _ => log::debug!("[{}] {}: request body: {e:?}", env.by, self.peer.addr),
+        }
+        if let Sink::Upload(_) = body.sink {
+            // Dropping the upload removes its temporary file (a job holding it drops
+            // it when its result finds the exchange gone).
+            let failure = match e {
+                BodyError::TooLarge => Failure::BodyTooLarge,
+                BodyError::Chunk(c) => Failure::Chunk(c),
+                BodyError::Timeout => Failure::BodyTimeout,
+                BodyError::Closed => Failure::Aborted,
+                BodyError::Sink(_) => Failure::Files(httpd_files::ErrorKind::Io),
+            };
+            if matches!(failure, Failure::Aborted) {
+                // Nobody to answer.
+                self.exchange = None;
+                return;
+            }
+            self.answer_failure(env, failure);
+        } else {
+            self.closing = true;
+        }
+    }
+
+    /// Hands the filled upload buffer to a write job.
+    fn submit_upload_write(&mut self, env: &mut Env<'_>) {
+        let Input::Body(body) = &mut self.input else {
+            return;
+        };
+        let Sink::Upload(upload) = &mut body.sink else {
+            return;
+        };
+        let bytes = std::mem::replace(&mut upload.fill, Vec::with_capacity(UPLOAD_WRITE_BYTES));
+        let file = upload.file.take();
+        upload.in_flight = true;
+        self.submit(env, Work::UploadWrite { file, bytes });
+    }
+
+    /// Parses the complete head of `head_len` bytes at `in_pos` and starts answering it.
+    fn start_exchange(&mut self, env: &mut Env<'_>, head_len: usize) {
+        let head_start = self.in_pos;
+        self.in_pos += head_len;
+        self.scanner.reset();
+        let started = self.head_started.take().unwrap_or(env.now);
+        // The head stays in the input buffer, which is set aside while the request is
+        // planned (nothing reads input meanwhile) and put back after.
+        let inbuf = std::mem::take(&mut self.inbuf);
+        self.start_parsed(env, &inbuf[head_start..head_start + head_len], started);
+        self.inbuf = inbuf;
+    }
+
+    /// Plans the request in `head` and starts answering it.
+    fn start_parsed(&mut self, env: &mut Env<'_>, head: &[u8], started: Instant) {
+        let ctx = env.ctx;
+        let mut slots = h1::slots();
+        let request = match h1::parse(head, &mut slots) {
+            Ok(request) => request,
+            Err(failure) => {
+                let head_only = h1::is_head_request(head);
+                self.input = Input::Done;
+                self.answer_early(env, failure, head_only, started);
+                return;
+            }
+        };
+        self.n_served += 1;
+        let last = self.n_served >= ctx.limits.max_requests
+            || self.stopping
+            || ctx.stop.load(Ordering::Relaxed);
+        let method = Method::from_token(request.method);
+        let decision = plan::decide(ctx, self.peer, head, &request, env.now, env.by);
+        let mut exchange = Box::new(Exchange {
+            serial: {
+                *env.next_serial += 1;
+                *env.next_serial
+            },
+            started,
+            method,
+            keep_alive: request.wants_keep_alive() && !last,
+            head: None,
+            request_id: RequestId::from_request(request.header("x-request-id")),
+            stage: Stage::Job,
+            close: decision.close || decision.leftover == Leftover::Refuse,
+            status: 0,
+            n_body: 0,
+            by: None,
+            n_served: self.n_served,
+        });
+        if request.wants_keep_alive() && self.n_served >= ctx.limits.max_requests {
+            log::debug!(
+                "[{}] Closing persistent connection after {} requests",
+                env.by,
+                self.n_served
+            );
+        }
+        if exchange.close {
+            self.closing = true;
+        } else if let Leftover::Discard(framing) = decision.leftover {
+            match BodyReader::new(framing, plan::DISCARD_MAX_BYTES, pace(ctx), env.now) {
+                Ok(reader) => {
+                    self.input = Input::Body(Box::new(BodyIn {
+                        reader,
+                        sink: Sink::Discard,
+                    }));
+                }
+                Err(_) => {
+                    exchange.close = true;
+                    self.closing = true;
+                }
+            }
+        }
+        match decision.plan {
+            Plan::Answer(answer) => {
+                self.exchange = Some(exchange);
+                self.queue_answer(env, answer, &request, head);
+            }
+            Plan::Job(work) => {
+                exchange.head = Some(match &work {
+                    Work::File(job) => Arc::clone(&job.head),
+                    _ => Arc::new(OwnedHead::new(head, &request)),
+                });
+                self.exchange = Some(exchange);
+                self.submit(env, work);
+            }
+            Plan::Upload { send_continue } => {
+                log::debug!(
+                    "[{}] {}: receiving upload body ({:?})",
+                    env.by,
+                    self.peer.addr,
+                    request.framing()
+                );
+                exchange.head = Some(Arc::new(OwnedHead::new(head, &request)));
+                exchange.stage = Stage::Receiving;
+                let framing = request.framing().unwrap_or(Framing::None);
+                let reader =
+                    BodyReader::new(framing, ctx.limits.max_body_bytes, pace(ctx), env.now);
+                self.exchange = Some(exchange);
+                match reader {
+                    Ok(reader) => {
+                        if send_continue {
+                            self.out.push(b"HTTP/1.1 100 Continue\r\n\r\n");
+                        }
+                        self.input = Input::Body(Box::new(BodyIn {
+                            reader,
+                            sink: Sink::Upload(Box::default()),
+                        }));
+                    }
+                    Err(_) => {
+                        self.input = Input::Done;
+                        self.answer_failure(env, Failure::BodyTooLarge);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Submits a job for the current exchange, or deals with a full queue: an upload
+    /// waits for room (its client sent the body and is owed an answer); anything else
+    /// gets 503 if nothing of its answer was written, else the connection closes.
+    fn submit(&mut self, env: &mut Env<'_>, work: Work) {
+        if let Some(x) = self.exchange.as_deref_mut() {
+            if !matches!(work, Work::Gzip(_) | Work::UploadWrite { .. }) {
+                x.stage = Stage::Job;
+            }
+        }
+        if let Err(work) = self.try_submit(env, work) {
+            match work {
+                Work::UploadWrite { .. } | Work::UploadCommit { .. } => {
+                    env.wants_retry = true;
+                    self.waiting = Some(Box::new(Waiting {
+                        work,
+                        until: env.now + env.ctx.limits.idle_timeout,
+                    }));
+                }
+                Work::Gzip(_) => {
+                    // Part of the answer is out: the only honest end is a close.
+                    self.exchange = None;
+                    self.input = Input::Done;
+                    self.out = Out::default();
+                }
+                _ => self.answer_failure(env, Failure::Busy),
+            }
+        }
+    }
+
+    fn try_submit(&mut self, env: &mut Env<'_>, work: Work) -> Result<(), Work> {
+        let Some(x) = self.exchange.as_deref() else {
+            return Ok(());
+        };
+        let stats = env.pool.stats();
+        let saturated = stats.n_busy >= stats.n_workers;
+        env.overload.observe(&stats);
+        if saturated {
+            env.overload.saturated(self.peer.addr, &stats);
+        }
+        let job = Job {
+            home: env.home,
+            token: self.token,
+            serial: x.serial,
+            queued_at: saturated.then_some(env.now),
+            work,
+        };
+        match env.pool.try_submit(job) {
+            Ok(()) => Ok(()),
+            Err(SubmitError::Full(job) | SubmitError::Closed(job)) => {
+                env.overload.rejected(self.peer.addr, env.pool);
+                env.ctx.counters.n_rejected.fetch_add(1, Ordering::Relaxed);
+                env.ctx.metrics.rejected();
+                Err(job.work)
+            }
+        }
+    }
+
+    /// Answers a failure of the current exchange (or of a request that never became
+    /// one) and closes after it when the failure calls for it.
+    fn answer_failure(&mut self, env: &mut Env<'_>, failure: Failure) {
+        let Some(exchange) = self.exchange.as_deref_mut() else {
+            return;
+        };
+        if failure.must_close() {
+            exchange.close = true;
+            self.closing = true;
+        }
+        if exchange.stage == Stage::Sending {
+            // Part of an answer is out already: close instead.
+            self.input = Input::Done;
+            self.exchange = None;
             return;
         }
-        // An upload's body is then read here, blocking.
-        let Some(s) = suspended else {
-            break;
-        };
-        end = match conn.stream.set_nonblocking(false) {
-            Ok(()) => resume(&mut conn, *s, &mut n_served, ctx),
-            Err(_) => TurnEnd::Close,
-        };
-    }
-    back.deregister(&conn.stream);
-    // The poller hears of the close before the peer can see it: a client that reconnects
-    // after our FIN finds its old connection already uncounted. The descriptor stays
-    // open until `conn` is dropped, so its number cannot be reused meanwhile.
-    drop(lease);
-    let _ = conn.stream.shutdown(Shutdown::Both);
-    drop(conn);
-}
-
-/// Serves every complete head in the buffer, in order.
-fn serve_buffered(conn: &mut Conn, n_served: &mut u32, ctx: &Context) -> TurnEnd {
-    loop {
-        let scan = scan_head(
-            &mut HeadScanner::default(),
-            &conn.buf,
-            ctx.limits.max_head_bytes,
+        log::debug!(
+            "[{}] {}: {failure} -> {}",
+            exchange.by.as_deref().unwrap_or(env.by),
+            self.peer.addr,
+            failure.status()
         );
-        match scan {
-            HeadScan::Complete(head_len) => match serve_one(conn, head_len, n_served, ctx) {
-                Served::KeepAlive => continue,
-                Served::Suspended(s) => return TurnEnd::Suspended(s),
-                Served::Close | Served::TooBig => return TurnEnd::Close,
-            },
-            HeadScan::Partial => return TurnEnd::Park,
-            HeadScan::Fail(failure) => {
-                answer_failure(ctx, conn, None, failure, Instant::now());
-                return TurnEnd::Close;
+        let response = plan::failure_response(&failure);
+        self.queue_deferred(env, Answer::Simple(response));
+    }
+
+    /// Answers a head that could not become a request (malformed, too large, too slow)
+    /// and closes after it.
+    fn answer_early(
+        &mut self,
+        env: &mut Env<'_>,
+        failure: Failure,
+        head_only: bool,
+        started: Instant,
+    ) {
+        let status = failure.status();
+        log::debug!("[{}] {}: {failure} -> {status}", env.by, self.peer.addr);
+        let response = plan::failure_response(&failure);
+        let finish = Finish {
+            persistence: Persistence::Close,
+            head_only,
+            request_id: None,
+            extra: self.extra_lines(env.ctx, true),
+            cors: &[],
+            vary_origin: false,
+            hsts: self.hsts(env.ctx),
+        };
+        let buf = self.out.take_buf();
+        let (buf, n_body) = response.write(buf, &finish);
+        self.out.put_buf(buf);
+        let took = env.now.saturating_duration_since(started);
+        env.ctx
+            .metrics
+            .record(Method::Other, status, n_body, took, self.peer.https);
+        if env.ctx.access_log {
+            let record = AccessRecord {
+                client: self.peer.addr.to_string(),
+                method: None,
+                target: None,
+                version: None,
+                status,
+                n_bytes: n_body,
+                took,
+                worker: env.by,
+                request_id: None,
+                referer: None,
+                user_agent: None,
+                scheme: self.scheme(),
+                tls: self.transport.handshake().map(|h| h.version),
+            };
+            log::info!(target: "access", "{}", record.format(env.ctx.access_format));
+        }
+    }
+
+    /// Queues an answer that came after the parse (a job's result, a failure found
+    /// later): the request is rebuilt from the kept head.
+    fn queue_deferred(&mut self, env: &mut Env<'_>, answer: Answer) {
+        let head = self.exchange.as_ref().and_then(|x| x.head.clone());
+        match head {
+            Some(head) => {
+                let mut slots = h1::slots();
+                let request = head.request(&mut slots);
+                self.queue_answer(env, answer, &request, &[]);
+            }
+            None => {
+                // No head was kept: answer without request-derived lines.
+                let request = Request {
+                    method: "-",
+                    target: "-",
+                    version: httpd_proto::Version::Http11,
+                    headers: &[],
+                };
+                self.queue_answer(env, answer, &request, &[]);
             }
         }
     }
-}
 
-/// Answers a suspended upload, then the requests pipelined after it.
-fn resume(conn: &mut Conn, s: Suspended, n_served: &mut u32, ctx: &Context) -> TurnEnd {
-    let Suspended {
-        head,
-        persistence,
-        started,
-        upload,
-    } = s;
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-        route::resume(conn, &head, upload, persistence, ctx, started)
-    }));
-    match outcome {
-        Ok(Ok(Persistence::KeepAlive { .. })) => serve_buffered(conn, n_served, ctx),
-        Ok(Ok(Persistence::Close)) => TurnEnd::Close,
-        Ok(Err(e)) => {
-            log::debug!("[{}] {}: write failed: {e}", conn.worker, conn.peer);
-            TurnEnd::Close
-        }
-        Err(payload) => {
-            handler_panicked(conn, &head, payload.as_ref(), ctx, started);
-            TurnEnd::Close
-        }
-    }
-}
-
-/// Counts, logs and answers a panic of the handler.
-fn handler_panicked(
-    conn: &mut Conn,
-    head: &Head,
-    payload: &(dyn std::any::Any + Send),
-    ctx: &Context,
-    started: Instant,
-) {
-    ctx.counters
-        .n_handler_panics
-        .fetch_add(1, Ordering::Relaxed);
-    log::error!(
-        "[{}] handler panicked on {}: {}",
-        conn.worker,
-        head.request_line(),
-        panic_message(payload)
-    );
-    answer_failure(ctx, conn, Some(head), Failure::Panic, started);
-}
-
-/// How serving one request ended.
-pub(crate) enum Served {
-    /// The connection stays open for the next request.
-    KeepAlive,
-    /// The connection must close after the response.
-    Close,
-    /// A worker only: an upload whose body is still arriving, for the poller to read.
-    Suspended(Box<Suspended>),
-    /// Inline only: the response would not fit the buffer; nothing was sent or counted
-    /// and the head is still buffered, for a worker to serve.
-    TooBig,
-}
-
-/// Serves the complete head of `head_len` bytes at the start of `conn.buf`.
-///
-/// A worker drops the head from the buffer before routing, since a body may follow it.
-/// Inline (`conn.inline` set), the head stays until the response is complete, so a
-/// response too big for the buffer can be left to a worker: inline requests have no
-/// body and are safe to run twice (GET, HEAD, OPTIONS), and nothing was logged.
-pub(crate) fn serve_one(
-    conn: &mut Conn,
-    head_len: usize,
-    n_served: &mut u32,
-    ctx: &Context,
-) -> Served {
-    let peer = conn.peer;
-    let started = Instant::now();
-    let inline = conn.inline.is_some();
-    let parsed = parse_head(&conn.buf[..head_len]);
-    if !inline {
-        conn.buf.drain(..head_len);
-    }
-    let head = match parsed {
-        Ok(head) => head,
-        Err(failure) => {
-            answer_failure(ctx, conn, None, failure, started);
-            return Served::Close;
-        }
-    };
-    *n_served += 1;
-    let last = *n_served >= ctx.limits.max_requests || ctx.stop.load(Ordering::Acquire);
-    let persistence = if head.keep_alive && !last {
-        Persistence::KeepAlive {
-            timeout: ctx.limits.idle_timeout,
-            remaining: ctx.limits.max_requests - *n_served,
-        }
-    } else {
-        Persistence::Close
-    };
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-        route::handle(conn, &head, persistence, ctx, started)
-    }));
-    if let Ok(Err(e)) = &outcome {
-        if inline && reply::too_big(e) {
-            *n_served -= 1;
-            if let Some(buf) = &mut conn.inline {
-                buf.clear();
+    /// Writes an answer for the current exchange into the output, and finishes the
+    /// exchange unless a body still streams. `head` is the request's head bytes when
+    /// still at hand (to keep them if the answer streams).
+    fn queue_answer(
+        &mut self,
+        env: &mut Env<'_>,
+        answer: Answer,
+        request: &Request<'_, '_>,
+        head: &[u8],
+    ) {
+        let ctx = env.ctx;
+        let Some(exchange) = self.exchange.as_deref_mut() else {
+            return;
+        };
+        let status = answer.status();
+        let persistence = if exchange.keep_alive && !exchange.close && !self.stopping {
+            Persistence::KeepAlive {
+                timeout: ctx.limits.idle_timeout,
+                remaining: ctx.limits.max_requests.saturating_sub(exchange.n_served),
             }
-            return Served::TooBig;
+        } else {
+            Persistence::Close
+        };
+        if persistence == Persistence::Close {
+            exchange.close = true;
+            self.closing = true;
         }
-    }
-    if inline {
-        conn.buf.drain(..head_len);
-    }
-    match outcome {
-        Ok(Ok(route::Handled::Suspended(upload))) => Served::Suspended(Box::new(Suspended {
-            head,
+        let cors = if ctx.web.cors_origins.is_empty() {
+            Vec::new()
+        } else {
+            crate::web::cors_headers(request, &ctx.web.cors_origins)
+        };
+        let vary_origin = cors.iter().any(|(n, _)| *n == "Vary");
+        let cors_lines: Vec<(&'static str, String)> =
+            cors.into_iter().filter(|(n, _)| *n != "Vary").collect();
+        let is_html = answer.is_html();
+        let finish = Finish {
             persistence,
-            started,
-            upload: *upload,
-        })),
-        Ok(Ok(route::Handled::Done(Persistence::KeepAlive { .. }))) => Served::KeepAlive,
-        Ok(Ok(route::Handled::Done(Persistence::Close))) => {
-            if head.keep_alive && *n_served >= ctx.limits.max_requests {
-                log::debug!(
-                    "[{}] Closing persistent connection after {n_served} requests",
-                    conn.worker
-                );
-            }
-            Served::Close
-        }
-        Ok(Err(e)) => {
-            log::debug!("[{}] {peer}: write failed: {e}", conn.worker);
-            Served::Close
-        }
-        Err(payload) => {
-            handler_panicked(conn, &head, payload.as_ref(), ctx, started);
-            Served::Close
-        }
-    }
-}
-
-/// How an inline turn on the poller ended.
-pub(crate) enum Inline {
-    /// Answered in full; the connection stays open.
-    KeepAlive,
-    /// Answered in full (or the peer is gone); close the connection.
-    Close,
-    /// Answered, but the socket took only part of it: a worker sends `pending`.
-    Pending,
-    /// The answer is too big to buffer; a worker must serve this head.
-    NeedsWorker,
-}
-
-/// Serves the head of `head_len` bytes at the start of `parked.buf` on the poller
-/// thread: the response is built in memory (at most [`INLINE_MAX_BYTES`]) and written
-/// without blocking. Saves the hand-off to a worker and back for small answers, which
-/// are most answers.
-///
-/// `out` is the poller's reusable response buffer; it is left empty.
-pub(crate) fn serve_inline(
-    parked: Parked,
-    head_len: usize,
-    ctx: &Context,
-    out: &mut Vec<u8>,
-) -> (Parked, Inline) {
-    let Parked {
-        home,
-        token,
-        stream,
-        peer,
-        buf,
-        mut n_served,
-        pending,
-        close_after,
-        timeouts_set,
-        suspended,
-    } = parked;
-    out.clear();
-    let mut conn = Conn {
-        stream,
-        peer,
-        buf,
-        worker: Cow::Borrowed(POLLER_NAME),
-        inline: Some(std::mem::take(out)),
-    };
-    let served = serve_one(&mut conn, head_len, &mut n_served, ctx);
-    *out = conn.inline.take().unwrap_or_default();
-    let mut parked = Parked {
-        home,
-        token,
-        stream: conn.stream,
-        peer,
-        buf: conn.buf,
-        n_served,
-        pending,
-        close_after,
-        timeouts_set,
-        suspended,
-    };
-    let close = match served {
-        Served::TooBig => {
-            out.clear();
-            return (parked, Inline::NeedsWorker);
-        }
-        Served::KeepAlive => false,
-        // Never: requests with a body are not served inline, and an upload started
-        // inline reads its body there. Dropping it removes its temporary file.
-        Served::Close | Served::Suspended(_) => true,
-    };
-    let mut written = 0;
-    let end = loop {
-        if written == out.len() {
-            break if close {
-                Inline::Close
+            head_only: exchange.method == Method::Head,
+            request_id: Some(exchange.request_id.as_str()),
+            extra: if is_html {
+                &ctx.extra_html_lines
             } else {
-                Inline::KeepAlive
-            };
-        }
-        match send_inline(&parked.stream, &out[written..], close) {
-            Ok(0) => break Inline::Close,
-            Ok(n) => written += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                parked.pending = out[written..].to_vec();
-                parked.close_after = close;
-                break Inline::Pending;
-            }
-            Err(e) => {
-                log::debug!("[{POLLER_NAME}] {peer}: write failed: {e}");
-                break Inline::Close;
-            }
-        }
-    };
-    out.clear();
-    (parked, end)
-}
-
-/// Writes (part of) an inline answer without blocking. The last answer before a close
-/// is sent with `MSG_MORE`: the close that follows at once then carries the FIN in the
-/// same segment as the answer's end, a packet less for both ends of every
-/// `Connection: close` exchange.
-fn send_inline(stream: &TcpStream, bytes: &[u8], close_next: bool) -> io::Result<usize> {
-    use rustix::net::{SendFlags, send};
-    let flags = if close_next {
-        SendFlags::MORE | SendFlags::NOSIGNAL
-    } else {
-        SendFlags::NOSIGNAL
-    };
-    Ok(send(stream, bytes, flags)?)
-}
-
-/// The largest request body the poller buffers before handing a connection to a worker.
-pub(crate) const POLLER_BODY_MAX_BYTES: u64 = 64 * 1024;
-
-/// What the poller needs to know about a complete head, from one parse.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct HeadPlan {
-    /// Body bytes the poller buffers before a worker takes the request: the declared
-    /// `Content-Length` when it is small (at most [`POLLER_BODY_MAX_BYTES`] and within
-    /// `max_body_bytes`) and the client is not waiting for `100 Continue`; else 0 (no
-    /// body, or a worker reads it).
-    pub(crate) body: u64,
-    /// The poller may answer this head itself: no body to read and a method whose
-    /// answer is small or found too big before anything is sent (GET, HEAD, OPTIONS).
-    /// Malformed heads are a worker's (which answers and closes).
-    pub(crate) inline: bool,
-}
-
-/// Parses a complete head once and tells the poller what to do with it.
-pub(crate) fn plan_head(head: &[u8], max_body_bytes: u64) -> HeadPlan {
-    let mut slots = [Header::EMPTY; MAX_HEADERS];
-    let Ok(Status::Complete((request, _))) = parse_request(head, &mut slots) else {
-        return HeadPlan {
-            body: 0,
-            inline: false,
+                &ctx.extra_lines
+            },
+            cors: &cors_lines,
+            vary_origin,
+            hsts: if self.peer.https { &ctx.hsts_line } else { b"" },
         };
-    };
-    let expects = request.header("expect").is_some();
-    let framing = request.framing();
-    let body = match framing {
-        Ok(Framing::Length(n)) if !expects && n <= POLLER_BODY_MAX_BYTES && n <= max_body_bytes => {
-            n
+        let buf = self.out.take_buf();
+        let (buf, stream, n_body) = answer.write(buf, &finish, &ctx.files.cache);
+        self.out.put_buf(buf);
+        exchange.status = status;
+        exchange.n_body = n_body;
+        match stream {
+            Some(stream) => {
+                if exchange.head.is_none() && !head.is_empty() {
+                    exchange.head = Some(Arc::new(OwnedHead::new(head, request)));
+                }
+                exchange.stage = Stage::Sending;
+                self.out.set_stream(stream);
+            }
+            None => self.finish_exchange(env, Some(request)),
         }
-        _ => 0,
-    };
-    let inline = matches!(
-        request.method_kind(),
-        Method::Get | Method::Head | Method::Options
-    ) && framing == Ok(Framing::None)
-        && !expects;
-    HeadPlan { body, inline }
-}
+    }
 
-/// Answers a connection the server has no room for (the pool's queue is full, or the
-/// connection cap is reached): 503 with `Retry-After`, then close. `stream` must be
-/// nonblocking: the write is one best-effort attempt, so the poller never waits.
-pub(crate) fn reject_busy(stream: TcpStream, peer: SocketAddr, by: &str) {
-    let mut stream = stream;
-    let reply = Reply::error(503).with("Retry-After", "5");
-    let sent = reply::send(&mut stream, reply, Persistence::Close, false);
-    log::info!(
-        target: "access",
-        "{peer} \"-\" 503 {} 0.0ms {by}",
-        sent.unwrap_or(0)
-    );
-    close_gently(stream);
-}
+    /// The current exchange's answer is queued whole: log it and move on.
+    fn finish_exchange(&mut self, env: &mut Env<'_>, request: Option<&Request<'_, '_>>) {
+        let Some(exchange) = self.exchange.take() else {
+            return;
+        };
+        let ctx = env.ctx;
+        let took = env.now.saturating_duration_since(exchange.started);
+        let n_body = match self.out.gzip_bytes() {
+            Some(n) => n,
+            None => exchange.n_body,
+        };
+        ctx.metrics.record(
+            exchange.method,
+            exchange.status,
+            n_body,
+            took,
+            self.peer.https,
+        );
+        if ctx.access_log {
+            match request {
+                Some(request) => self.log_access(env, &exchange, request, n_body, took),
+                None => {
+                    if let Some(head) = &exchange.head {
+                        let mut slots = h1::slots();
+                        let request = head.request(&mut slots);
+                        self.log_access(env, &exchange, &request, n_body, took);
+                    }
+                }
+            }
+        }
+        if exchange.close || self.stopping {
+            self.closing = true;
+        }
+        self.idle_since = env.now;
+    }
 
-/// Answers a head that missed its deadline with 408, then closes. `stream` must be
-/// nonblocking, as for [`reject_busy`].
-pub(crate) fn answer_head_timeout(stream: TcpStream, peer: SocketAddr, started: Instant, by: &str) {
-    let mut stream = stream;
-    let status = Failure::HeadTimeout.status();
-    let sent = reply::send(&mut stream, Reply::error(status), Persistence::Close, false);
-    log::info!(
-        target: "access",
-        "{peer} \"-\" {status} {} {:.1}ms {by}",
-        sent.unwrap_or(0),
-        started.elapsed().as_secs_f64() * 1000.0
-    );
-    close_gently(stream);
-}
+    fn log_access(
+        &self,
+        env: &Env<'_>,
+        exchange: &Exchange,
+        request: &Request<'_, '_>,
+        n_body: u64,
+        took: Duration,
+    ) {
+        let ctx = env.ctx;
+        // Behind a trusted proxy the client is an address taken from forwarding
+        // headers (no port); otherwise it is the peer with its port.
+        let client = if ctx.web.trusted_proxies.contains(&self.peer.addr.ip()) {
+            crate::web::client_ip(self.peer.addr.ip(), request, &ctx.web.trusted_proxies)
+                .to_string()
+        } else {
+            self.peer.addr.to_string()
+        };
+        let text = |name: &str| {
+            request
+                .header(name)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        };
+        let referer = text("referer");
+        let user_agent = text("user-agent");
+        let record = AccessRecord {
+            client,
+            method: Some(request.method),
+            target: Some(request.target),
+            version: Some(request.version.as_str()),
+            status: exchange.status,
+            n_bytes: n_body,
+            took,
+            worker: exchange.by.as_deref().unwrap_or(env.by),
+            request_id: Some(exchange.request_id.as_str()),
+            referer: referer.as_deref(),
+            user_agent: user_agent.as_deref(),
+            scheme: self.scheme(),
+            tls: self.transport.handshake().map(|h| h.version),
+        };
+        log::info!(target: "access", "{}", record.format(ctx.access_format));
+    }
 
-/// Closes after an error reply without turning the close into a reset that could destroy
-/// the reply before the client reads it: half-close, then read (without waiting) what the
-/// client already sent.
-pub(crate) fn close_gently(stream: TcpStream) {
-    let mut stream = stream;
-    let _ = stream.shutdown(Shutdown::Write);
-    if stream.set_nonblocking(true).is_ok() {
-        let mut sink = [0u8; DRAIN_CHUNK];
-        for _ in 0..DRAIN_READS {
-            match stream.read(&mut sink) {
-                Ok(n) if n > 0 => continue,
-                _ => break,
+    /// Writes what can be written; runs gzip steps and finishes a streamed exchange.
+    fn flush(&mut self, env: &mut Env<'_>) -> Progress {
+        if self.out.is_empty() && !self.transport.wants_write() {
+            self.blocked_since = None;
+            return Progress::Stuck;
+        }
+        let written = self.out.n_written();
+        let flushed = self.out.flush(&mut self.transport);
+        if self.out.n_written() != written {
+            // Progress: the write timeout counts from the last bytes taken.
+            self.blocked_since = None;
+        }
+        match flushed {
+            Flushed::Done => {
+                self.blocked_since = None;
+                if self
+                    .exchange
+                    .as_ref()
+                    .is_some_and(|x| x.stage == Stage::Sending)
+                {
+                    self.finish_exchange(env, None);
+                    return Progress::More;
+                }
+                // Parsing may have stopped for the high-water mark.
+                if matches!(self.input, Input::Head) && self.in_pos < self.inbuf.len() {
+                    return Progress::More;
+                }
+                Progress::Stuck
+            }
+            Flushed::Blocked => {
+                self.writable = false;
+                if self.blocked_since.is_none() {
+                    self.blocked_since = Some(env.now);
+                }
+                Progress::Stuck
+            }
+            Flushed::NeedsGzip => {
+                self.blocked_since = None;
+                if let Some(steps) = self.out.take_gzip() {
+                    self.submit(env, Work::Gzip(steps));
+                }
+                if self.exchange.is_none() {
+                    return Progress::Broken;
+                }
+                Progress::Stuck
+            }
+            Flushed::Waiting => {
+                self.blocked_since = None;
+                Progress::Stuck
+            }
+            Flushed::Failed(e) => {
+                log::debug!("[{}] {}: write failed: {e}", env.by, self.peer.addr);
+                Progress::Broken
             }
         }
     }
-}
 
-/// Sends the error reply for `failure`, closing the connection, and logs it.
-pub(crate) fn answer_failure(
-    ctx: &Context,
-    conn: &mut Conn,
-    head: Option<&Head>,
-    failure: Failure,
-    started: Instant,
-) {
-    let status = failure.status();
-    log::debug!("[{}] {}: {failure} -> {status}", conn.worker, conn.peer);
-    let mut reply = Reply::error(status);
-    if let Failure::WrongMethod(allow) = failure {
-        reply = reply.with("Allow", allow);
-    }
-    if let Some(head) = head {
-        reply = reply.with("X-Request-Id", head.request_id.clone());
-    }
-    let sent = reply::send(&mut conn.out(), reply, Persistence::Close, false).unwrap_or(0);
-    log_access(ctx, conn, head, status, sent, started);
-}
-
-/// Writes the access line for one response and counts it in the metrics.
-pub(crate) fn log_access(
-    ctx: &Context,
-    conn: &Conn,
-    head: Option<&Head>,
-    status: u16,
-    n_bytes: u64,
-    started: Instant,
-) {
-    let took = started.elapsed();
-    ctx.metrics.record(
-        head.map_or(Method::Other, |h| h.method),
-        status,
-        n_bytes,
-        took,
-    );
-    if !ctx.access_log {
-        return;
-    }
-    // Behind a trusted proxy the client is an address taken from forwarding headers
-    // (no port); otherwise it is the peer with its port.
-    let client = match head {
-        Some(h) if ctx.web.trusted_proxies.contains(&conn.peer.ip()) => {
-            web::client_ip(conn.peer.ip(), &h.meta, &ctx.web.trusted_proxies).to_string()
+    /// The deadline for the connection's current phase.
+    fn next_deadline(&self, ctx: &Context) -> Option<Instant> {
+        let limits = &ctx.limits;
+        if let Some((until, _)) = self.linger {
+            return Some(until);
         }
-        _ => conn.peer.to_string(),
-    };
-    let record = AccessRecord {
-        client,
-        method: head.map(|h| h.method_str.as_str()),
-        target: head.map(|h| h.target.as_str()),
-        version: head.map(|h| h.version.as_str()),
-        status,
-        n_bytes,
-        took,
-        worker: &conn.worker,
-        request_id: head.map(|h| h.request_id.as_str()),
-        referer: head.and_then(|h| h.meta.referer.as_deref()),
-        user_agent: head.and_then(|h| h.meta.user_agent.as_deref()),
-    };
-    log::info!(target: "access", "{}", record.format(ctx.access_format));
-}
-
-/// Tells 414 (the request line alone is too long) from 431 (the head is).
-fn head_too_large(buf: &[u8], max_head_bytes: usize) -> Failure {
-    let window = &buf[..buf.len().min(max_head_bytes)];
-    if memchr_newline(window).is_none() {
-        Failure::TargetTooLong
-    } else {
-        Failure::HeadTooLarge
-    }
-}
-
-fn memchr_newline(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n')
-}
-
-/// Parses a complete head and copies out what routing needs.
-fn parse_head(bytes: &[u8]) -> Result<Head, Failure> {
-    let mut slots = [Header::EMPTY; MAX_HEADERS];
-    let request = match parse_request(bytes, &mut slots) {
-        Ok(Status::Complete((request, _))) => request,
-        // The scanner saw the blank line, so a partial parse means a malformed head.
-        Ok(Status::Partial) => return Err(Failure::Parse(ParseError::BadRequestLine)),
-        Err(e) => return Err(Failure::Parse(e)),
-    };
-    let framing = request.framing().map_err(Failure::Parse)?;
-    Ok(Head {
-        method: request.method_kind(),
-        method_str: request.method.to_string(),
-        target: request.target.to_string(),
-        version: request.version,
-        keep_alive: request.wants_keep_alive(),
-        framing,
-        expect: request.header("expect").map(<[u8]>::to_vec),
-        hosts: request.headers_named("host").map(<[u8]>::to_vec).collect(),
-        content_type: request.header("content-type").map(<[u8]>::to_vec),
-        file_headers: route::FileHeaders::from_request(&request),
-        meta: web::RequestMeta::from_request(&request),
-        request_id: web::request_id(
-            request
-                .header("x-request-id")
-                .and_then(|v| std::str::from_utf8(v).ok()),
-        ),
-    })
-}
-
-pub(crate) fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_string()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_request_line_is_414_and_long_head_is_431() {
-        let line = vec![b'a'; 100];
-        assert!(matches!(head_too_large(&line, 50), Failure::TargetTooLong));
-        let mut head = b"GET / HTTP/1.1\r\n".to_vec();
-        head.extend(vec![b'x'; 100]);
-        assert!(matches!(head_too_large(&head, 50), Failure::HeadTooLarge));
-    }
-
-    #[test]
-    fn scan_head_tells_complete_partial_and_refused() {
-        let cases: &[(&[u8], usize, &str)] = &[
-            (b"", 64, "partial"),
-            (b"GET / HTTP/1.1\r\nHost: a\r\n", 64, "partial"),
-            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 64, "complete 27"),
-            (
-                b"GET / HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n",
-                64,
-                "complete 18",
-            ),
-            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 20, "431"),
-            (b"GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 20, "414"),
-            (b"GET / HTTP/1.1\r\nHost: aaaaaaaaaaaaaaa", 20, "431"),
-            (b"GET / HTTP/1.1\nHost: a\r\n\r\n", 64, "400"),
-        ];
-        for (buf, max, expected) in cases {
-            let got = match scan_head(&mut HeadScanner::default(), buf, *max) {
-                HeadScan::Complete(n) => format!("complete {n}"),
-                HeadScan::Partial => "partial".to_string(),
-                HeadScan::Fail(failure) => failure.status().to_string(),
-            };
-            assert_eq!(got, *expected, "{:?}", buf.escape_ascii().to_string());
+        if let Some(since) = self.blocked_since {
+            return Some(since + limits.write_timeout);
+        }
+        if let Some(waiting) = &self.waiting {
+            return Some(waiting.until);
+        }
+        match &self.input {
+            Input::Body(body) => match &body.sink {
+                Sink::Upload(upload) if upload.paused_at.is_some() => None,
+                _ => Some(body.reader.deadline()),
+            },
+            Input::Head if self.exchange.is_none() && self.out.is_empty() => {
+                Some(match self.head_started {
+                    Some(started) => started + limits.header_timeout,
+                    None => self.idle_since + limits.idle_timeout,
+                })
+            }
+            _ => None,
         }
     }
 
-    #[test]
-    fn scan_head_resumes_over_a_growing_buffer() {
-        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
-        let mut scanner = HeadScanner::default();
-        for end in 0..head.len() {
-            assert!(matches!(
-                scan_head(&mut scanner, &head[..end], 64),
-                HeadScan::Partial
-            ));
+    /// Counts a completed TLS handshake once.
+    fn count_handshake(&mut self, ctx: &Context) {
+        if self.handshake_counted {
+            return;
         }
-        assert!(matches!(
-            scan_head(&mut scanner, head, 64),
-            HeadScan::Complete(27)
-        ));
-    }
-
-    #[test]
-    fn small_declared_bodies_are_buffered_by_the_poller() {
-        let bufferable_body = |head: &[u8], max: u64| plan_head(head, max).body;
-        let head =
-            |extra: &str| format!("POST /upload HTTP/1.1\r\nHost: a\r\n{extra}\r\n").into_bytes();
-        assert_eq!(
-            bufferable_body(&head("Content-Length: 10\r\n"), 1 << 20),
-            10
-        );
-        assert_eq!(bufferable_body(&head(""), 1 << 20), 0);
-        // Too big for the poller, or over the limit (answered 413 without the body).
-        assert_eq!(
-            bufferable_body(&head("Content-Length: 70000\r\n"), 1 << 20),
-            0
-        );
-        assert_eq!(bufferable_body(&head("Content-Length: 5000\r\n"), 1024), 0);
-        // The client waits for 100 Continue; chunked bodies go to a worker.
-        let expect = head("Content-Length: 10\r\nExpect: 100-continue\r\n");
-        assert_eq!(bufferable_body(&expect, 1 << 20), 0);
-        assert_eq!(
-            bufferable_body(&head("Transfer-Encoding: chunked\r\n"), 1 << 20),
-            0
-        );
-    }
-
-    #[test]
-    fn only_bodiless_get_head_and_options_are_answered_inline() {
-        let cases: &[(&str, bool)] = &[
-            ("GET / HTTP/1.1\r\nHost: a\r\n\r\n", true),
-            ("HEAD / HTTP/1.1\r\nHost: a\r\n\r\n", true),
-            ("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", true),
-            ("POST /upload HTTP/1.1\r\nHost: a\r\n\r\n", false),
-            ("DELETE / HTTP/1.1\r\nHost: a\r\n\r\n", false),
-            (
-                "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n",
-                false,
-            ),
-            (
-                "GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n",
-                false,
-            ),
-            (
-                "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
-                false,
-            ),
-            ("GET / HTTP/9.9 x\r\n\r\n", false),
-        ];
-        for (head, inline) in cases {
-            assert_eq!(
-                plan_head(head.as_bytes(), 1 << 20).inline,
-                *inline,
-                "{head:?}"
-            );
+        if let Some(handshake) = self.transport.handshake() {
+            self.handshake_counted = true;
+            ctx.metrics.tls_handshake(handshake.resumed);
         }
     }
 
-    #[test]
-    fn panic_messages_are_extracted() {
-        let s: Box<dyn std::any::Any + Send> = Box::new("static");
-        assert_eq!(panic_message(s.as_ref()), "static");
-        let s: Box<dyn std::any::Any + Send> = Box::new(String::from("owned"));
-        assert_eq!(panic_message(s.as_ref()), "owned");
-        let s: Box<dyn std::any::Any + Send> = Box::new(5u8);
-        assert_eq!(panic_message(s.as_ref()), "non-string panic payload");
+    fn scheme(&self) -> &'static str {
+        if self.peer.https { "https" } else { "http" }
+    }
+
+    fn extra_lines<'c>(&self, ctx: &'c Context, html: bool) -> &'c [u8] {
+        if html {
+            &ctx.extra_html_lines
+        } else {
+            &ctx.extra_lines
+        }
+    }
+
+    fn hsts<'c>(&self, ctx: &'c Context) -> &'c [u8] {
+        if self.peer.https { &ctx.hsts_line } else { b"" }
+    }
+
+    /// Lends the poller's input buffer when this connection has nothing buffered.
+    fn lend_inbuf(&mut self, env: &mut Env<'_>) -> bool {
+        if self.in_pos >= self.inbuf.len() {
+            self.inbuf.clear();
+            self.in_pos = 0;
+            std::mem::swap(&mut self.inbuf, env.rbuf);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Gives the poller's buffer back, keeping only the unused bytes.
+    fn return_inbuf(&mut self, env: &mut Env<'_>, lent: bool) {
+        if !lent {
+            if self.in_pos > 0 && self.in_pos >= self.inbuf.len() {
+                self.inbuf = Vec::new();
+                self.in_pos = 0;
+            }
+            return;
+        }
+        let rest = if self.in_pos < self.inbuf.len() {
+            let rest = self.inbuf[self.in_pos..].to_vec();
+            if self.in_pos > 0 {
+                // The scanner saw the old prefix; it rescans the rest from scratch.
+                self.scanner.reset();
+            }
+            rest
+        } else {
+            Vec::new()
+        };
+        std::mem::swap(&mut self.inbuf, env.rbuf);
+        env.rbuf.clear();
+        self.inbuf = rest;
+        self.in_pos = 0;
+    }
+}
+
+/// What a flush led to.
+enum Progress {
+    /// Something finished: run the loop again.
+    More,
+    /// Nothing more to do until an event.
+    Stuck,
+    /// The connection is broken.
+    Broken,
+}
+
+/// How slowly a body may arrive.
+fn pace(ctx: &Context) -> Pace {
+    Pace {
+        read_timeout: ctx.limits.idle_timeout,
+        grace: ctx.limits.header_timeout,
+        min_rate: ctx.limits.min_body_rate,
     }
 }

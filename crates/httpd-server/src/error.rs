@@ -41,6 +41,10 @@ pub(crate) enum Failure {
     Aborted,
     /// The handler panicked.
     Panic,
+    /// No worker can take the request's job now (the pool's queue is full).
+    Busy,
+    /// No range asked for overlaps the file of this many bytes.
+    RangeNotSatisfiable(u64),
 }
 
 impl Failure {
@@ -60,6 +64,19 @@ impl Failure {
                 | Failure::BodyTimeout
                 | Failure::Aborted
                 | Failure::Panic
+                | Failure::Busy
+                // Without a length, where the body ends is unknown (issue: a chunked
+                // body under a look-alike framing header would be read as a request).
+                | Failure::LengthRequired
+        )
+    }
+
+    /// Tells whether the request's body must not be read: it was refused before it
+    /// was sent (413 on a declared length, 417) or its end is unknown (411).
+    pub(crate) fn refuses_body(&self) -> bool {
+        matches!(
+            self,
+            Failure::BodyTooLarge | Failure::LengthRequired | Failure::ExpectationFailed
         )
     }
 
@@ -99,6 +116,8 @@ impl Failure {
             Failure::ExpectationFailed => 417,
             Failure::WrongMethod(_) => 405,
             Failure::Panic => 500,
+            Failure::Busy => 503,
+            Failure::RangeNotSatisfiable(_) => 416,
         }
     }
 }
@@ -157,6 +176,8 @@ mod tests {
             (Failure::ExpectationFailed, 417),
             (Failure::WrongMethod("GET"), 405),
             (Failure::Panic, 500),
+            (Failure::Busy, 503),
+            (Failure::RangeNotSatisfiable(10), 416),
         ];
         for (failure, status) in cases {
             assert_eq!(failure.status(), *status, "{failure:?}");

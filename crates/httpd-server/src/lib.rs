@@ -1,23 +1,35 @@
-//! The httpd server: listener, connection scheduling, keep-alive and routing, composed
-//! from httpd-proto, httpd-security, httpd-files and httpd-pool.
+//! The httpd server: listeners, pollers, the connection state machine and routing,
+//! composed from httpd-proto, httpd-security, httpd-files and httpd-pool.
 //!
-//! Workers serve *requests on ready connections*. [`Server::run`] starts the pollers
-//! (threads named `httpd-poll`, one per CPU by default, [`Config::n_pollers`]) and waits
-//! for them: each accepts connections and keeps every connection it
-//! accepted that is idle between requests, or still sending its head, in its readiness
-//! poll (mio), without a thread of its own. When a whole request head is buffered, the
-//! connection goes to a fixed [`httpd_pool::ThreadPool`] of `n_workers` threads whose
-//! queue holds at most `queue_capacity` such ready connections; when that queue is full
-//! the poller answers `503 Service Unavailable` with `Retry-After: 5` and closes. A worker
-//! serves the buffered request (and any pipelined ones), then hands the connection back
-//! to the poller, or closes it; an upload larger than the poller buffers is started by a
-//! worker, its body read by the poller as it arrives, and answered by a worker. At most `max_connections` connections are open at once;
-//! beyond that a new connection gets the same 503 and is closed.
+//! # Layers
 //!
-//! Time limits: an idle keep-alive connection is closed by the poller after the idle
-//! timeout; a head must be complete within the header timeout from its first byte, else
-//! the poller answers 408 and closes; a blocked write gives up after the write timeout.
-//! Every read is bounded in size and time.
+//! Transport → protocol → request handling:
+//!
+//! - the **transport** (`transport.rs`) is plain TCP or TLS (rustls), nonblocking;
+//! - the **protocol** (`h1.rs`) is HTTP/1.1 (the slot beside it is where HTTP/2 goes);
+//! - **request handling** decides once per request (`plan.rs`) whether to answer at
+//!   once or to hand blocking work to a worker (`jobs.rs`), and writes the answer
+//!   (`out.rs`, `response.rs`, `files.rs`).
+//!
+//! # Threads and ownership
+//!
+//! [`Server::run`] starts the pollers (threads named `httpd-poll-N`, one per CPU by
+//! default, [`Config::n_pollers`]) and a fixed [`httpd_pool::ThreadPool`] of
+//! `n_workers` threads (`httpd-worker-N`). A connection belongs to the poller that
+//! accepted it from accept to close: the poller does every read and write on its
+//! socket, heads, bodies and answers of every size, resuming a `sendfile` or a TLS
+//! write when the socket would block. Workers only run jobs that block on the disk or
+//! the CPU (uncached opens, listings, gzip, upload writes and commits); a job never
+//! touches a socket, so no client, however slow, holds a worker. The pool's queue holds
+//! at most `queue_capacity` jobs; a request whose job finds it full gets `503` with
+//! `Retry-After: 5` if no byte of its answer was written yet, else its connection
+//! closes. At most `max_connections` connections are open at once; beyond that a new
+//! connection gets the same 503 and is closed.
+//!
+//! Time limits: an idle keep-alive connection closes after the idle timeout; a head
+//! (and a TLS handshake) must be complete within the header timeout from its first
+//! byte, else 408; a body must keep a minimum pace; a blocked write gives up after the
+//! write timeout. Every read is bounded in size and time.
 //!
 //! This crate is the only one that opens sockets. It logs with the `log` macros: one line
 //! per response on the `access` target, diagnostics on the others.
@@ -38,20 +50,26 @@
 #![deny(missing_docs)]
 
 mod access;
-mod body;
 mod conn;
 mod error;
-mod file_route;
+mod files;
+mod h1;
+mod jobs;
+mod listener;
 mod metrics;
+mod out;
+mod plan;
 mod poller;
-mod reply;
-mod route;
+mod response;
 mod sys;
+mod timer;
+mod tls;
+mod transport;
 mod web;
 
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -59,13 +77,16 @@ use std::time::Duration;
 
 use httpd_files::UploadStore;
 use httpd_pool::ThreadPool;
-use httpd_security::{HostPolicy, Limits, TypePolicy};
+use httpd_security::HostPolicy;
 use mio::{Poll, Waker};
 
 pub use crate::access::AccessFormat;
 pub use crate::error::status_text;
-pub use crate::file_route::FileOptions;
+pub use crate::files::FileOptions;
+pub use crate::tls::{CertPair, TlsError};
 pub use crate::web::WebOptions;
+pub use httpd_files::CachePolicy;
+pub use httpd_security::{Limits, TypePolicy};
 
 /// The `Server` header value sent with every response.
 pub const SERVER_NAME: &str = concat!("httpd/", env!("CARGO_PKG_VERSION"));
@@ -134,8 +155,9 @@ pub struct Config {
     /// entirely, like nginx's `access_log off`; default true. Metrics still count
     /// every response.
     pub access_log: bool,
-    /// Let the poller answer small requests without a body (GET, HEAD, OPTIONS whose
-    /// response fits 64 KiB) itself instead of handing them to a worker; default true.
+    /// Let the poller answer GET and HEAD of files the file cache holds itself;
+    /// false hands every file request to a worker (as an uncached file is); default
+    /// true.
     pub serve_inline: bool,
     /// Poller threads. Each accepts from the listening sockets, owns the connections it
     /// accepted and answers their small requests itself, so small-file throughput
@@ -163,6 +185,20 @@ pub struct Config {
     /// handler, so the panic path (500 and a surviving worker) can be exercised over the
     /// wire; default `None`.
     pub panic_path: Option<String>,
+    /// Fault injection for tests: a request for exactly this path holds a worker until
+    /// a file `.stall-release` appears in the root (at most a minute), so a test can
+    /// fill the pool deterministically; default `None`.
+    pub stall_path: Option<String>,
+    /// Addresses to listen on for HTTPS; default none.
+    pub tls_listen: Vec<SocketAddr>,
+    /// Certificate and key pairs for HTTPS, picked by SNI (the first for an unknown
+    /// name); required with `tls_listen`; default none.
+    pub tls_certs: Vec<CertPair>,
+    /// `Strict-Transport-Security: max-age=N` on every HTTPS response; default `None`.
+    pub hsts_secs: Option<u64>,
+    /// Plain listeners answer GET and HEAD with a 308 to the same URL over https (the
+    /// first TLS listener's port) and anything else with 400; default false.
+    pub redirect_https: bool,
 }
 
 impl Default for Config {
@@ -189,6 +225,11 @@ impl Default for Config {
             defer_accept_secs: DEFAULT_DEFER_ACCEPT_SECS,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             panic_path: None,
+            stall_path: None,
+            tls_listen: Vec::new(),
+            tls_certs: Vec::new(),
+            hsts_secs: None,
+            redirect_https: false,
         }
     }
 }
@@ -205,6 +246,8 @@ pub enum ServerError {
     Spawn(io::Error),
     /// Another I/O failure of the listener.
     Io(io::Error),
+    /// The TLS certificates could not be loaded.
+    Tls(TlsError),
 }
 
 impl fmt::Display for ServerError {
@@ -216,6 +259,7 @@ impl fmt::Display for ServerError {
             ServerError::Bind(addr, _) => write!(f, "cannot listen on {addr}"),
             ServerError::Spawn(_) => f.write_str("cannot start worker threads"),
             ServerError::Io(_) => f.write_str("listener failed"),
+            ServerError::Tls(_) => f.write_str("cannot set up TLS"),
         }
     }
 }
@@ -227,6 +271,7 @@ impl std::error::Error for ServerError {
             | ServerError::Bind(_, e)
             | ServerError::Spawn(e)
             | ServerError::Io(e) => Some(e),
+            ServerError::Tls(e) => Some(e),
         }
     }
 }
@@ -237,17 +282,17 @@ impl From<io::Error> for ServerError {
     }
 }
 
-/// Counters shared by the poller and the workers.
+/// Counters shared by the pollers and the workers.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    /// Ready connections refused because the pool's queue was full.
+    /// Jobs refused because the pool's queue was full.
     pub(crate) n_rejected: AtomicU64,
     /// New connections refused beyond the connection cap.
     pub(crate) n_over_capacity: AtomicU64,
     pub(crate) n_handler_panics: AtomicU64,
 }
 
-/// State every worker reads; built once by [`Server::bind`].
+/// State every poller and worker reads; built once by [`Server::bind`].
 #[derive(Debug)]
 pub(crate) struct Context {
     pub(crate) root: PathBuf,
@@ -262,6 +307,7 @@ pub(crate) struct Context {
     pub(crate) stop: AtomicBool,
     pub(crate) counters: Counters,
     pub(crate) panic_path: Option<String>,
+    pub(crate) stall_path: Option<String>,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) rate_limiter: Option<web::RateLimiter>,
     pub(crate) web: WebOptions,
@@ -269,21 +315,32 @@ pub(crate) struct Context {
     pub(crate) extra_lines: Arc<[u8]>,
     /// The same plus `Content-Security-Policy`, for html replies.
     pub(crate) extra_html_lines: Arc<[u8]>,
+    /// `Strict-Transport-Security`, rendered once (empty without HSTS).
+    pub(crate) hsts_line: Arc<[u8]>,
     pub(crate) access_format: AccessFormat,
     pub(crate) access_log: bool,
     pub(crate) inline: bool,
     pub(crate) n_workers: usize,
     pub(crate) queue_capacity: usize,
+    /// The pool status line, shared by every poller.
+    pub(crate) pool_monitor: poller::PoolMonitor,
+    /// TLS configuration, when there are TLS listeners.
+    pub(crate) tls: Option<tls::Tls>,
+    pub(crate) redirect_https: bool,
+    /// The port https URLs use (the first TLS listener's).
+    pub(crate) https_port: u16,
 }
 
 /// A bound server, ready to [`run`](Server::run).
 pub struct Server {
-    listeners: Vec<TcpListener>,
-    /// The bound addresses, the primary (`Config::listen`) first.
+    listeners: Vec<listener::Listener>,
+    /// The bound plain addresses, the primary (`Config::listen`) first.
     local_addrs: Vec<SocketAddr>,
+    /// The bound TLS addresses.
+    tls_addrs: Vec<SocketAddr>,
     ctx: Arc<Context>,
-    /// The poll of each poller, with the waker that wakes it (workers handing
-    /// connections back, and shutdown); created here so the wakers exist before `run`.
+    /// The poll of each poller, with the waker that wakes it (workers returning job
+    /// results, and shutdown); created here so the wakers exist before `run`.
     polls: Vec<(Poll, Arc<Waker>)>,
     n_workers: usize,
     queue_capacity: usize,
@@ -295,6 +352,7 @@ impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
             .field("local_addrs", &self.local_addrs)
+            .field("tls_addrs", &self.tls_addrs)
             .field("root", &self.ctx.root)
             .field("n_workers", &self.n_workers)
             .field("max_connections", &self.max_connections)
@@ -303,13 +361,15 @@ impl fmt::Debug for Server {
 }
 
 impl Server {
-    /// Checks the document root, binds the listening socket, and fits the connection cap
-    /// to the open-file limit (raising the soft limit to the hard one first).
+    /// Checks the document root, loads the TLS certificates, binds the listening
+    /// sockets, and fits the connection cap to the open-file limit (raising the soft
+    /// limit to the hard one first).
     ///
     /// # Errors
-    /// [`ServerError::Root`] when the root is not a directory, [`ServerError::Bind`] when
-    /// the address cannot be bound, [`ServerError::Io`] when the readiness poll cannot be
-    /// created.
+    /// [`ServerError::Root`] when the root is not a directory, [`ServerError::Tls`]
+    /// when TLS listeners are asked for and the certificates cannot be loaded,
+    /// [`ServerError::Bind`] when an address cannot be bound, [`ServerError::Io`] when
+    /// the readiness poll cannot be created.
     ///
     /// # Panics
     /// If `config.n_workers` or `config.max_connections` is 0.
@@ -320,13 +380,31 @@ impl Server {
             "a server needs room for one connection"
         );
         let root = canonical_dir(&config.root)?;
+        let tls = if config.tls_listen.is_empty() {
+            None
+        } else {
+            Some(tls::Tls::new(&config.tls_certs).map_err(ServerError::Tls)?)
+        };
         let mut listeners = Vec::with_capacity(1 + config.also_listen.len());
         let mut local_addrs = Vec::with_capacity(1 + config.also_listen.len());
-        for addr in std::iter::once(config.listen).chain(config.also_listen.iter().copied()) {
-            let listener = bind_listener(addr, config.reuse_port, config.defer_accept_secs)
+        let mut tls_addrs = Vec::with_capacity(config.tls_listen.len());
+        let plain = std::iter::once(config.listen)
+            .chain(config.also_listen.iter().copied())
+            .map(|a| (a, false));
+        let secure = config.tls_listen.iter().map(|&a| (a, true));
+        for (addr, is_tls) in plain.chain(secure) {
+            let socket = listener::bind(addr, config.reuse_port, config.defer_accept_secs)
                 .map_err(|e| ServerError::Bind(addr, e))?;
-            local_addrs.push(listener.local_addr()?);
-            listeners.push(listener);
+            let bound = socket.local_addr()?;
+            if is_tls {
+                tls_addrs.push(bound);
+            } else {
+                local_addrs.push(bound);
+            }
+            listeners.push(listener::Listener {
+                socket,
+                tls: is_tls,
+            });
         }
         let local_addr = local_addrs[0];
         let n_pollers = match config.n_pollers {
@@ -343,7 +421,7 @@ impl Server {
         let max_connections = fit_connections(config.max_connections, config.n_workers);
 
         let mut hosts = HostPolicy::new(&config.server_name, local_addr.port());
-        for addr in &local_addrs {
+        for addr in local_addrs.iter().chain(&tls_addrs) {
             // Every bound address is a name clients may use, and every port is one
             // they may name beside the loopback names and the operator's host name.
             if !addr.ip().is_unspecified() {
@@ -376,6 +454,12 @@ impl Server {
             Ok(n) => log::info!("removed {n} unfinished upload(s) left by an earlier run"),
             Err(e) => log::warn!("cannot clean the upload directory: {e}"),
         }
+        let hsts_line: Arc<[u8]> = match config.hsts_secs {
+            Some(secs) => format!("Strict-Transport-Security: max-age={secs}\r\n")
+                .into_bytes()
+                .into(),
+            None => Arc::from(&b""[..]),
+        };
         let ctx = Context {
             root,
             limits: config.limits,
@@ -391,20 +475,27 @@ impl Server {
             stop: AtomicBool::new(false),
             counters: Counters::default(),
             panic_path: config.panic_path,
+            stall_path: config.stall_path,
             metrics: metrics::Metrics::default(),
             rate_limiter: config.web.rate_limit.map(web::RateLimiter::new),
             extra_lines: web::extra_lines(&config.web, false),
             extra_html_lines: web::extra_lines(&config.web, true),
+            hsts_line,
             web: config.web,
             access_format: config.access_format,
             access_log: config.access_log,
             inline: config.serve_inline,
             n_workers: config.n_workers,
             queue_capacity: config.queue_capacity,
+            pool_monitor: poller::PoolMonitor::default(),
+            tls,
+            redirect_https: config.redirect_https && !tls_addrs.is_empty(),
+            https_port: tls_addrs.first().map_or(443, SocketAddr::port),
         };
         Ok(Server {
             listeners,
             local_addrs,
+            tls_addrs,
             ctx: Arc::new(ctx),
             polls,
             n_workers: config.n_workers,
@@ -419,9 +510,14 @@ impl Server {
         self.local_addrs[0]
     }
 
-    /// Returns every address the server listens on, the primary first.
+    /// Returns every plain address the server listens on, the primary first.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// Returns every address the server listens on for HTTPS.
+    pub fn tls_addrs(&self) -> &[SocketAddr] {
+        &self.tls_addrs
     }
 
     /// Returns the canonical document root.
@@ -443,14 +539,14 @@ impl Server {
         }
     }
 
-    /// Polls and serves connections until shut down; then closes the listener and every
-    /// idle connection at once, lets in-flight requests finish (within the shutdown
-    /// timeout) and joins the workers. The pollers run on threads of their own; the
+    /// Serves connections until shut down; then stops accepting, closes idle
+    /// connections, answers every request already read (within the shutdown
+    /// timeout), and joins the workers. The pollers run on threads of their own; the
     /// calling thread waits for them.
     ///
     /// # Errors
     /// [`ServerError::Spawn`] when the workers cannot be started, [`ServerError::Io`] when
-    /// the readiness poll fails.
+    /// a readiness poll fails.
     pub fn run(self) -> Result<(), ServerError> {
         let Server {
             listeners,
@@ -465,17 +561,17 @@ impl Server {
         let wakers: Vec<Arc<Waker>> = polls.iter().map(|(_, w)| Arc::clone(w)).collect();
         let mut returners = Vec::with_capacity(polls.len());
         let mut backs = Vec::with_capacity(polls.len());
-        for (poll, waker) in &polls {
-            let (returner, back) = poller::channel(poll, Arc::clone(waker))?;
-            returners.push(returner);
-            backs.push(back);
+        for (_, waker) in &polls {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            returners.push(jobs::Returner::new(tx, Arc::clone(waker)));
+            backs.push(rx);
         }
         let pool_ctx = Arc::clone(&ctx);
         let pool = httpd_pool::Builder::new()
             .workers(n_workers)
             .queue_capacity(queue_capacity)
             .name_prefix("httpd-worker")
-            .build(move |job: conn::Job| conn::serve(job, &pool_ctx, &returners))
+            .build(move |job: jobs::Job| jobs::run(job, &pool_ctx, &returners))
             .map_err(ServerError::Spawn)?;
         // Every poller listens on its own descriptors of the same sockets.
         let mut pollers = Vec::with_capacity(polls.len());
@@ -485,10 +581,14 @@ impl Server {
                 .zip(backs)
                 .enumerate()
                 .try_for_each(|(home, ((poll, _), back))| {
+                    let own = listeners
+                        .iter()
+                        .map(listener::Listener::try_clone)
+                        .collect::<io::Result<Vec<_>>>()?;
                     pollers.push(poller::Poller::new(
                         home,
                         poll,
-                        listeners.clone_all()?,
+                        own,
                         Arc::clone(&ctx),
                         max_connections,
                         back,
@@ -502,24 +602,23 @@ impl Server {
             return Err(ServerError::Io(e));
         }
         let stop_all = |ctx: &Context| {
-            // The others must stop too; workers close their connections rather than
-            // park them.
-            ctx.stop.store(true, Ordering::Release);
+            // The others must stop too.
+            if !ctx.stop.swap(true, Ordering::AcqRel) {
+                log::info!("Shutting down server...");
+            }
             for waker in &wakers {
                 let _ = waker.wake();
             }
         };
-        // Every poller runs on a thread of its own (named in logs and in `ps`); this one
-        // waits for them.
         let result = std::thread::scope(|scope| {
             let handles: Vec<_> = pollers
                 .into_iter()
                 .map(|mut poller| {
                     let (pool, ctx, stop_all) = (&pool, &ctx, &stop_all);
                     std::thread::Builder::new()
-                        .name(poller::POLLER_NAME.to_string())
+                        .name(poller.name().to_string())
                         .spawn_scoped(scope, move || {
-                            let result = poller.run(pool);
+                            let result = poller.run(pool, shutdown_timeout);
                             if let Err(e) = &result {
                                 log::error!("readiness poll failed: {e}");
                             }
@@ -557,23 +656,9 @@ impl Server {
             (finished, result)
         });
         let (finished, result) = result;
-        log::info!("Shutting down server...");
         finish_pool(pool, shutdown_timeout);
-        // The pollers (their polls, and with them the workers' registries) outlive the
-        // pool.
         drop(finished);
         result.map_err(ServerError::Io)
-    }
-}
-
-/// Clones every listening socket (a new descriptor of the same socket).
-trait CloneAll: Sized {
-    fn clone_all(&self) -> io::Result<Self>;
-}
-
-impl CloneAll for Vec<TcpListener> {
-    fn clone_all(&self) -> io::Result<Vec<TcpListener>> {
-        self.iter().map(TcpListener::try_clone).collect()
     }
 }
 
@@ -590,6 +675,7 @@ impl ShutdownHandle {
         if self.ctx.stop.swap(true, Ordering::AcqRel) {
             return;
         }
+        log::info!("Shutting down server...");
         // Each poller sees the flag as soon as its poll returns.
         for waker in &self.wakers {
             if let Err(e) = waker.wake() {
@@ -602,32 +688,31 @@ impl ShutdownHandle {
     pub fn is_shutting_down(&self) -> bool {
         self.ctx.stop.load(Ordering::Acquire)
     }
-}
 
-/// Binds one listening socket: `SO_REUSEADDR` always, `SO_REUSEPORT` when asked,
-/// `TCP_DEFER_ACCEPT` unless `defer_accept_secs` is 0, and an IPv6 wildcard explicitly
-/// dual-stack.
-fn bind_listener(
-    addr: SocketAddr,
-    reuse_port: bool,
-    defer_accept_secs: u32,
-) -> io::Result<TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    if reuse_port {
-        socket.set_reuse_port(true)?;
+    /// Loads the TLS certificates and keys again from their files and uses them for
+    /// new handshakes; connections are not dropped. Returns the number of pairs
+    /// loaded, or `Ok(0)` when the server has no TLS listener.
+    ///
+    /// # Errors
+    /// Why the new files were refused; the old certificates stay in use. Either way
+    /// the outcome is logged and counted in `/metrics`.
+    pub fn reload_tls(&self) -> Result<usize, TlsError> {
+        let Some(tls) = &self.ctx.tls else {
+            return Ok(0);
+        };
+        match tls.reload() {
+            Ok(n) => {
+                self.ctx.metrics.tls_reloaded(true);
+                log::info!("reloaded {n} TLS certificate(s)");
+                Ok(n)
+            }
+            Err(e) => {
+                self.ctx.metrics.tls_reloaded(false);
+                log::error!("TLS reload refused, keeping the old certificates: {e}");
+                Err(e)
+            }
+        }
     }
-    if addr.is_ipv6() && addr.ip().is_unspecified() {
-        socket.set_only_v6(false)?;
-    }
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    if defer_accept_secs > 0 {
-        sys::set_defer_accept(&socket, defer_accept_secs)?;
-    }
-    socket.set_nonblocking(true)?;
-    Ok(socket.into())
 }
 
 fn canonical_dir(root: &Path) -> Result<PathBuf, ServerError> {
@@ -673,7 +758,7 @@ fn fit_connections(wanted: usize, n_workers: usize) -> usize {
 }
 
 /// Joins the pool, giving up (and leaving the process to end the threads) after `timeout`.
-fn finish_pool(pool: ThreadPool<conn::Job>, timeout: Duration) {
+fn finish_pool(pool: ThreadPool<jobs::Job>, timeout: Duration) {
     let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
     let joiner = std::thread::Builder::new()
         .name("httpd-drain".to_string())

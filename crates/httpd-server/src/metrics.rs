@@ -15,6 +15,18 @@ const METHODS: [&str; 5] = ["GET", "HEAD", "POST", "OPTIONS", "other"];
 /// Status classes, in the order of the counter columns.
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
+/// Labels of failed TLS handshakes.
+const TLS_FAILURES: [&str; 8] = [
+    "io",
+    "plain_http",
+    "bad_record",
+    "no_common_parameters",
+    "peer_alert",
+    "eof",
+    "other",
+    "timeout",
+];
+
 /// Upper bounds of the request-duration histogram, in seconds.
 const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -33,6 +45,18 @@ pub(crate) struct Metrics {
     /// Cumulative counts per bucket are computed at render time from these.
     duration_buckets: [AtomicU64; BUCKETS.len() + 1],
     duration_sum_micros: AtomicU64,
+    /// Responses by scheme: http, https.
+    by_scheme: [AtomicU64; 2],
+    /// TLS handshakes completed, and how many resumed a session.
+    tls_handshakes: AtomicU64,
+    tls_resumed: AtomicU64,
+    /// TLS handshakes that failed, by reason (`transport::Failure::ALL` order, then
+    /// `timeout`).
+    tls_failures: [AtomicU64; TLS_FAILURES.len()],
+    /// Certificate reloads that failed (the old certificates stay in use).
+    tls_reload_failures: AtomicU64,
+    /// Certificate reloads that succeeded.
+    tls_reloads: AtomicU64,
     /// Connections open right now (poller and workers).
     pub(crate) open_connections: AtomicI64,
     /// Connections parked in the poller between requests.
@@ -55,6 +79,12 @@ impl Default for Metrics {
             rate_limited: AtomicU64::new(0),
             duration_buckets: Default::default(),
             duration_sum_micros: AtomicU64::new(0),
+            by_scheme: Default::default(),
+            tls_handshakes: AtomicU64::new(0),
+            tls_resumed: AtomicU64::new(0),
+            tls_failures: Default::default(),
+            tls_reload_failures: AtomicU64::new(0),
+            tls_reloads: AtomicU64::new(0),
             open_connections: AtomicI64::new(0),
             idle_connections: AtomicI64::new(0),
             busy_workers: AtomicI64::new(0),
@@ -69,8 +99,16 @@ impl Metrics {
         self.started.elapsed()
     }
 
-    /// Counts one response.
-    pub(crate) fn record(&self, method: Method, status: u16, body_bytes: u64, took: Duration) {
+    /// Counts one response, sent over https when `https`.
+    pub(crate) fn record(
+        &self,
+        method: Method,
+        status: u16,
+        body_bytes: u64,
+        took: Duration,
+        https: bool,
+    ) {
+        self.by_scheme[usize::from(https)].fetch_add(1, Ordering::Relaxed);
         let row = match method {
             Method::Get => 0,
             Method::Head => 1,
@@ -107,6 +145,32 @@ impl Metrics {
         self.rejected.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a completed TLS handshake.
+    pub(crate) fn tls_handshake(&self, resumed: bool) {
+        self.tls_handshakes.fetch_add(1, Ordering::Relaxed);
+        if resumed {
+            self.tls_resumed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a failed TLS handshake by reason (one of [`TLS_FAILURES`]).
+    pub(crate) fn tls_failed(&self, reason: &str) {
+        let i = TLS_FAILURES
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(TLS_FAILURES.len() - 2);
+        self.tls_failures[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a certificate reload.
+    pub(crate) fn tls_reloaded(&self, ok: bool) {
+        if ok {
+            self.tls_reloads.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.tls_reload_failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Counts one request refused with 429.
     pub(crate) fn rate_limited(&self) {
         self.rate_limited.fetch_add(1, Ordering::Relaxed);
@@ -138,7 +202,53 @@ impl Metrics {
                 );
             }
         }
-        let counters: [(&str, &str, u64); 7] = [
+        header(
+            &mut out,
+            "httpd_requests_by_scheme_total",
+            "counter",
+            "Responses sent, by scheme.",
+        );
+        for (i, scheme) in ["http", "https"].iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "httpd_requests_by_scheme_total{{scheme=\"{scheme}\"}} {}",
+                load(&self.by_scheme[i])
+            );
+        }
+        header(
+            &mut out,
+            "httpd_tls_handshake_failures_total",
+            "counter",
+            "TLS handshakes that failed, by reason.",
+        );
+        for (i, reason) in TLS_FAILURES.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "httpd_tls_handshake_failures_total{{reason=\"{reason}\"}} {}",
+                load(&self.tls_failures[i])
+            );
+        }
+        let counters: [(&str, &str, u64); 11] = [
+            (
+                "httpd_tls_handshakes_total",
+                "TLS handshakes completed.",
+                load(&self.tls_handshakes),
+            ),
+            (
+                "httpd_tls_resumed_total",
+                "TLS handshakes that resumed a session from a ticket.",
+                load(&self.tls_resumed),
+            ),
+            (
+                "httpd_tls_reloads_total",
+                "Certificate reloads that took effect.",
+                load(&self.tls_reloads),
+            ),
+            (
+                "httpd_tls_reload_failures_total",
+                "Certificate reloads refused (bad files); the old certificates stay in use.",
+                load(&self.tls_reload_failures),
+            ),
             (
                 "httpd_sent_bytes_total",
                 "Response body bytes sent.",
@@ -193,12 +303,12 @@ impl Metrics {
             ),
             (
                 "httpd_pool_busy_workers",
-                "Workers handling a request.",
+                "Workers running a job.",
                 gauge(&self.busy_workers),
             ),
             (
                 "httpd_pool_queued_connections",
-                "Ready connections waiting for a worker.",
+                "Jobs waiting for a worker.",
                 gauge(&self.queued),
             ),
             (
@@ -208,7 +318,7 @@ impl Metrics {
             ),
             (
                 "httpd_pool_queue_capacity",
-                "Ready connections that may wait for a worker.",
+                "Jobs that may wait for a worker.",
                 i64::try_from(queue_capacity).unwrap_or(i64::MAX),
             ),
             (
@@ -280,9 +390,11 @@ mod tests {
     #[test]
     fn records_land_in_method_status_and_duration_series() {
         let m = Metrics::default();
-        m.record(Method::Get, 200, 10, Duration::from_micros(300));
-        m.record(Method::Get, 404, 5, Duration::from_millis(30));
-        m.record(Method::Delete, 405, 0, Duration::from_secs(20));
+        m.record(Method::Get, 200, 10, Duration::from_micros(300), false);
+        m.record(Method::Get, 404, 5, Duration::from_millis(30), true);
+        m.record(Method::Delete, 405, 0, Duration::from_secs(20), false);
+        m.tls_handshake(true);
+        m.tls_failed("plain_http");
         let text = m.render(10, 50, httpd_files::FileCacheStats::default());
         assert!(text.contains("httpd_requests_total{method=\"GET\",status=\"2xx\"} 1\n"));
         assert!(text.contains("httpd_requests_total{method=\"GET\",status=\"4xx\"} 1\n"));
@@ -294,6 +406,11 @@ mod tests {
         assert!(text.contains("httpd_request_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
         assert!(text.contains("httpd_request_duration_seconds_count 3\n"));
         assert!(text.contains("httpd_pool_workers 10\n"));
+        assert!(text.contains("httpd_requests_by_scheme_total{scheme=\"http\"} 2\n"));
+        assert!(text.contains("httpd_requests_by_scheme_total{scheme=\"https\"} 1\n"));
+        assert!(text.contains("httpd_tls_handshakes_total 1\n"));
+        assert!(text.contains("httpd_tls_resumed_total 1\n"));
+        assert!(text.contains("httpd_tls_handshake_failures_total{reason=\"plain_http\"} 1\n"));
     }
 
     #[test]

@@ -11,9 +11,6 @@ use std::time::{Duration, Instant};
 use httpd_proto::Request;
 use parking_lot::Mutex;
 
-/// Longest `X-Request-Id` accepted from a client.
-pub const MAX_REQUEST_ID_BYTES: usize = 64;
-
 /// Most client addresses the rate limiter remembers; beyond it, idle entries are dropped.
 const MAX_TRACKED_CLIENTS: usize = 65_536;
 
@@ -59,107 +56,56 @@ impl Default for WebOptions {
     }
 }
 
-/// Request headers that shape the policy above, copied out of the read buffer.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct RequestMeta {
-    pub(crate) origin: Option<String>,
-    pub(crate) forwarded_for: Option<String>,
-    pub(crate) forwarded: Option<String>,
-    pub(crate) preflight_method: Option<String>,
-    pub(crate) preflight_headers: Option<String>,
-    pub(crate) referer: Option<String>,
-    pub(crate) user_agent: Option<String>,
-}
-
-impl RequestMeta {
-    pub(crate) fn from_request(request: &Request<'_, '_>) -> RequestMeta {
-        let text = |name: &str| {
-            request
-                .header(name)
-                .and_then(|v| std::str::from_utf8(v).ok())
-                .map(str::to_string)
-        };
-        RequestMeta {
-            origin: text("origin"),
-            forwarded_for: joined(request, "x-forwarded-for"),
-            forwarded: joined(request, "forwarded"),
-            preflight_method: text("access-control-request-method"),
-            preflight_headers: text("access-control-request-headers"),
-            referer: text("referer"),
-            user_agent: text("user-agent"),
-        }
-    }
-}
-
-fn joined(request: &Request<'_, '_>, name: &str) -> Option<String> {
-    let values: Vec<&str> = request
-        .headers_named(name)
-        .filter_map(|v| std::str::from_utf8(v).ok())
-        .collect();
-    (!values.is_empty()).then(|| values.join(", "))
-}
-
-/// Returns the client's `X-Request-Id` when well formed (1 to 64 bytes of
-/// `A-Za-z0-9._-`), else a fresh random one.
-pub(crate) fn request_id(given: Option<&str>) -> String {
-    match given {
-        Some(id)
-            if !id.is_empty()
-                && id.len() <= MAX_REQUEST_ID_BYTES
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) =>
-        {
-            id.to_string()
-        }
-        _ => fresh_id(),
-    }
-}
-
-fn fresh_id() -> String {
+/// Returns two random words: a per-thread randomly keyed hash of a process-wide
+/// counter, so every call differs.
+pub(crate) fn random_pair() -> (u64, u64) {
     thread_local! {
         // Randomly keyed once per thread; the counter makes every input distinct.
         static KEYS: RandomState = RandomState::new();
     }
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let (high, low) = KEYS.with(|keys| {
+    KEYS.with(|keys| {
         let mut hasher = keys.build_hasher();
         hasher.write_u64(n);
         let high = hasher.finish();
         hasher.write_u64(high);
         (high, hasher.finish())
-    });
-    let mut id = String::with_capacity(32);
-    for word in [high, low] {
-        for shift in (0..16).rev() {
-            let nibble = (word >> (shift * 4)) & 0xF;
-            id.push(char::from(b"0123456789abcdef"[nibble as usize]));
-        }
-    }
-    id
+    })
 }
 
 /// Returns the client address: the peer, or with a trusted peer the last untrusted
-/// hop of `X-Forwarded-For` (or `Forwarded: for=`).
-pub(crate) fn client_ip(peer: IpAddr, meta: &RequestMeta, trusted: &[IpAddr]) -> IpAddr {
+/// hop of `X-Forwarded-For` (or `Forwarded: for=`), every line of it read in order.
+pub(crate) fn client_ip(peer: IpAddr, request: &Request<'_, '_>, trusted: &[IpAddr]) -> IpAddr {
     if !trusted.contains(&peer) {
         return peer;
     }
-    let hops: Vec<IpAddr> = if let Some(xff) = &meta.forwarded_for {
-        xff.split(',').filter_map(|h| parse_hop(h.trim())).collect()
-    } else if let Some(fwd) = &meta.forwarded {
-        fwd.split([',', ';'])
-            .filter_map(|part| {
-                let (key, value) = part.trim().split_once('=')?;
-                key.trim()
-                    .eq_ignore_ascii_case("for")
-                    .then(|| parse_hop(value.trim().trim_matches('"')))?
+    let text = |v: &'_ [u8]| std::str::from_utf8(v).unwrap_or_default().to_string();
+    let mut hops: Vec<IpAddr> = request
+        .headers_named("x-forwarded-for")
+        .flat_map(|v| {
+            text(v)
+                .split(',')
+                .filter_map(|h| parse_hop(h.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if hops.is_empty() {
+        hops = request
+            .headers_named("forwarded")
+            .flat_map(|v| {
+                text(v)
+                    .split([',', ';'])
+                    .filter_map(|part| {
+                        let (key, value) = part.trim().split_once('=')?;
+                        key.trim()
+                            .eq_ignore_ascii_case("for")
+                            .then(|| parse_hop(value.trim().trim_matches('"')))?
+                    })
+                    .collect::<Vec<_>>()
             })
-            .collect()
-    } else {
-        Vec::new()
-    };
+            .collect();
+    }
     // Walk from the nearest hop back; the first one we do not trust is the client.
     hops.iter()
         .rev()
@@ -193,13 +139,19 @@ pub(crate) fn extra_lines(web: &WebOptions, html: bool) -> std::sync::Arc<[u8]> 
     head.lines().into()
 }
 
-/// Returns the CORS headers for a request from `origin`, if it is allowed.
+/// Returns the CORS headers for `request`, if its `Origin` is allowed; a preflight
+/// (`OPTIONS` with `Access-Control-Request-Method`) gets the allowed methods, the
+/// requested headers that are plain tokens, and a max age.
 pub(crate) fn cors_headers(
-    origin: Option<&str>,
+    request: &Request<'_, '_>,
     allowed: &[String],
-    preflight: Option<(&str, Option<&str>)>,
 ) -> Vec<(&'static str, String)> {
-    let Some(origin) = origin else {
+    let text = |name: &str| {
+        request
+            .header(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
+    };
+    let Some(origin) = text("origin") else {
         return Vec::new();
     };
     let any = allowed.iter().any(|o| o == "*");
@@ -217,12 +169,13 @@ pub(crate) fn cors_headers(
     if !any {
         headers.push(("Vary", "Origin".to_string()));
     }
-    if let Some((_, requested)) = preflight {
+    let preflight = request.method == "OPTIONS" && text("access-control-request-method").is_some();
+    if preflight {
         headers.push((
             "Access-Control-Allow-Methods",
             httpd_security::ALLOW.to_string(),
         ));
-        if let Some(requested) = requested {
+        if let Some(requested) = text("access-control-request-headers") {
             let safe: Vec<&str> = requested
                 .split(',')
                 .map(str::trim)
@@ -280,71 +233,86 @@ impl RateLimiter {
 
 #[cfg(test)]
 mod tests {
+    use httpd_proto::{Header, Version};
+
     use super::*;
 
-    #[test]
-    fn well_formed_request_ids_are_kept_and_others_replaced() {
-        assert_eq!(request_id(Some("abc-123_x.y")), "abc-123_x.y");
-        for bad in ["", "a b", "x\"y", &"a".repeat(65), "ü"] {
-            let id = request_id(Some(bad));
-            assert_eq!(id.len(), 32, "{bad:?}");
-            assert_ne!(id, bad);
+    fn request<'h>(method: &'h str, headers: &'h [Header<'h>]) -> Request<'h, 'h> {
+        Request {
+            method,
+            target: "/",
+            version: Version::Http11,
+            headers,
         }
-        assert_ne!(request_id(None), request_id(None));
     }
 
     #[test]
-    fn fresh_ids_are_lowercase_hex_and_distinct_across_threads() {
-        let ids: Vec<String> = std::thread::scope(|s| {
+    fn random_pairs_differ_across_calls_and_threads() {
+        let pairs: Vec<(u64, u64)> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..4)
-                .map(|_| s.spawn(|| (0..1000).map(|_| fresh_id()).collect::<Vec<_>>()))
+                .map(|_| s.spawn(|| (0..1000).map(|_| random_pair()).collect::<Vec<_>>()))
                 .collect();
             handles
                 .into_iter()
                 .flat_map(|h| h.join().unwrap())
                 .collect()
         });
-        assert!(ids.iter().all(|id| {
-            id.len() == 32
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        }));
-        let distinct: std::collections::HashSet<&String> = ids.iter().collect();
-        assert_eq!(distinct.len(), ids.len());
+        let distinct: std::collections::HashSet<&(u64, u64)> = pairs.iter().collect();
+        assert_eq!(distinct.len(), pairs.len());
+        // Not a counter: the high words are spread over the whole range.
+        assert!(pairs.iter().any(|p| p.0 > u64::MAX / 2));
+        assert!(pairs.iter().any(|p| p.0 < u64::MAX / 2));
     }
 
     #[test]
     fn forwarded_addresses_count_only_from_trusted_peers() {
         let proxy: IpAddr = "10.0.0.1".parse().unwrap();
         let client: IpAddr = "203.0.113.7".parse().unwrap();
-        let meta = RequestMeta {
-            forwarded_for: Some("198.51.100.1, 203.0.113.7".to_string()),
-            ..RequestMeta::default()
-        };
-        assert_eq!(client_ip(proxy, &meta, &[proxy]), client);
-        assert_eq!(client_ip(proxy, &meta, &[]), proxy);
-        let meta = RequestMeta {
-            forwarded: Some("for=\"[2001:db8::1]:4711\";proto=http".to_string()),
-            ..RequestMeta::default()
-        };
+        let xff = [Header {
+            name: "X-Forwarded-For",
+            value: b"198.51.100.1, 203.0.113.7",
+        }];
+        assert_eq!(client_ip(proxy, &request("GET", &xff), &[proxy]), client);
+        assert_eq!(client_ip(proxy, &request("GET", &xff), &[]), proxy);
+        // Split over two lines, the list is read in order.
+        let split = [
+            Header {
+                name: "X-Forwarded-For",
+                value: b"198.51.100.1",
+            },
+            Header {
+                name: "x-forwarded-for",
+                value: b"203.0.113.7",
+            },
+        ];
+        assert_eq!(client_ip(proxy, &request("GET", &split), &[proxy]), client);
+        let fwd = [Header {
+            name: "Forwarded",
+            value: b"for=\"[2001:db8::1]:4711\";proto=http",
+        }];
         assert_eq!(
-            client_ip(proxy, &meta, &[proxy]),
+            client_ip(proxy, &request("GET", &fwd), &[proxy]),
             "2001:db8::1".parse::<IpAddr>().unwrap()
         );
-        let meta = RequestMeta {
-            forwarded_for: Some("garbage".to_string()),
-            ..RequestMeta::default()
-        };
-        assert_eq!(client_ip(proxy, &meta, &[proxy]), proxy);
+        let garbage = [Header {
+            name: "X-Forwarded-For",
+            value: b"garbage",
+        }];
+        assert_eq!(client_ip(proxy, &request("GET", &garbage), &[proxy]), proxy);
     }
 
     #[test]
     fn cors_allows_listed_origins_only() {
         let allowed = vec!["https://app.example".to_string()];
-        assert!(cors_headers(Some("https://evil.example"), &allowed, None).is_empty());
-        assert!(cors_headers(None, &allowed, None).is_empty());
-        let h = cors_headers(Some("https://app.example"), &allowed, None);
+        let origin = |o: &'static str| Header {
+            name: "Origin",
+            value: o.as_bytes(),
+        };
+        let evil = [origin("https://evil.example")];
+        assert!(cors_headers(&request("GET", &evil), &allowed).is_empty());
+        assert!(cors_headers(&request("GET", &[]), &allowed).is_empty());
+        let good = [origin("https://app.example")];
+        let h = cors_headers(&request("GET", &good), &allowed);
         assert_eq!(
             h[0],
             (
@@ -353,13 +321,23 @@ mod tests {
             )
         );
         assert!(h.contains(&("Vary", "Origin".to_string())));
-        let pre = cors_headers(
-            Some("https://app.example"),
-            &allowed,
-            Some(("POST", Some("Content-Type, X-Bad\r\nInjected: 1"))),
-        );
+        assert!(!h.iter().any(|(n, _)| *n == "Access-Control-Max-Age"));
+        let pre = [
+            origin("https://app.example"),
+            Header {
+                name: "Access-Control-Request-Method",
+                value: b"POST",
+            },
+            Header {
+                name: "Access-Control-Request-Headers",
+                value: b"Content-Type, X-Bad\r\nInjected: 1",
+            },
+        ];
+        let pre = cors_headers(&request("OPTIONS", &pre), &allowed);
         assert!(pre.contains(&("Access-Control-Allow-Headers", "Content-Type".to_string())));
-        let any = cors_headers(Some("https://x.example"), &["*".to_string()], None);
+        assert!(pre.contains(&("Access-Control-Max-Age", "600".to_string())));
+        let x = [origin("https://x.example")];
+        let any = cors_headers(&request("GET", &x), &["*".to_string()]);
         assert_eq!(any, vec![("Access-Control-Allow-Origin", "*".to_string())]);
     }
 

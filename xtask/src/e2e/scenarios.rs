@@ -1517,48 +1517,34 @@ fn idle_hold_no_worker(ctx: &Ctx) -> Outcome {
 }
 
 fn queue_full(ctx: &Ctx) -> Outcome {
-    /// Larger than what the kernel buffers between the server and a client that
-    /// stopped reading, so the worker sending it blocks.
-    const HOLD_BYTES: u64 = 32 * 1024 * 1024;
     let srv = ctx.server(Kind::OneWorker)?;
     let host = localhost(srv);
-    // H holds the only worker: a download it stopped reading. (A slow upload no longer
-    // does: the poller reads upload bodies.) Its response head proves a worker is
-    // sending it.
-    let hold = srv.root.join("queue-hold.txt");
-    fs::File::create(&hold)
-        .and_then(|f| f.set_len(HOLD_BYTES))
-        .map_err(|e| format!("write {}: {e}", hold.display()))?;
+    // H holds the only worker with the server's test hook (`--test-stall-path`): its
+    // job runs until a release file appears. (No client can hold a worker otherwise:
+    // the pollers do every read and write.)
+    let release = srv.root.join(".stall-release");
+    let _ = fs::remove_file(&release);
     let mut holder = Conn::connect(srv.addr)?;
-    holder.send_all(&client::get(
-        "/queue-hold.txt",
-        &host,
-        "Connection: close\r\n",
-    ))?;
-    let started = holder
-        .read_response(true)
-        .map_err(|e| format!("holder: {e}"))?;
+    holder.send_all(&client::get("/queue-hold", &host, "Connection: close\r\n"))?;
     ensure!(
-        started.status == 200,
-        "holder: expected 200, got {}",
-        started.summary()
+        srv.log_contains("Thread pool: 1/1 active", Duration::from_secs(5)),
+        "the stalled job never took the worker ({})",
+        srv.log_path.display()
     );
-    // Two more ready requests: one takes the single queue slot, the other
-    // must get 503 at once. Which is which depends on the poller's order.
-    // They are uploads: a request with a body always goes to a worker (the
-    // poller answers small GETs itself, so those never queue).
-    let queued_body = br#"{"queued": true}"#;
+    // Two more requests for files the cache does not hold (written just now, so a
+    // worker must open them): one takes the single queue slot, the other must get 503
+    // at once. Which is which depends on the poller's order.
+    for name in ["queued-a.html", "queued-b.html"] {
+        fs::write(srv.root.join(name), b"<p>queued</p>\n")
+            .map_err(|e| format!("write {name}: {e}"))?;
+    }
     let mut others = [Conn::connect(srv.addr)?, Conn::connect(srv.addr)?];
-    for conn in &mut others {
-        conn.send_all(
-            format!(
-                "POST /upload HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
-                 Content-Length: {}\r\nConnection: close\r\n\r\n{}",
-                queued_body.len(),
-                String::from_utf8_lossy(queued_body)
-            )
-            .as_bytes(),
-        )?;
+    for (conn, name) in others.iter_mut().zip(["queued-a.html", "queued-b.html"]) {
+        conn.send_all(&client::get(
+            &format!("/{name}"),
+            &host,
+            "Connection: close\r\n",
+        ))?;
     }
     let mut rejected = None;
     'wait: for _ in 0..50 {
@@ -1585,36 +1571,21 @@ fn queue_full(ctx: &Ctx) -> Outcome {
         !queued.has_data(Duration::from_millis(100))?,
         "the queued connection was answered while the worker was still busy"
     );
-    // Reading the download to its end frees the worker; the queued request goes next.
-    ensure!(
-        started_len(&started)? == HOLD_BYTES,
-        "holder: Content-Length is not {HOLD_BYTES}: {}",
-        started.summary()
-    );
-    let mut stream = holder.stream();
-    let drained = std::io::copy(&mut stream, &mut std::io::sink())
-        .map_err(|e| format!("holder: reading the rest: {e}"))?;
-    ensure!(
-        drained > 0 && drained <= HOLD_BYTES,
-        "holder: {drained} more bytes"
-    );
+    // Releasing the worker lets the queued request go next.
+    fs::write(&release, b"").map_err(|e| format!("write {}: {e}", release.display()))?;
+    let resp = holder.read_response(false)?;
+    expect_status(&resp, 200)?;
     let resp = queued
         .read_response(false)
         .map_err(|e| format!("queued connection after the worker freed up: {e}"))?;
-    check_created(srv, &resp, queued_body)?;
+    expect_status(&resp, 200)?;
+    let _ = fs::remove_file(&release);
     ensure!(
         srv.log_contains("Thread pool:", Duration::from_secs(2)),
         "no 'Thread pool:' status line in {}",
         srv.log_path.display()
     );
     Ok(())
-}
-
-/// The Content-Length of a response read to its head.
-fn started_len(resp: &Response) -> Result<u64, String> {
-    resp.header("content-length")
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| format!("no Content-Length in {}", resp.summary()))
 }
 
 // ---------------------------------------------------------------------------

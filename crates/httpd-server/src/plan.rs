@@ -1,0 +1,518 @@
+//! The one decision point: what to do with a parsed request, decided once, before any
+//! byte of its answer is written, from what is known then (method, route, and the
+//! file cache).
+//!
+//! [`decide`] returns a [`Decision`]: answer now ([`Plan::Answer`]: a cached file, a
+//! 304, a redirect, an error, health, metrics), hand blocking work to a worker
+//! ([`Plan::Job`]: an uncached open, a listing, a gzip, a test stall), or receive an
+//! upload's body ([`Plan::Upload`]). It also says what becomes of a body nobody
+//! needs and whether the connection must close. It does no I/O but the file cache's
+//! one `statx`, and runs on the poller.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use httpd_files::CachePolicy;
+use httpd_proto::{Framing, Method, Request, Version};
+use httpd_security::{ALLOW, PolicyError};
+
+use crate::Context;
+use crate::error::Failure;
+use crate::files::{self, FileAnswer, FileRequest, Route};
+use crate::h1::OwnedHead;
+use crate::jobs::{FileJob, Work};
+use crate::out::Stream;
+use crate::response::{Finish, Response};
+use crate::web;
+
+/// The upload endpoint.
+pub(crate) const UPLOAD_PATH: &str = "/upload";
+
+/// Bodies up to this size are read and dropped when a request is answered without
+/// needing them, so the connection can stay open; larger ones close it instead.
+pub(crate) const DISCARD_MAX_BYTES: u64 = 64 * 1024;
+
+/// The facts about the connection a decision needs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Peer {
+    pub(crate) addr: SocketAddr,
+    /// The connection came in on a TLS listener.
+    pub(crate) https: bool,
+}
+
+/// An answer ready to be written.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    /// A response held in memory.
+    Simple(Response),
+    /// A file response.
+    File(FileAnswer),
+}
+
+impl Answer {
+    /// The status code.
+    pub(crate) fn status(&self) -> u16 {
+        match self {
+            Answer::Simple(r) => r.status,
+            Answer::File(f) => f.status(),
+        }
+    }
+
+    /// Tells whether the body is html.
+    pub(crate) fn is_html(&self) -> bool {
+        match self {
+            Answer::Simple(r) => r.is_html(),
+            Answer::File(f) => f.is_html(),
+        }
+    }
+
+    /// Writes the answer after what `buf` holds; returns the buffer, a body still to
+    /// stream, and the body length.
+    pub(crate) fn write(
+        self,
+        buf: Vec<u8>,
+        finish: &Finish<'_>,
+        cache: &CachePolicy,
+    ) -> (Vec<u8>, Option<Stream>, u64) {
+        match self {
+            Answer::Simple(r) => {
+                let (buf, len) = r.write(buf, finish);
+                (buf, None, len)
+            }
+            Answer::File(f) => f.write(buf, finish, cache),
+        }
+    }
+}
+
+/// What to do with a request.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    /// Answer now.
+    Answer(Answer),
+    /// Hand this work to a worker; its result is the answer.
+    Job(Work),
+    /// Receive the body into an upload, then commit it on a worker.
+    Upload {
+        /// Send `100 Continue` first: the client waits for it.
+        send_continue: bool,
+    },
+}
+
+/// What becomes of a request body the plan does not read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Leftover {
+    /// No body, or the upload reads it.
+    None,
+    /// Read and drop it, so the connection can stay open.
+    Discard(Framing),
+    /// Do not read it: the connection closes after the answer.
+    Refuse,
+}
+
+/// The decision for one request.
+#[derive(Debug)]
+pub(crate) struct Decision {
+    pub(crate) plan: Plan,
+    pub(crate) leftover: Leftover,
+    /// The connection must close after the answer (the failure leaves framing or the
+    /// request in doubt).
+    pub(crate) close: bool,
+}
+
+/// Decides what to do with `request`, whose head bytes are `head`.
+pub(crate) fn decide(
+    ctx: &Context,
+    peer: Peer,
+    head: &[u8],
+    request: &Request<'_, '_>,
+    now: Instant,
+    by: &str,
+) -> Decision {
+    let method = Method::from_token(request.method);
+    let framing = match request.framing() {
+        Ok(framing) => framing,
+        Err(e) => return refuse(request, Failure::Parse(e), by, peer),
+    };
+    let leftover = match framing {
+        Framing::None => Leftover::None,
+        Framing::Length(n) if n <= DISCARD_MAX_BYTES => Leftover::Discard(framing),
+        Framing::Chunked => Leftover::Discard(framing),
+        Framing::Length(_) => Leftover::Refuse,
+    };
+    // A client waiting for 100 Continue sends no body unless we ask for it.
+    let leftover = if request.header("expect").is_some() && leftover != Leftover::None {
+        Leftover::Refuse
+    } else {
+        leftover
+    };
+    let plan = match route(ctx, peer, head, request, method, framing, now, by) {
+        Ok(plan) => plan,
+        Err(failure) => {
+            let mut decision = refuse(request, failure, by, peer);
+            if decision.leftover == Leftover::None {
+                decision.leftover = leftover;
+            }
+            return decision;
+        }
+    };
+    let leftover = if matches!(plan, Plan::Upload { .. }) {
+        Leftover::None
+    } else {
+        leftover
+    };
+    Decision {
+        plan,
+        leftover,
+        close: false,
+    }
+}
+
+/// The decision to answer `failure`.
+pub(crate) fn refuse(
+    request: &Request<'_, '_>,
+    failure: Failure,
+    by: &str,
+    peer: Peer,
+) -> Decision {
+    log_refusal(request, &failure, by, peer);
+    let close = failure.must_close();
+    let leftover = if failure.refuses_body() {
+        Leftover::Refuse
+    } else {
+        Leftover::None
+    };
+    Decision {
+        plan: Plan::Answer(Answer::Simple(failure_response(&failure))),
+        leftover,
+        close,
+    }
+}
+
+/// The error response for `failure`.
+pub(crate) fn failure_response(failure: &Failure) -> Response {
+    let response = Response::error(failure.status());
+    match failure {
+        Failure::WrongMethod(allow) => response.with("Allow", *allow),
+        Failure::RateLimited(secs) => response.with("Retry-After", secs.to_string()),
+        Failure::Policy(PolicyError::MethodNotAllowed) => response.with("Allow", ALLOW),
+        Failure::Busy => response.with("Retry-After", "5"),
+        Failure::RangeNotSatisfiable(len) => response.with(
+            "Content-Range",
+            httpd_proto::unsatisfied_content_range(*len),
+        ),
+        _ => response,
+    }
+}
+
+/// Logs a refusal as the seed does: security events at info, the rest at debug.
+fn log_refusal(request: &Request<'_, '_>, failure: &Failure, by: &str, peer: Peer) {
+    let target = request.target.escape_debug();
+    match failure {
+        Failure::Policy(PolicyError::Traversal)
+        | Failure::Files(httpd_files::ErrorKind::Forbidden) => {
+            log::info!("[{by}] Path traversal/forbidden: {target}");
+        }
+        Failure::Policy(PolicyError::UnsupportedType) => {
+            log::info!("[{by}] Unsupported file type: {target}");
+        }
+        Failure::Policy(PolicyError::UnsupportedUploadType) => {
+            let ct = request.header("content-type").unwrap_or(b"(none)");
+            log::info!(
+                "[{by}] Unsupported upload content type: {}",
+                ct.escape_ascii()
+            );
+        }
+        _ => log::debug!("[{by}] {}: {failure} -> {}", peer.addr, failure.status()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn route(
+    ctx: &Context,
+    peer: Peer,
+    head: &[u8],
+    request: &Request<'_, '_>,
+    method: Method,
+    framing: Framing,
+    now: Instant,
+    by: &str,
+) -> Result<Plan, Failure> {
+    if let Some(limiter) = &ctx.rate_limiter {
+        let client = web::client_ip(peer.addr.ip(), request, &ctx.web.trusted_proxies);
+        if let Err(wait) = limiter.check(client, now) {
+            ctx.metrics.rate_limited();
+            return Err(Failure::RateLimited(wait.as_secs().max(1)));
+        }
+    }
+    let (path, query) = request_path(ctx, request, method, peer.https, by)?;
+    httpd_security::check_method(method).map_err(Failure::Policy)?;
+    if ctx.panic_path.as_deref() == Some(path) {
+        return Ok(Plan::Job(Work::Panic(path.to_string())));
+    }
+    if let Some(stall) = &ctx.stall_path {
+        if path == stall {
+            return Ok(Plan::Job(Work::Stall {
+                release: ctx.root.join(".stall-release"),
+            }));
+        }
+    }
+    if ctx.redirect_https && !peer.https {
+        return redirect_https(ctx, request, method, path, query);
+    }
+    let web = &ctx.web;
+    let is_health = web.health_path.as_deref() == Some(path);
+    let is_metrics = web.metrics_path.as_deref() == Some(path);
+    if is_health || is_metrics {
+        if !matches!(method, Method::Get | Method::Head) {
+            return Err(Failure::WrongMethod("GET, HEAD"));
+        }
+        let (content_type, body) = if is_health {
+            ("application/json", ctx.metrics.health())
+        } else {
+            // Exact at the moment of the scrape, whatever the pollers last published.
+            ctx.metrics.open_connections.store(
+                i64::try_from(ctx.admission.n_open()).unwrap_or(i64::MAX),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            (
+                "text/plain; version=0.0.4; charset=utf-8",
+                ctx.metrics
+                    .render(ctx.n_workers, ctx.queue_capacity, ctx.file_cache.stats()),
+            )
+        };
+        let mut response = Response::new(200)
+            .with("Content-Type", content_type)
+            .with("Cache-Control", "no-store");
+        response.body = body.into_bytes();
+        return Ok(Plan::Answer(Answer::Simple(response)));
+    }
+    match method {
+        Method::Options => Ok(Plan::Answer(Answer::Simple(
+            Response::new(204).with("Allow", ALLOW),
+        ))),
+        Method::Post if path == UPLOAD_PATH => upload(ctx, request, framing),
+        Method::Post => Err(Failure::WrongMethod("GET, HEAD, OPTIONS")),
+        _ => serve_file(ctx, head, request, method, path, query, by),
+    }
+}
+
+/// Checks an upload's headers; the body is read afterwards.
+fn upload(ctx: &Context, request: &Request<'_, '_>, framing: Framing) -> Result<Plan, Failure> {
+    httpd_security::check_upload_type(request.header("content-type")).map_err(Failure::Policy)?;
+    match framing {
+        Framing::None => return Err(Failure::LengthRequired),
+        Framing::Length(n) if n > ctx.limits.max_body_bytes => return Err(Failure::BodyTooLarge),
+        _ => {}
+    }
+    let send_continue = match request.header("expect") {
+        None => false,
+        Some(expect) if expect.eq_ignore_ascii_case(b"100-continue") => {
+            request.version == Version::Http11
+        }
+        Some(_) => return Err(Failure::ExpectationFailed),
+    };
+    Ok(Plan::Upload { send_continue })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn serve_file(
+    ctx: &Context,
+    head: &[u8],
+    request: &Request<'_, '_>,
+    method: Method,
+    path: &str,
+    query: Option<&str>,
+    by: &str,
+) -> Result<Plan, Failure> {
+    let resolved = httpd_security::resolve_path(&ctx.root, path).map_err(Failure::Policy)?;
+    let job = |resolved| {
+        Plan::Job(Work::File(Box::new(FileJob {
+            head: Arc::new(OwnedHead::new(head, request)),
+            resolved,
+            raw_path: path.to_string(),
+            query: query.map(str::to_string),
+        })))
+    };
+    if !ctx.inline {
+        return Ok(job(resolved));
+    }
+    let req = FileRequest {
+        request,
+        method,
+        raw_path: path,
+        query,
+        by,
+    };
+    match files::route_cached(&req, &resolved, ctx) {
+        Route::Answer(answer) => Ok(Plan::Answer(Answer::File(answer))),
+        Route::Refuse(failure) => Err(failure),
+        Route::Disk => Ok(job(resolved)),
+    }
+}
+
+/// A plain listener under `--redirect-https`: GET and HEAD go to the same URL over
+/// https (308 keeps the method); anything else is refused, since its body must not
+/// travel in the clear any further.
+fn redirect_https(
+    ctx: &Context,
+    request: &Request<'_, '_>,
+    method: Method,
+    path: &str,
+    query: Option<&str>,
+) -> Result<Plan, Failure> {
+    if !matches!(method, Method::Get | Method::Head) {
+        return Err(Failure::BadTarget);
+    }
+    let host = request
+        .header("host")
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .unwrap_or("localhost");
+    let name = host_name(host);
+    let mut location = String::with_capacity(16 + name.len() + path.len());
+    location.push_str("https://");
+    location.push_str(name);
+    if ctx.https_port != 443 {
+        location.push(':');
+        location.push_str(&ctx.https_port.to_string());
+    }
+    location.push_str(path);
+    if let Some(query) = query {
+        location.push('?');
+        location.push_str(query);
+    }
+    Ok(Plan::Answer(Answer::Simple(
+        Response::error(308).with("Location", location),
+    )))
+}
+
+/// The host of a `Host` value, without its port (`[v6]` kept in brackets).
+fn host_name(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.find(']').map_or(host, |i| &host[..=i]);
+    }
+    host.rsplit_once(':').map_or(host, |(name, _)| name)
+}
+
+/// Validates the target's form and host; returns the (still encoded) path and query.
+fn request_path<'b>(
+    ctx: &Context,
+    request: &Request<'_, 'b>,
+    method: Method,
+    https: bool,
+    by: &str,
+) -> Result<(&'b str, Option<&'b str>), Failure> {
+    let target = request.target;
+    if method == Method::Connect {
+        // Whatever its target form, CONNECT is a method this server does not offer.
+        return Err(Failure::Policy(PolicyError::MethodNotAllowed));
+    }
+    if target == "*" {
+        check_host(ctx, request, None, by)?;
+        return if method == Method::Options {
+            Ok(("*", None))
+        } else {
+            Err(Failure::BadTarget)
+        };
+    }
+    let (authority, path_and_query) = if target.starts_with('/') {
+        (None, target)
+    } else if let Some(rest) = strip_prefix_ignore_case(target, "http://").or_else(|| {
+        https
+            .then(|| strip_prefix_ignore_case(target, "https://"))
+            .flatten()
+    }) {
+        // Absolute form (RFC 9112 section 3.2.2): its authority replaces Host.
+        match rest.find(['/', '?']) {
+            Some(i) if rest[i..].starts_with('/') => (Some(&rest[..i]), &rest[i..]),
+            Some(_) => return Err(Failure::BadTarget),
+            None => (Some(rest), "/"),
+        }
+    } else {
+        return Err(Failure::BadTarget);
+    };
+    check_host(ctx, request, authority, by)?;
+    Ok(match path_and_query.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (path_and_query, None),
+    })
+}
+
+fn check_host(
+    ctx: &Context,
+    request: &Request<'_, '_>,
+    authority: Option<&str>,
+    by: &str,
+) -> Result<(), Failure> {
+    let mut hosts = request.headers_named("host");
+    let first = hosts.next();
+    let n_hosts = usize::from(first.is_some()) + hosts.count();
+    let checked = match authority {
+        // The target's authority replaces Host, but HTTP/1.1 still requires exactly
+        // one Host line (RFC 9112 section 3.2).
+        Some(_) if n_hosts > 1 => Err(PolicyError::DuplicateHost),
+        Some(_) if n_hosts == 0 && request.version == Version::Http11 => {
+            Err(PolicyError::MissingHost)
+        }
+        Some(authority) => ctx.hosts.check(&[authority.as_bytes()]),
+        // HTTP/1.0 predates Host; only HTTP/1.1 requires it (RFC 9112 section 3.2).
+        None if request.version == Version::Http10 && n_hosts == 0 => Ok(()),
+        None if n_hosts == 1 => ctx.hosts.check(&[first.unwrap_or_default()]),
+        None => {
+            let values: Vec<&[u8]> = request.headers_named("host").collect();
+            ctx.hosts.check(&values)
+        }
+    };
+    let for_log = || -> Cow<'_, str> {
+        match authority {
+            Some(a) => Cow::Owned(format!("{a:?}")),
+            None => first.map_or(Cow::Borrowed("(none)"), |h| {
+                Cow::Owned(format!("\"{}\"", h.escape_ascii()))
+            }),
+        }
+    };
+    match checked {
+        Ok(()) => {
+            if log::log_enabled!(log::Level::Debug) {
+                log::debug!("[{by}] Host validation: {} ✓", for_log());
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if e == PolicyError::HostNotAllowed {
+                log::info!("[{by}] Host validation failed: {}", for_log());
+            }
+            Err(Failure::Policy(e))
+        }
+    }
+}
+
+fn strip_prefix_ignore_case<'s>(s: &'s str, prefix: &str) -> Option<&'s str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_scheme_case_insensitively() {
+        assert_eq!(
+            strip_prefix_ignore_case("HTTP://a/b", "http://"),
+            Some("a/b")
+        );
+        assert_eq!(strip_prefix_ignore_case("ftp://a", "http://"), None);
+        assert_eq!(strip_prefix_ignore_case("h", "http://"), None);
+    }
+
+    #[test]
+    fn host_names_lose_their_port() {
+        assert_eq!(host_name("example.com:8080"), "example.com");
+        assert_eq!(host_name("example.com"), "example.com");
+        assert_eq!(host_name("[::1]:8080"), "[::1]");
+        assert_eq!(host_name("[::1]"), "[::1]");
+    }
+}
