@@ -13,5 +13,6 @@ mod security;
 mod semantics;
 mod serving;
 mod shutdown;
+mod tls;
 mod uploads;
 mod util;

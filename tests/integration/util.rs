@@ -343,8 +343,8 @@ impl Response {
 }
 
 /// A raw client connection with its own read buffer.
-pub struct Client {
-    pub stream: TcpStream,
+pub struct Client<S: Read + Write = TcpStream> {
+    pub stream: S,
     buf: Vec<u8>,
 }
 
@@ -354,6 +354,13 @@ impl Client {
         let stream = TcpStream::connect(addr).unwrap();
         stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
         stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        Client::over(stream)
+    }
+}
+
+impl<S: Read + Write> Client<S> {
+    /// A client over an open stream (a TLS stream, say); the caller sets its timeouts.
+    pub fn over(stream: S) -> Client<S> {
         Client {
             stream,
             buf: Vec::new(),
@@ -470,7 +477,9 @@ impl Client {
             Err(e) => panic!("expected the server to close, got {e}"),
         }
     }
+}
 
+impl Client {
     /// Sends `bytes` one at a time, waiting up to `pause` for an answer after each;
     /// stops at the first byte of an answer (kept for [`response`](Client::response)), or
     /// when the server no longer takes bytes. Returns how many bytes were sent.
@@ -544,7 +553,7 @@ pub fn wait_until(mut done: impl FnMut() -> bool) -> bool {
 }
 
 /// Reads once, again when a signal interrupted the call (EINTR is not an answer).
-fn read_retrying(stream: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+fn read_retrying(stream: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     loop {
         match stream.read(buf) {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
