@@ -46,6 +46,26 @@ impl TempDir {
         path
     }
 
+    /// Creates the FIFO `rel`; returns its path.
+    pub(crate) fn mkfifo(&self, rel: &str) -> PathBuf {
+        use rustix::fs::{FileType, Mode};
+        let path = self.path.join(rel);
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &path,
+            FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .expect("create fifo");
+        path
+    }
+
+    /// Creates a symbolic link `rel` whose text is `target`.
+    pub(crate) fn symlink(&self, target: impl AsRef<Path>, rel: &str) {
+        std::os::unix::fs::symlink(target, self.path.join(rel)).expect("create symlink");
+    }
+
     /// Lists the names of the entries in `rel`, sorted.
     pub(crate) fn names(&self, rel: &str) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(self.path.join(rel))
