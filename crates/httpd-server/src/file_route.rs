@@ -7,8 +7,7 @@ use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use httpd_files::{
-    CachePolicy, Conditions, Multipart, Precondition, StaticFile, find_precompressed,
-    is_compressible_ext,
+    CachePolicy, Conditions, Kind, Multipart, Precondition, Root, StaticFile, is_compressible_ext,
 };
 use httpd_proto::{Coding, Method, RangeRequest, Request, Version};
 use httpd_security::SafePath;
@@ -124,6 +123,8 @@ pub(crate) fn serve(
     ctx: &crate::Context,
 ) -> Result<Reply, Failure> {
     let opts = &ctx.files;
+    // One tree for the whole request, even if a deployment swaps the root meanwhile.
+    let root = ctx.doc_root.current();
     // `/dir` -> `/dir/`: the raw path is validated and starts with exactly one '/'.
     let redirect = || {
         let mut location = format!("{}/", req.raw_path);
@@ -138,8 +139,8 @@ pub(crate) fn serve(
         let index = resolved
             .join(httpd_files::INDEX_FILE)
             .map_err(Failure::Policy)?;
-        if opts.listing && !resolved.is_hidden() && !index.as_path().exists() {
-            return list_directory(&resolved);
+        if opts.listing && !resolved.is_hidden() && is_missing(&root, &index) {
+            return list_directory(&root, &resolved);
         }
         index
     } else {
@@ -147,8 +148,15 @@ pub(crate) fn serve(
     };
     if let Err(refused) = ctx.types.check(&file_path) {
         // Directories rarely have an allowed extension: only then look at the disk.
-        if may_be_dir && is_directory(&file_path) {
-            return Ok(redirect());
+        if may_be_dir {
+            match root.probe(&file_path) {
+                Ok(Kind::Dir) => return Ok(redirect()),
+                // A link out of the root: 403, as for files, whatever lies behind it.
+                Err(e) if e.kind() == httpd_files::ErrorKind::Forbidden => {
+                    return Err(Failure::Files(e.kind()));
+                }
+                _ => {}
+            }
         }
         return Err(Failure::Policy(refused));
     }
@@ -156,7 +164,7 @@ pub(crate) fn serve(
         // Dot-files are never served, whatever their extension.
         return Err(Failure::Files(httpd_files::ErrorKind::NotFound));
     }
-    let mut file = match StaticFile::open_cached(&file_path, &ctx.file_cache) {
+    let mut file = match root.open_cached(&file_path, &ctx.file_cache) {
         Ok(file) => file,
         // A directory named like a file (`/docs.html/`): redirect it too.
         Err(e) if may_be_dir && e.kind() == httpd_files::ErrorKind::IsDirectory => {
@@ -181,7 +189,7 @@ pub(crate) fn serve(
         let accept = httpd_proto::parse_accept_encoding(req.headers.accept_encoding.as_deref());
         let sidecar = |c: Coding| {
             (opts.precompressed && accept.accepts(c))
-                .then(|| find_precompressed(&file_path, file.modified(), c))
+                .then(|| root.find_precompressed(&file_path, file.modified(), c))
                 .flatten()
         };
         let mut br = sidecar(Coding::Brotli);
@@ -334,41 +342,29 @@ fn gzip_body(mut file: StaticFile) -> Result<Body, Failure> {
     Ok(Body::Bytes(out))
 }
 
-fn is_directory(path: &SafePath) -> bool {
-    std::fs::metadata(path.as_path()).is_ok_and(|m| m.is_dir())
+/// Tells whether `path` names nothing beneath `root`; a link leaving the root or an
+/// unreadable entry is not "missing" (it answers 403 instead of a listing).
+fn is_missing(root: &Root, path: &SafePath) -> bool {
+    root.probe(path)
+        .is_err_and(|e| e.kind() == httpd_files::ErrorKind::NotFound)
 }
 
 /// Renders an HTML listing of a directory: names escaped, links percent-encoded,
-/// dot-files left out.
-fn list_directory(dir: &SafePath) -> Result<Reply, Failure> {
-    let entries = std::fs::read_dir(dir.as_path()).map_err(|e| {
-        Failure::Files(if e.kind() == std::io::ErrorKind::NotFound {
-            httpd_files::ErrorKind::NotFound
-        } else {
-            httpd_files::ErrorKind::Forbidden
-        })
-    })?;
-    let mut names: Vec<(String, bool)> = entries
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let is_dir = e.file_type().ok()?.is_dir();
-            (!name.starts_with('.')).then_some((name, is_dir))
-        })
-        .collect();
-    names.sort();
+/// dot-files left out (and links out of the root, see [`Root::list_dir`]).
+fn list_directory(root: &Root, dir: &SafePath) -> Result<Reply, Failure> {
+    let entries = root.list_dir(dir).map_err(|e| Failure::Files(e.kind()))?;
     let title = format!("Index of /{}", html_escape(dir.relative()));
     let mut page = format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
          <body><h1>{title}</h1>\n<ul>\n"
     );
-    for (name, is_dir) in names {
-        let slash = if is_dir { "/" } else { "" };
+    for entry in entries {
+        let slash = if entry.is_dir { "/" } else { "" };
         let _ = writeln!(
             page,
             "<li><a href=\"./{}{slash}\">{}{slash}</a></li>",
-            percent_encode(&name),
-            html_escape(&name)
+            percent_encode(&entry.name),
+            html_escape(&entry.name)
         );
     }
     page.push_str("</ul></body></html>\n");
