@@ -1,11 +1,14 @@
 //! Deployments under a running server: a document root replaced atomically (a link
-//! flipped, a directory renamed over) is served without a restart.
+//! flipped, a directory renamed over) is served without a restart, and two instances
+//! sharing one docroot never remove each other's uploads in progress.
 
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::Path;
+use std::thread;
+use std::time::Instant;
 
-use crate::util::{Dir, TestServer, wait_until};
+use crate::util::{Dir, IO_TIMEOUT, TestServer, wait_until};
 
 /// Writes `body` to `rel` under `base` with an mtime an hour ago, so the file cache
 /// keeps it at once.
@@ -119,4 +122,84 @@ fn a_root_renamed_over_is_served_without_a_restart() {
     serves_only_the_new_release(&server);
     fs::remove_dir_all(base.join("site.old")).unwrap();
     serves_only_the_new_release(&server);
+}
+
+/// The head of an upload of `len` bytes.
+fn upload_head(len: usize) -> Vec<u8> {
+    format!(
+        "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {len}\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// Returns the names of the upload temporary files under `root`.
+fn temp_files(root: &Path) -> Vec<(String, u64)> {
+    let mut temps: Vec<(String, u64)> = fs::read_dir(root.join("uploads"))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, e.metadata().map_or(0, |m| m.len()))
+        })
+        .filter(|(name, _)| name.starts_with(".upload-") && name.ends_with(".tmp"))
+        .collect();
+    temps.sort();
+    temps
+}
+
+#[test]
+fn restarting_one_of_two_instances_keeps_the_others_upload_in_progress() {
+    const LEN: usize = 2 * 1024 * 1024;
+    let docroot = Dir::docroot();
+    let shared = docroot.path().to_str().unwrap().to_string();
+    let b = TestServer::start_in(docroot, &[]);
+    let a = TestServer::start_in(Dir::new(), &["--root", &shared]);
+
+    // B receives half of a large upload; it is written to a temporary file as it comes.
+    let pad = "x".repeat(LEN - 16);
+    let body = format!("{{\"pad\": \"{pad}\"}}").into_bytes();
+    let mut client = b.connect();
+    client.write(&upload_head(body.len()));
+    client.write(&body[..LEN / 2]);
+    let deadline = Instant::now() + IO_TIMEOUT;
+    let temp = loop {
+        let temps = temp_files(Path::new(&shared));
+        if let Some((name, _)) = temps.iter().find(|(_, len)| *len >= (LEN / 4) as u64) {
+            break name.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no temporary file filling up: {temps:?}"
+        );
+        thread::yield_now();
+    };
+
+    // A restarts: its successor cleans the shared upload directory before it listens.
+    let (status, stderr) = a.terminate();
+    assert!(status.success(), "{status:?}\n{stderr}");
+    let a = TestServer::start_in(Dir::new(), &["--root", &shared]);
+    assert_eq!(a.get("/index.html").status, 200);
+    let temps = temp_files(Path::new(&shared));
+    assert!(
+        temps.iter().any(|(name, _)| *name == temp),
+        "B's upload in progress was removed: {temps:?}"
+    );
+
+    // B's upload completes and is stored whole.
+    client.write(&body[LEN / 2..]);
+    let r = client.response();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let json: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let name = json["filepath"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("/uploads/")
+        .unwrap();
+    let stored = fs::read(Path::new(&shared).join("uploads").join(name)).unwrap();
+    assert!(
+        stored == body,
+        "the stored upload differs from the one sent"
+    );
+    assert!(temp_files(Path::new(&shared)).is_empty());
 }

@@ -25,7 +25,8 @@
 //!   exactly that many bytes or fails; a body is never padded or silently cut short.
 //! - An upload is visible under its final `upload_YYYYMMDD_HHMMSS_XXXX.json` name only
 //!   once it is complete, valid JSON and synced; a failed or abandoned upload leaves no
-//!   file behind.
+//!   file behind. Its temporary file is locked while it is written, so another process
+//!   sharing the directory never removes it ([`UploadStore::remove_stale_temps`]).
 //!
 //! Content types follow the seed server: HTML is shown inline, every other file is an
 //! `application/octet-stream` download with a `Content-Disposition`
