@@ -507,6 +507,30 @@ mod tests {
             .expect("set mtime");
     }
 
+    /// Waits (bounded) until the clock the filesystem takes ctimes from has moved
+    /// past `path`'s ctime, so that the next change of `path` gives it a later one:
+    /// ctimes come from a clock that ticks every few milliseconds, and two changes
+    /// within one tick would otherwise share a ctime.
+    fn wait_for_a_later_ctime(path: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = fs::metadata(path).unwrap();
+        let seen = (meta.ctime(), meta.ctime_nsec());
+        let probe = path.with_extension("ctime-probe");
+        fs::write(&probe, b"").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        for mode in [0o600, 0o644].into_iter().cycle() {
+            // A chmod sets the probe's ctime to the clock's current value.
+            fs::set_permissions(&probe, fs::Permissions::from_mode(mode)).unwrap();
+            let now = fs::metadata(&probe).unwrap();
+            if (now.ctime(), now.ctime_nsec()) > seen {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "ctime never moves");
+            thread::yield_now();
+        }
+        fs::remove_file(&probe).unwrap();
+    }
+
     fn write_old(root: &TempDir, rel: &str, contents: &[u8]) -> PathBuf {
         let path = root.write(rel, contents);
         age_by(&path, 0);
@@ -692,6 +716,7 @@ mod tests {
         let cache = small();
         read_c(&root, "/a.txt", &cache);
         let old = fs::metadata(&path).unwrap();
+        wait_for_a_later_ctime(&path);
         fs::write(&path, b"bbbb").unwrap();
         File::options()
             .write(true)
@@ -701,10 +726,10 @@ mod tests {
             .unwrap();
         let new = fs::metadata(&path).unwrap();
         assert_eq!(new.mtime_nsec(), old.mtime_nsec());
-        if (new.ctime(), new.ctime_nsec()) == (old.ctime(), old.ctime_nsec()) {
-            println!("note: ctime did not move within one clock tick, skipping");
-            return;
-        }
+        assert_ne!(
+            (new.ctime(), new.ctime_nsec()),
+            (old.ctime(), old.ctime_nsec())
+        );
         assert_eq!(read_c(&root, "/a.txt", &cache), b"bbbb");
         assert_eq!(cache.stats().hits, 0);
     }
@@ -796,15 +821,16 @@ mod tests {
         let cache = small();
         read_c(&root, "/a.txt", &cache);
         let before = fs::metadata(&path).unwrap();
+        wait_for_a_later_ctime(&path);
         let moved = outside.path().join("a.txt");
         fs::rename(&path, &moved).unwrap();
         symlink(&moved, &path).unwrap();
         let after = fs::metadata(&moved).unwrap();
         assert_eq!(after.ino(), before.ino());
-        if (after.ctime(), after.ctime_nsec()) == (before.ctime(), before.ctime_nsec()) {
-            println!("note: ctime did not move within one clock tick, skipping");
-            return;
-        }
+        assert_ne!(
+            (after.ctime(), after.ctime_nsec()),
+            (before.ctime(), before.ctime_nsec())
+        );
         assert_eq!(
             kind_of(open_c(&root, "/a.txt", &cache)),
             Some(ErrorKind::Forbidden)
