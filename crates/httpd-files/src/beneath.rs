@@ -85,8 +85,7 @@ pub(crate) fn open_beneath(
     walk(root, canonical, relative.as_bytes(), flags)
 }
 
-/// Tells whether `openat2` may be tried; tests can force the walk (see
-/// [`tests::walk_only`]).
+/// Tells whether `openat2` may be tried; tests can force the walk (`walk_only`).
 fn kernel_may_resolve() -> bool {
     #[cfg(test)]
     if tests::FORCE_WALK.with(std::cell::Cell::get) {

@@ -259,10 +259,11 @@ impl Root {
 
     /// Tells what `path` names: a regular file or a directory, after following links
     /// beneath the root. A directory-form path names the directory itself, not its
-    /// index.
+    /// index, and only a directory.
     ///
     /// # Errors
-    /// `NotFound` when nothing is there (or a component is not a directory),
+    /// `NotFound` when nothing is there (or a component is not a directory, or a
+    /// directory-form path names a file),
     /// `Forbidden` when a link leads out of the root, when a directory on the way may
     /// not be searched, or when it names something else (a FIFO, a device, a
     /// socket); `Io` for other failures.
@@ -284,8 +285,13 @@ impl Root {
     /// ```
     pub fn probe(&self, path: &SafePath) -> Result<Kind, ServeError> {
         let full = path.as_path();
+        let flags = if path.is_dir_form() {
+            OFlags::PATH | OFlags::DIRECTORY
+        } else {
+            OFlags::PATH
+        };
         let fd = self
-            .open_fd(path.relative(), OFlags::PATH)
+            .open_fd(path.relative(), flags)
             .map_err(|e| open_error(full, e.into()))?;
         let stat = rustix::fs::fstat(&fd).map_err(|e| open_error(full, e.into()))?;
         match FileType::from_raw_mode(stat.st_mode) {
@@ -516,6 +522,9 @@ mod tests {
             ("/abs_in/sub/", Ok(Kind::Dir)),
             ("/missing", Err(ErrorKind::NotFound)),
             ("/a.txt/x", Err(ErrorKind::NotFound)),
+            ("/a.txt/", Err(ErrorKind::NotFound)),
+            ("/dir/in.txt/", Err(ErrorKind::NotFound)),
+            ("/dir/sublink/", Ok(Kind::Dir)),
             ("/dir/dangling", Err(ErrorKind::NotFound)),
             ("/dir/pipe", Err(ErrorKind::Forbidden)),
             // Whatever lies behind a link out of the root, the answer is the same.
