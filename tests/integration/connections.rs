@@ -194,9 +194,16 @@ fn defer_accept_off_accepts_a_silent_connection_at_once() {
 #[test]
 fn a_silent_connection_is_still_accepted_and_timed_out_after_the_deferral() {
     // The kernel hands it over about a second later (one SYN-ACK retransmission);
-    // then the idle timeout closes it as before.
+    // then the idle timeout closes it as before. Accepted at once, without the
+    // deferral, the idle timeout alone would close it after 300 ms.
     let server = TestServer::start(&["--defer-accept", "1s", "--idle-timeout", "300ms"]);
+    let connected = std::time::Instant::now();
     let mut silent = server.connect();
     assert!(silent.is_closed_by_server());
+    let open_for = connected.elapsed();
+    assert!(
+        open_for >= std::time::Duration::from_millis(900),
+        "closed {open_for:?} after connecting: it was not deferred"
+    );
     assert_eq!(server.get("/").status, 200);
 }

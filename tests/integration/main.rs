@@ -4,6 +4,7 @@ mod cli;
 mod config;
 mod connections;
 mod corpus;
+mod deployment;
 mod durability;
 mod pool;
 mod production;

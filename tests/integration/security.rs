@@ -92,3 +92,72 @@ fn symlink_leaving_the_root_is_refused() {
     assert!(!r.text().contains("outside secret"));
     assert_eq!(server.get("/alias.txt").body, b"plain text\n");
 }
+
+/// A docroot with a link to a directory outside it (`etclink`, like `ln -s /etc`), and
+/// the outside directory with a configuration tree to hide.
+fn root_with_a_link_out() -> (Dir, Dir) {
+    let outside = Dir::new();
+    outside.write("ssl/openssl.cnf", b"outside config");
+    outside.write("ssl/certs/ca.pem", b"outside cert");
+    std::fs::create_dir_all(outside.path().join("ssl/private")).unwrap();
+    let root = Dir::docroot();
+    std::os::unix::fs::symlink(outside.path(), root.path().join("etclink")).unwrap();
+    root.write("files/a.txt", b"inside");
+    std::os::unix::fs::symlink("a.txt", root.path().join("files/alias.txt")).unwrap();
+    std::os::unix::fs::symlink("../sub", root.path().join("files/sublink")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("ssl"), root.path().join("files/ssl")).unwrap();
+    (root, outside)
+}
+
+#[test]
+fn listings_never_follow_links_out_of_the_root() {
+    let (root, _outside) = root_with_a_link_out();
+    let server = TestServer::start_in(root, &["--dir-listing"]);
+    for path in [
+        "/etclink/",
+        "/etclink/ssl/",
+        "/etclink/ssl/private/",
+        "/etclink/no-such-dir/",
+        "/files/ssl/",
+    ] {
+        let r = server.get(path);
+        assert_eq!(r.status, 403, "{path}");
+        let page = r.text();
+        for hidden in ["openssl", "certs", "private"] {
+            assert!(!page.contains(hidden), "{path} shows {hidden}: {page}");
+        }
+    }
+    // Links inside the root are listed as what they lead to; the link out is left out.
+    let page = server.get("/files/").text();
+    assert!(page.contains("href=\"./a.txt\""), "{page}");
+    assert!(page.contains("href=\"./alias.txt\""), "{page}");
+    assert!(page.contains("href=\"./sublink/\""), "{page}");
+    assert!(!page.contains("ssl"), "{page}");
+    assert_eq!(server.get("/files/alias.txt").body, b"inside");
+}
+
+#[test]
+fn links_out_of_the_root_answer_403_whatever_lies_behind_them() {
+    let (root, _outside) = root_with_a_link_out();
+    let server = TestServer::start_in(root, &[]);
+    // Existing and missing outside paths get the same answer: no 301 reveals a
+    // directory, no 404 a missing one.
+    for path in [
+        "/etclink",
+        "/etclink/ssl",
+        "/etclink/ssl/private",
+        "/etclink/no-such-dir",
+        "/etclink/ssl/openssl.cnf",
+        "/etclink/ssl/missing.txt",
+        "/etclink/",
+        "/files/ssl",
+    ] {
+        let r = server.get(path);
+        assert_eq!(r.status, 403, "{path}");
+        assert!(r.header("location").is_none(), "{path}");
+    }
+    // Directories inside still redirect, also through a link inside the root.
+    assert_eq!(server.get("/sub").status, 301);
+    assert_eq!(server.get("/files/sublink").status, 301);
+    assert_eq!(server.get("/files/sublink/").body, b"<p>sub index</p>");
+}

@@ -65,17 +65,17 @@ fn finish_download(client: &mut Client, expected: &[u8]) {
 }
 
 fn stops_gracefully_on(signal: &str) {
-    let (server, expected) = server_with_big_file(&["--shutdown-timeout", "30s"]);
+    let (server, expected) =
+        server_with_big_file(&["--shutdown-timeout", "30s", "--idle-timeout", "60s"]);
     let mut idle = idle_connection(&server);
     let mut download = start_download(&server);
 
     server.signal(signal);
     assert!(server.wait_for_log("Shutting down server..."));
 
-    // The idle connection is closed at once, long before its 30 s idle timeout.
-    let started = std::time::Instant::now();
+    // The idle connection is closed at once: the client's read gives up after
+    // IO_TIMEOUT (5 s), long before the 60 s idle timeout could close it.
     assert!(idle.is_closed_by_server());
-    assert!(started.elapsed() < IO_TIMEOUT);
     // The listener is closed: a new connection is refused.
     let refused = TcpStream::connect_timeout(&server.addr, IO_TIMEOUT);
     assert!(refused.is_err(), "{refused:?}");

@@ -158,27 +158,38 @@ fn expect_continue_gets_an_interim_response() {
 fn concurrent_uploads_get_distinct_complete_files() {
     let server = TestServer::start(&[]);
     let n = 40;
-    std::thread::scope(|s| {
-        for i in 0..n {
-            let server = &server;
-            s.spawn(move || {
-                let body = format!("{{\"i\": {i}}}");
-                assert_eq!(
-                    post(server, "application/json", body.as_bytes()).status,
-                    201
-                );
-            });
-        }
+    let posted: Vec<(String, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let server = &server;
+                s.spawn(move || {
+                    let body = format!("{{\"i\": {i}, \"pad\": \"{}\"}}", "x".repeat(i * 97));
+                    let r = post(server, "application/json", body.as_bytes());
+                    assert_eq!(r.status, 201, "{}", r.text());
+                    let json: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                    (json["filepath"].as_str().unwrap().to_string(), body)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let names = server.root.uploads();
-    assert_eq!(names.len(), n);
-    let mut seen: Vec<String> = names
+    let mut names = server.root.uploads();
+    assert_eq!(names.len(), n, "{names:?}");
+    // Each upload is stored whole, under the name its answer gave, and nowhere else.
+    for (filepath, body) in &posted {
+        let name = filepath.strip_prefix("/uploads/").unwrap();
+        assert!(is_upload_name(name), "{name}");
+        let stored =
+            std::fs::read_to_string(server.root.path().join("uploads").join(name)).unwrap();
+        assert_eq!(stored, *body, "{name}");
+    }
+    let mut answered: Vec<&str> = posted
         .iter()
-        .map(|name| std::fs::read_to_string(server.root.path().join("uploads").join(name)).unwrap())
+        .map(|(p, _)| p.strip_prefix("/uploads/").unwrap())
         .collect();
-    seen.sort();
-    seen.dedup();
-    assert_eq!(seen.len(), n);
+    answered.sort_unstable();
+    names.sort();
+    assert_eq!(answered, names);
 }
 
 #[test]

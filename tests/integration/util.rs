@@ -14,6 +14,9 @@ use std::time::Duration;
 /// Timeout for every client read and write.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long [`TestServer::terminate`] waits for the process to exit after SIGTERM.
+pub const TERMINATE_LIMIT: Duration = Duration::from_secs(20);
+
 /// A unique temporary directory, removed on drop.
 pub struct Dir {
     path: PathBuf,
@@ -296,15 +299,16 @@ impl TestServer {
         (status, self.stderr())
     }
 
-    /// Sends SIGTERM, waits for the exit status, and returns it with the whole stderr.
-    pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let status = self.child.wait().unwrap();
-        if let Some(reader) = self.stderr_reader.take() {
-            reader.join().unwrap();
-        }
-        (status, self.stderr())
+    /// Sends SIGTERM, waits (at most [`TERMINATE_LIMIT`]) for the exit status, and
+    /// returns it with the whole stderr.
+    ///
+    /// # Panics
+    /// When the process is still running after [`TERMINATE_LIMIT`]: it is then killed
+    /// (on drop), so a server that hangs on shutdown fails the test instead of hanging
+    /// the run.
+    pub fn terminate(self) -> (std::process::ExitStatus, String) {
+        self.signal("TERM");
+        self.wait_exit(TERMINATE_LIMIT)
     }
 }
 

@@ -649,7 +649,7 @@ mod tests {
 
     #[test]
     fn hostile_values_never_panic() {
-        let values: &[&[u8]] = &[
+        let values: &[&'static [u8]] = &[
             b"\"",
             b"W",
             b"W/",
@@ -662,7 +662,21 @@ mod tests {
             b"Thu, 01 Jan 10000 00:00:00 GMT",
             b"\"a\"\x00",
         ];
+        // What each value must give alone in each field, in the order of `Fields`
+        // (im, inm, ims, ius, if-range): none of them is a tag matching ETAG or a valid
+        // date, so If-Match fails, If-Range falls back to the full body, and the others
+        // are ignored.
+        let alone = [FAILED, GO, GO, GO, FULL];
         for &v in values {
+            let shown = v.escape_ascii().to_string();
+            for (idx, expected) in alone.iter().enumerate() {
+                let mut fields: Fields = [None; 5];
+                fields[idx] = Some(v);
+                let got = evaluate(true, &conditions(&fields), ETAG, at(T, 0));
+                assert_eq!(got, *expected, "field {idx}: {shown}");
+            }
+            // All at once, and against a current tag that is garbage too: the failed
+            // If-Match decides.
             let c = Conditions {
                 if_match: Some(v),
                 if_none_match: Some(v),
@@ -670,13 +684,8 @@ mod tests {
                 if_unmodified_since: Some(v),
                 if_range: Some(v),
             };
-            let _ = evaluate(true, &c, ETAG, at(T, 0));
-            let _ = evaluate(false, &c, "garbage", None);
-            let only_inm = Conditions {
-                if_none_match: Some(v),
-                ..Conditions::default()
-            };
-            let _ = evaluate(true, &only_inm, ETAG, at(T, 0));
+            assert_eq!(evaluate(true, &c, ETAG, at(T, 0)), FAILED, "all: {shown}");
+            assert_eq!(evaluate(false, &c, "garbage", None), FAILED, "all: {shown}");
         }
     }
 

@@ -11,6 +11,7 @@ use httpd_proto::Coding;
 use httpd_security::SafePath;
 
 use crate::error::ErrorKind;
+use crate::root::Root;
 use crate::static_file::{StaticFile, media_type_for};
 
 /// Tells whether a response of media type `content_type` is worth compressing.
@@ -109,14 +110,36 @@ pub fn sidecar_suffix(coding: Coding) -> Option<&'static str> {
 /// Returns `None` for [`Coding::Identity`], and whenever the sidecar is missing or
 /// not usable; a refused sidecar (outside the root, not a regular file) is logged at
 /// `debug`.
+///
+/// This opens the root `path` was resolved under for the call; a server holding a
+/// [`DocRoot`](crate::DocRoot) calls [`Root::find_precompressed`] instead, so that the
+/// sidecar comes from the same tree as the file.
 pub fn find_precompressed(
+    path: &SafePath,
+    file_modified: Option<SystemTime>,
+    coding: Coding,
+) -> Option<StaticFile> {
+    sidecar_suffix(coding)?;
+    let root = match Root::at(path.root()) {
+        Ok(root) => root,
+        Err(err) => {
+            log::debug!("ignoring precompressed sidecars: {err}");
+            return None;
+        }
+    };
+    find_precompressed_in(&root, path, file_modified, coding)
+}
+
+/// [`find_precompressed`] beneath `root`.
+pub(crate) fn find_precompressed_in(
+    root: &Root,
     path: &SafePath,
     file_modified: Option<SystemTime>,
     coding: Coding,
 ) -> Option<StaticFile> {
     let suffix = sidecar_suffix(coding)?;
     let original_modified = file_modified?;
-    let sidecar = match StaticFile::open_sibling(path, suffix) {
+    let sidecar = match StaticFile::open_sibling(root, path, suffix) {
         Ok(sidecar) => sidecar,
         Err(err) => {
             if err.kind() != ErrorKind::NotFound {

@@ -10,8 +10,8 @@
 //!
 //! # Lookup
 //!
-//! For a path it holds, the cache makes one `statx` relative to the same per-thread
-//! root directory descriptor the checked open uses, following links. If that names a
+//! For a path it holds, the cache makes one `statx` relative to the descriptor of the
+//! request's [`Root`](crate::Root), the one the checked open uses, following links. If that names a
 //! regular file whose identity equals the entry's, the entry's bytes are served.
 //! Anything else — an error, another type, any field different — falls back to the
 //! full checked open of [`StaticFile::open`](crate::StaticFile::open), which then
@@ -33,8 +33,10 @@
 //! Timestamps have a granularity; at worst, a change within one clock tick of the
 //! previous one, on a kernel without fine-grained timestamps, goes unseen, and what is
 //! then served are still bytes that were legitimately servable at that moment.
-//! An entry also remembers the root it was checked against and is used for that root
-//! only.
+//! An entry also remembers the root directory (device and inode) it was checked
+//! beneath and is used under that directory only: once a deployment replaces the
+//! document root ([`DocRoot`](crate::DocRoot)), no entry of the old tree is served,
+//! not even one whose inode the new tree shares.
 //!
 //! # Filling: the "racily clean" rule
 //!
@@ -54,13 +56,10 @@
 //! would exceed the budget, every entry not used since the previous sweep is removed
 //! and the flag of the others is cleared. If there is still no room, the new file is
 //! not cached.
-//!
-//! On systems other than Linux nothing is cached.
-#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -77,7 +76,6 @@ pub const MAX_KEY_BYTES: usize = 256;
 
 /// A file whose mtime is more recent than this may still be being written and is
 /// not cached.
-#[cfg(target_os = "linux")]
 const RACY_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A cache of small files' contents shared by every thread of a server.
@@ -94,11 +92,10 @@ const RACY_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
 /// seconds old are cached (a file written recently may still be being written). The
 /// contents never exceed `max_total_bytes`, each entry counting as at least
 /// [`MIN_ENTRY_CHARGE`]; when an insert would exceed it, a second-chance sweep
-/// evicts every entry without a hit since the previous sweep. On systems other than
-/// Linux nothing is cached.
+/// evicts every entry without a hit since the previous sweep.
 ///
 /// Lookups take a read lock only; inserts and removals take the write lock. Build one with
-/// [`FileCache::new`] and pass it to
+/// [`FileCache::new`] and pass it to [`Root::open_cached`](crate::Root::open_cached) or
 /// [`StaticFile::open_cached`](crate::StaticFile::open_cached).
 ///
 /// # Examples
@@ -152,14 +149,15 @@ struct Counters {
 
 /// One cached file.
 struct Entry {
-    /// The root the file was checked against when it was filled.
-    root: PathBuf,
+    /// Device and inode of the root directory the file was opened beneath: after the
+    /// root is replaced (a deployment swapping trees), no entry of the old tree is
+    /// served.
+    root_id: (u64, u64),
     /// The complete contents: exactly `info.len` bytes.
     bytes: Arc<[u8]>,
     /// What a response says about the file; shared with every hit.
     info: Arc<FileInfo>,
     /// The file as it was when read; a hit needs the same.
-    #[cfg(target_os = "linux")]
     identity: Identity,
     /// Set by a hit, cleared by an eviction sweep.
     used: AtomicBool,
@@ -325,7 +323,6 @@ impl Shared {
 
 /// What must not change for a cached file to be served: which inode it is, and
 /// its size, mtime and ctime (seconds and nanoseconds).
-#[cfg(target_os = "linux")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Identity {
     dev: u64,
@@ -335,7 +332,6 @@ struct Identity {
     ctime: (i64, i64),
 }
 
-#[cfg(target_os = "linux")]
 impl Identity {
     /// The identity of a regular file from std's metadata.
     fn from_metadata(meta: &std::fs::Metadata) -> Identity {
@@ -372,27 +368,16 @@ impl Identity {
         })
     }
 
-    /// Looks `full` up with one `statx` relative to this thread's descriptor of
-    /// `root`, following links; `None` on any error.
-    fn of_path(root: &Path, full: &Path) -> Option<Identity> {
-        use std::os::unix::ffi::OsStrExt;
-
+    /// Looks `relative` up with one `statx` relative to `root`'s descriptor,
+    /// following links; `None` on any error.
+    fn of_path(root: &crate::Root, relative: &str) -> Option<Identity> {
         use rustix::fs::{AtFlags, StatxFlags};
-        // Byte-wise: `Path::strip_prefix` walks components. A `SafePath` is its root
-        // joined with a relative path, so the bytes after `root/` are that path.
-        let relative = key(full)
-            .strip_prefix(key(root))?
-            .strip_prefix(b"/")
-            .map(std::ffi::OsStr::from_bytes)
-            .map(Path::new)?;
-        let stx = crate::static_file::with_root_dir(root, |dir| {
-            rustix::fs::statx(
-                dir,
-                relative,
-                AtFlags::STATX_SYNC_AS_STAT,
-                StatxFlags::BASIC_STATS,
-            )
-        })
+        let stx = rustix::fs::statx(
+            root.fd(),
+            relative,
+            AtFlags::STATX_SYNC_AS_STAT,
+            StatxFlags::BASIC_STATS,
+        )
         .ok()?;
         Identity::from_statx(&stx)
     }
@@ -404,10 +389,10 @@ fn key(path: &Path) -> &[u8] {
     path.as_os_str().as_bytes()
 }
 
-/// Opens `target` (never directory-form) through `cache`; see
+/// Opens `target` (never directory-form) beneath `root` through `cache`; see
 /// [`StaticFile::open_cached`](crate::StaticFile::open_cached).
-#[cfg(target_os = "linux")]
 pub(crate) fn open_cached(
+    root: &crate::Root,
     target: &httpd_security::SafePath,
     cache: &FileCache,
 ) -> Result<crate::StaticFile, crate::ServeError> {
@@ -415,15 +400,13 @@ pub(crate) fn open_cached(
     use crate::static_file::{Body, describe, open_checked};
 
     let full = target.as_path();
+    let relative = target.relative();
     let Some(shared) = &cache.shared else {
-        return StaticFile::open_as(target, full);
+        return StaticFile::open_as(root, target, relative, full);
     };
-    let root = target.root();
     let stale = shared.get(full);
     if let Some(entry) = &stale {
-        if entry.root.as_os_str() == root.as_os_str()
-            && Identity::of_path(root, full) == Some(entry.identity)
-        {
+        if entry.root_id == root.id() && Identity::of_path(root, relative) == Some(entry.identity) {
             entry.used.store(true, Ordering::Relaxed);
             shared.counters.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(StaticFile::from_parts(
@@ -434,7 +417,7 @@ pub(crate) fn open_cached(
     }
     shared.counters.misses.fetch_add(1, Ordering::Relaxed);
 
-    let (file, meta) = match open_checked(target, full) {
+    let (file, meta) = match open_checked(root, relative, full) {
         Ok(opened) => opened,
         Err(e) => {
             if let Some(stale) = &stale {
@@ -449,7 +432,7 @@ pub(crate) fn open_cached(
         Some((bytes, identity)) => shared.insert(
             full,
             Entry {
-                root: root.to_path_buf(),
+                root_id: root.id(),
                 bytes,
                 info: Arc::clone(&info),
                 identity,
@@ -466,21 +449,19 @@ pub(crate) fn open_cached(
     Ok(StaticFile::from_parts(Body::File(file), info))
 }
 
-/// Returns `target`'s cached file if `cache` holds it and it is unchanged (one
-/// `statx`, no open); `None` otherwise, with nothing opened or counted.
-#[cfg(target_os = "linux")]
+/// Returns `target`'s cached file if `cache` holds it and it is unchanged under
+/// `root` (one `statx`, no open); `None` otherwise, with nothing opened or counted.
 pub(crate) fn lookup(
+    root: &crate::Root,
     target: &httpd_security::SafePath,
     cache: &FileCache,
 ) -> Option<crate::StaticFile> {
     use crate::static_file::Body;
 
     let shared = cache.shared.as_ref()?;
-    let full = target.as_path();
-    let entry = shared.get(full)?;
-    let root = target.root();
-    if entry.root.as_os_str() != root.as_os_str()
-        || Identity::of_path(root, full) != Some(entry.identity)
+    let entry = shared.get(target.as_path())?;
+    if entry.root_id != root.id()
+        || Identity::of_path(root, target.relative()) != Some(entry.identity)
     {
         return None;
     }
@@ -494,7 +475,6 @@ pub(crate) fn lookup(
 
 /// Reads the whole of `file` if it may be cached: a regular file within the size
 /// limits, quiet for [`RACY_WINDOW`], and the same before and after the read.
-#[cfg(target_os = "linux")]
 fn read_if_cacheable(
     shared: &Shared,
     file: &std::fs::File,
@@ -523,7 +503,7 @@ fn read_if_cacheable(
     (after == before).then(|| (Arc::from(bytes), before))
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(test)]
 mod tests {
     use std::fs::{self, File};
     use std::io;
@@ -549,6 +529,30 @@ mod tests {
             .open(path)
             .and_then(|f| f.set_modified(past))
             .expect("set mtime");
+    }
+
+    /// Waits (bounded) until the clock the filesystem takes ctimes from has moved
+    /// past `path`'s ctime, so that the next change of `path` gives it a later one:
+    /// ctimes come from a clock that ticks every few milliseconds, and two changes
+    /// within one tick would otherwise share a ctime.
+    fn wait_for_a_later_ctime(path: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = fs::metadata(path).unwrap();
+        let seen = (meta.ctime(), meta.ctime_nsec());
+        let probe = path.with_extension("ctime-probe");
+        fs::write(&probe, b"").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        for mode in [0o600, 0o644].into_iter().cycle() {
+            // A chmod sets the probe's ctime to the clock's current value.
+            fs::set_permissions(&probe, fs::Permissions::from_mode(mode)).unwrap();
+            let now = fs::metadata(&probe).unwrap();
+            if (now.ctime(), now.ctime_nsec()) > seen {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "ctime never moves");
+            thread::yield_now();
+        }
+        fs::remove_file(&probe).unwrap();
     }
 
     fn write_old(root: &TempDir, rel: &str, contents: &[u8]) -> PathBuf {
@@ -736,6 +740,7 @@ mod tests {
         let cache = small();
         read_c(&root, "/a.txt", &cache);
         let old = fs::metadata(&path).unwrap();
+        wait_for_a_later_ctime(&path);
         fs::write(&path, b"bbbb").unwrap();
         File::options()
             .write(true)
@@ -745,10 +750,10 @@ mod tests {
             .unwrap();
         let new = fs::metadata(&path).unwrap();
         assert_eq!(new.mtime_nsec(), old.mtime_nsec());
-        if (new.ctime(), new.ctime_nsec()) == (old.ctime(), old.ctime_nsec()) {
-            println!("note: ctime did not move within one clock tick, skipping");
-            return;
-        }
+        assert_ne!(
+            (new.ctime(), new.ctime_nsec()),
+            (old.ctime(), old.ctime_nsec())
+        );
         assert_eq!(read_c(&root, "/a.txt", &cache), b"bbbb");
         assert_eq!(cache.stats().hits, 0);
     }
@@ -840,15 +845,16 @@ mod tests {
         let cache = small();
         read_c(&root, "/a.txt", &cache);
         let before = fs::metadata(&path).unwrap();
+        wait_for_a_later_ctime(&path);
         let moved = outside.path().join("a.txt");
         fs::rename(&path, &moved).unwrap();
         symlink(&moved, &path).unwrap();
         let after = fs::metadata(&moved).unwrap();
         assert_eq!(after.ino(), before.ino());
-        if (after.ctime(), after.ctime_nsec()) == (before.ctime(), before.ctime_nsec()) {
-            println!("note: ctime did not move within one clock tick, skipping");
-            return;
-        }
+        assert_ne!(
+            (after.ctime(), after.ctime_nsec()),
+            (before.ctime(), before.ctime_nsec())
+        );
         assert_eq!(
             kind_of(open_c(&root, "/a.txt", &cache)),
             Some(ErrorKind::Forbidden)

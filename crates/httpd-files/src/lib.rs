@@ -1,23 +1,32 @@
 //! Static files and JSON uploads under a document root.
 //!
-//! This crate does the filesystem half of the server: [`StaticFile`] opens a file
-//! named by a [`SafePath`](httpd_security::SafePath) and streams it in constant
-//! memory; [`UploadStore`] receives `POST /upload` bodies and publishes each valid
-//! JSON document under a unique name.
+//! This crate does the filesystem half of the server: a [`DocRoot`] holds the document
+//! root open (and opens it again when a deployment replaces it); the [`Root`] a
+//! request takes from it opens files ([`StaticFile`], streamed in constant memory),
+//! tells files from directories ([`Root::probe`]) and lists directories
+//! ([`Root::list_dir`]), each for a [`SafePath`](httpd_security::SafePath);
+//! [`UploadStore`] receives `POST /upload` bodies and publishes each valid JSON
+//! document under a unique name. It runs on Linux.
 //!
 //! Invariants:
 //!
-//! - Only a [`SafePath`](httpd_security::SafePath) can be opened, so the path
-//!   already lies under the root lexically; [`StaticFile::open`] adds the checks that
-//!   need the filesystem: links must not lead outside the root, and only regular
+//! - Only a [`SafePath`](httpd_security::SafePath) can be looked at, so the path
+//!   already lies under the root lexically. Every operation then resolves it beneath
+//!   the root's descriptor: one `openat2(RESOLVE_BENEATH)`, or where the kernel cannot
+//!   decide, a walk of one `O_NOFOLLOW` open per component that reads each link itself
+//!   (no check-then-open race). A link that leads out of the root is `Forbidden`
+//!   whatever the operation, so no answer (no redirect, no listing, no 404 against a
+//!   403) tells what lies outside; a link that stays inside is followed. Only regular
 //!   files are served (a FIFO or a device is refused without blocking).
-//! - [`StaticFile::open_cached`] is [`StaticFile::open`] with a [`FileCache`] of small
-//!   files: an unchanged cached file costs one `statx` and is served from memory.
+//! - [`Root::open_cached`] is [`Root::open`] with a [`FileCache`] of small files: an
+//!   unchanged cached file costs one `statx` and is served from memory, and only under
+//!   the root directory it was read beneath.
 //! - Size and date come from the open handle, and [`StaticFile::send_to`] sends
 //!   exactly that many bytes or fails; a body is never padded or silently cut short.
 //! - An upload is visible under its final `upload_YYYYMMDD_HHMMSS_XXXX.json` name only
 //!   once it is complete, valid JSON and synced; a failed or abandoned upload leaves no
-//!   file behind.
+//!   file behind. Its temporary file is locked while it is written, so another process
+//!   sharing the directory never removes it ([`UploadStore::remove_stale_temps`]).
 //!
 //! Content types follow the seed server: HTML is shown inline, every other file is an
 //! `application/octet-stream` download with a `Content-Disposition`
@@ -42,14 +51,17 @@
 //! use std::io::Write;
 //! use std::path::Path;
 //!
-//! use httpd_files::{StaticFile, UploadStore};
+//! use httpd_files::{DocRoot, Kind, UploadStore};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let root = Path::new("resources");
+//! let doc_root = DocRoot::open(root)?;
 //!
-//! // Serve a file.
+//! // Serve a file, from the tree the root path names now.
+//! let files = doc_root.current();
 //! let path = httpd_security::resolve_path(root, "/logo.png")?;
-//! let mut file = StaticFile::open(&path)?;
+//! assert_eq!(files.probe(&path)?, Kind::File);
+//! let mut file = files.open(&path)?;
 //! assert_eq!(file.content_type(), "application/octet-stream");
 //! assert_eq!(file.content_disposition(), Some(r#"attachment; filename="logo.png""#));
 //! let mut body = Vec::new();
@@ -68,6 +80,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod beneath;
 mod cache;
 mod conditional;
 mod encoding;
@@ -76,6 +89,7 @@ mod file_cache;
 mod gzip;
 mod multipart;
 mod random;
+mod root;
 mod static_file;
 #[cfg(test)]
 mod test_util;
@@ -91,6 +105,7 @@ pub use crate::error::{ErrorKind, ServeError};
 pub use crate::file_cache::{FileCache, FileCacheStats, MAX_KEY_BYTES, MIN_ENTRY_CHARGE};
 pub use crate::gzip::{GZIP_LEVEL, GzipSteps, gzip_stream};
 pub use crate::multipart::{Multipart, Piece};
+pub use crate::root::{DirEntry, DocRoot, Kind, ROOT_RECHECK, Root};
 pub use crate::static_file::{
     INDEX_FILE, OCTET_STREAM, SEND_BUFFER_BYTES, StaticFile, TEXT_HTML, attachment_disposition,
     media_type_for,

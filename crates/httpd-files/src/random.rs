@@ -32,9 +32,34 @@ mod tests {
 
     use super::*;
 
+    /// Each of the 64 bits is set in about half of many draws. A counter, a clock,
+    /// or any value with fixed or rarely changing bits fails this.
     #[test]
-    fn successive_values_differ() {
-        let values: HashSet<u64> = (0..1000).map(|_| random_u64()).collect();
-        assert_eq!(values.len(), 1000);
+    fn every_bit_is_set_about_half_of_the_time() {
+        const N: u32 = 4096;
+        let mut ones = [0u32; 64];
+        for _ in 0..N {
+            let value = random_u64();
+            for (bit, count) in ones.iter_mut().enumerate() {
+                *count += u32::from(value >> bit & 1 == 1);
+            }
+        }
+        for (bit, &count) in ones.iter().enumerate() {
+            // Binomial(4096, 1/2) has a standard deviation of 32: 10 of them either
+            // side is never crossed by chance.
+            assert!(
+                (N / 2 - 320..=N / 2 + 320).contains(&count),
+                "bit {bit} set in {count} of {N} draws"
+            );
+        }
+    }
+
+    /// Successive values share no fixed relation: every XOR of neighbours differs.
+    /// A counter, or a generator stepping by a constant, gives few distinct ones.
+    #[test]
+    fn successive_values_are_unrelated() {
+        let values: Vec<u64> = (0..1000).map(|_| random_u64()).collect();
+        let xors: HashSet<u64> = values.windows(2).map(|w| w[0] ^ w[1]).collect();
+        assert_eq!(xors.len(), values.len() - 1);
     }
 }

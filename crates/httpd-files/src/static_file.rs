@@ -1,13 +1,14 @@
 //! Opening a file under the document root and describing it for a response.
 //!
 //! This module owns the last filesystem checks before a byte is served: the path
-//! already lies under the root lexically (it is a [`SafePath`]), and here we make sure
-//! that symbolic links do not lead out of the root, that the target is a regular file
-//! (never a FIFO or a device, which could block a worker), and that the size and date
-//! reported come from the very handle the body is read from.
+//! already lies under the root lexically (it is a [`SafePath`]), and here it is opened
+//! beneath the root's descriptor ([`Root`]), so that no symbolic link leads out of the
+//! root, the target must be a regular file (never a FIFO or a device, which could block
+//! a worker), and the size and date reported come from the very handle the body is read
+//! from.
 
 use std::fmt::Write as _;
-use std::fs::{self, File, Metadata, OpenOptions};
+use std::fs::{File, Metadata};
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::path::Path;
@@ -16,9 +17,11 @@ use std::time::SystemTime;
 
 use httpd_proto::ByteRange;
 use httpd_security::SafePath;
+use rustix::io::Errno;
 
 use crate::error::{ErrorKind, ServeError};
 use crate::file_cache::FileCache;
+use crate::root::Root;
 use crate::validators::Validators;
 
 /// The file served for a directory-form path (`/` or `/docs/`).
@@ -32,45 +35,6 @@ pub const TEXT_HTML: &str = "text/html; charset=utf-8";
 
 /// The `Content-Type` of every other file, which the seed offers as a download.
 pub const OCTET_STREAM: &str = "application/octet-stream";
-
-/// How many times [`StaticFile::open`] retries when the file is replaced between the
-/// checks and the open; a rename-over deployment can cause one such race.
-const OPEN_ATTEMPTS: usize = 3;
-
-/// `O_NONBLOCK`, so that opening a FIFO swapped in after the type check cannot block.
-/// std exposes no constant and we take no `libc` dependency; the value is 0o4000 on
-/// these Linux architectures and 0x4 on the BSDs and macOS. On other targets the type
-/// check before the open is the only guard.
-#[cfg(all(
-    target_os = "linux",
-    any(
-        target_arch = "x86",
-        target_arch = "x86_64",
-        target_arch = "arm",
-        target_arch = "aarch64",
-        target_arch = "riscv64",
-        target_arch = "powerpc64",
-        target_arch = "s390x",
-        target_arch = "loongarch64"
-    )
-))]
-const O_NONBLOCK: i32 = 0o4000;
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
-const O_NONBLOCK: i32 = 0x4;
-
-/// `ELOOP` on Linux: too many symbolic links, which we treat as a link leaving the root.
-#[cfg(target_os = "linux")]
-const ELOOP: i32 = 40;
-/// `ENAMETOOLONG` on Linux: no such file can exist.
-#[cfg(target_os = "linux")]
-const ENAMETOOLONG: i32 = 36;
 
 /// An open regular file ready to be sent.
 ///
@@ -117,10 +81,13 @@ pub(crate) struct FileInfo {
 impl StaticFile {
     /// Opens `path` for serving; a directory-form path serves its `index.html`.
     ///
-    /// The file is opened read-only. Its canonical path (all links resolved) must lie
-    /// under the canonical root, so a link inside the root to a file inside the root is
-    /// served while a link to anything outside is refused. Only regular files are
-    /// served. Size and modification time come from the open handle.
+    /// The file is opened read-only, beneath the directory `path` was resolved under
+    /// ([`SafePath::root`]), which is opened for this call: a link inside the root to
+    /// a file inside the root is served, while a link (or a link on the way) to
+    /// anything outside is refused. Only regular files are served. Size and
+    /// modification time come from the open handle. A server should hold a
+    /// [`DocRoot`](crate::DocRoot) and call [`Root::open`] instead, which opens no
+    /// root per call and sees a replaced root.
     ///
     /// The content type follows the seed: `html` (any case) is
     /// [`text/html; charset=utf-8`](TEXT_HTML) shown inline; every other extension is
@@ -133,56 +100,55 @@ impl StaticFile {
     /// permission error, a link leaving the root or a file that is not a regular file,
     /// `Io` for any other failure (the `io::Error` is the source).
     pub fn open(path: &SafePath) -> Result<StaticFile, ServeError> {
-        let target = file_target(path)?;
-        let target = target.as_ref();
-        StaticFile::open_as(target, target.as_path())
+        StaticFile::open_in(&open_root(path)?, path)
     }
 
     /// Opens `path` like [`open`](Self::open), answering from `cache` when it can.
     ///
     /// The result is exactly what [`open`](Self::open) would give: same errors, same
     /// content type, disposition, extension, size, date and validators, and the same
-    /// bytes. On Linux, a path the cache holds costs one `statx(2)` and no open: the
-    /// cached bytes are served if the file is still the very same, unchanged inode
-    /// (see [`FileCache`] for the rules and why this is safe). Otherwise the file is
-    /// opened with every check of [`open`](Self::open) and, when it is small and has
-    /// not been modified for a while, its contents are added to the cache.
+    /// bytes. A path the cache holds costs one `statx(2)` and no open: the cached
+    /// bytes are served if the file is still the very same, unchanged inode under the
+    /// same root directory (see [`FileCache`] for the rules and why this is safe).
+    /// Otherwise the file is opened with every check of [`open`](Self::open) and,
+    /// when it is small and has not been modified for a while, its contents are added
+    /// to the cache. Like [`open`](Self::open) this opens the root for the call;
+    /// [`Root::open_cached`] does not.
     ///
-    /// On other systems, and with [`FileCache::disabled`], this is
-    /// [`open`](Self::open).
+    /// With [`FileCache::disabled`], this is [`open`](Self::open).
     ///
     /// # Errors
     /// As [`open`](Self::open).
     pub fn open_cached(path: &SafePath, cache: &FileCache) -> Result<StaticFile, ServeError> {
-        let target = file_target(path)?;
-        let target = target.as_ref();
-        #[cfg(target_os = "linux")]
-        {
-            crate::file_cache::open_cached(target, cache)
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            let _ = cache;
-            StaticFile::open_as(target, target.as_path())
-        }
+        StaticFile::open_cached_in(&open_root(path)?, path, cache)
     }
 
-    /// Returns `path`'s file from `cache` when the cache holds it unchanged, at the
-    /// cost of one `statx` and without opening anything; `None` when it does not (a
-    /// miss is not counted: the caller then uses [`open_cached`](Self::open_cached),
-    /// typically on a thread that may block on the disk). A hit is exactly what
-    /// [`open_cached`](Self::open_cached) would return.
-    pub fn from_cache(path: &SafePath, cache: &FileCache) -> Option<StaticFile> {
+    /// Opens `path` beneath `root`; see [`open`](Self::open).
+    pub(crate) fn open_in(root: &Root, path: &SafePath) -> Result<StaticFile, ServeError> {
+        let target = file_target(path)?;
+        let target = target.as_ref();
+        StaticFile::open_as(root, target, target.relative(), target.as_path())
+    }
+
+    /// Opens `path` beneath `root` through `cache`; see [`open_cached`](Self::open_cached).
+    pub(crate) fn open_cached_in(
+        root: &Root,
+        path: &SafePath,
+        cache: &FileCache,
+    ) -> Result<StaticFile, ServeError> {
+        let target = file_target(path)?;
+        crate::file_cache::open_cached(root, target.as_ref(), cache)
+    }
+
+    /// Returns `path`'s file from `cache` if the cache holds it unchanged beneath
+    /// `root`; see [`Root::from_cache`].
+    pub(crate) fn from_cache_in(
+        root: &Root,
+        path: &SafePath,
+        cache: &FileCache,
+    ) -> Option<StaticFile> {
         let target = file_target(path).ok()?;
-        #[cfg(target_os = "linux")]
-        {
-            crate::file_cache::lookup(target.as_ref(), cache)
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            let _ = (target, cache);
-            None
-        }
+        crate::file_cache::lookup(root, target.as_ref(), cache)
     }
 
     /// Builds a file from its parts; the cache uses it for hits and misses.
@@ -190,14 +156,17 @@ impl StaticFile {
         StaticFile { body, info }
     }
 
-    /// Opens the file named like `path`'s file with `suffix` appended (`a.css` and
-    /// `.gz` give `a.css.gz`), with every check of [`open`](Self::open), but
-    /// describes it as `path`'s file: content type and disposition are those of the
+    /// Opens, beneath `root`, the file named like `path`'s file with `suffix` appended
+    /// (`a.css` and `.gz` give `a.css.gz`), with every check of [`open`](Self::open),
+    /// but describes it as `path`'s file: content type and disposition are those of the
     /// original name. A directory-form path stands for its `index.html`.
     ///
     /// `suffix` must look like an extension: a dot then ASCII letters and digits.
-    /// The sibling must also lie under the root once links are resolved.
-    pub(crate) fn open_sibling(path: &SafePath, suffix: &str) -> Result<StaticFile, ServeError> {
+    pub(crate) fn open_sibling(
+        root: &Root,
+        path: &SafePath,
+        suffix: &str,
+    ) -> Result<StaticFile, ServeError> {
         let target = file_target(path)?;
         let target = target.as_ref();
         let full = target.as_path();
@@ -210,13 +179,19 @@ impl StaticFile {
         let mut sibling_name = name.to_os_string();
         sibling_name.push(suffix);
         let sibling = full.with_file_name(sibling_name);
-        StaticFile::open_as(target, &sibling)
+        let relative = format!("{}{suffix}", target.relative());
+        StaticFile::open_as(root, target, &relative, &sibling)
     }
 
-    /// Opens the file at `full`, checked against `target`'s root, and describes it
-    /// with `target`'s name.
-    pub(crate) fn open_as(target: &SafePath, full: &Path) -> Result<StaticFile, ServeError> {
-        let (file, meta) = open_checked(target, full)?;
+    /// Opens `relative` beneath `root` and describes it with `target`'s name; `full` is
+    /// its path, for errors.
+    pub(crate) fn open_as(
+        root: &Root,
+        target: &SafePath,
+        relative: &str,
+        full: &Path,
+    ) -> Result<StaticFile, ServeError> {
+        let (file, meta) = open_checked(root, relative, full)?;
         Ok(StaticFile {
             body: Body::File(file),
             info: Arc::new(describe(target, full, &meta)),
@@ -617,7 +592,6 @@ pub fn media_type_for(ext: &str) -> &'static str {
         .map_or(OCTET_STREAM, |&(_, media_type)| media_type)
 }
 
-/// Returns the `index.html` path of a directory-form path.
 /// The file `path` names: itself, or for a directory-form path its `index.html`.
 fn file_target(path: &SafePath) -> Result<std::borrow::Cow<'_, SafePath>, ServeError> {
     if path.is_dir_form() {
@@ -627,39 +601,41 @@ fn file_target(path: &SafePath) -> Result<std::borrow::Cow<'_, SafePath>, ServeE
     }
 }
 
+/// Returns the `index.html` path of a directory-form path.
 fn join_index(path: &SafePath) -> Result<SafePath, ServeError> {
     path.join(INDEX_FILE)
         .map_err(|e| ServeError::with_source(path.as_path(), ErrorKind::Io, io::Error::other(e)))
 }
 
+/// Opens the directory `path` was resolved under, for the path-based conveniences.
+fn open_root(path: &SafePath) -> Result<Root, ServeError> {
+    Root::at(path.root()).map_err(|e| open_error(path.root(), e))
+}
+
 /// Returns the inode number, which tells apart files of equal size and date.
-#[cfg(unix)]
 fn inode(meta: &Metadata) -> u64 {
     use std::os::unix::fs::MetadataExt;
     meta.ino()
 }
 
-/// Without inode numbers the validators rely on size and date alone.
-#[cfg(not(unix))]
-fn inode(_meta: &Metadata) -> u64 {
-    0
-}
-
-/// Opens the file at `full` with every check, trying `openat2` beneath `target`'s
-/// root first and canonicalising otherwise; returns the file and its metadata.
-pub(crate) fn open_checked(target: &SafePath, full: &Path) -> Result<(File, Metadata), ServeError> {
-    if let Some(opened) = open_beneath(target.root(), full)? {
-        return Ok(opened);
+/// Opens `relative` beneath `root` as a regular file to serve; returns it with its
+/// metadata. `full` names it in errors.
+pub(crate) fn open_checked(
+    root: &Root,
+    relative: &str,
+    full: &Path,
+) -> Result<(File, Metadata), ServeError> {
+    let file = root
+        .open_file(relative)
+        .map_err(|e| open_error(full, e.into()))?;
+    let meta = file.metadata().map_err(|e| open_error(full, e))?;
+    if meta.is_dir() {
+        return Err(ServeError::new(full, ErrorKind::IsDirectory));
     }
-    let root = fs::canonicalize(target.root()).map_err(|e| open_error(full, e))?;
-    let mut attempt = 1;
-    loop {
-        match open_under(full, &root)? {
-            Some(opened) => return Ok(opened),
-            None if attempt < OPEN_ATTEMPTS => attempt += 1,
-            None => return Err(ServeError::new(full, ErrorKind::Forbidden)),
-        }
+    if !meta.is_file() {
+        return Err(ServeError::new(full, ErrorKind::Forbidden));
     }
+    Ok((file, meta))
 }
 
 /// Describes the file opened at `full` with `target`'s name and `meta`'s size, date
@@ -688,176 +664,21 @@ pub(crate) fn describe(target: &SafePath, full: &Path, meta: &Metadata) -> FileI
     }
 }
 
-/// Runs `f` with this thread's descriptor of the directory `root`, opening it first
-/// if this thread has none or had another root.
-///
-/// The root directory is opened once per thread and kept, so [`open_beneath`] and
-/// the [`FileCache`] lookups cost no extra system call for it.
-#[cfg(target_os = "linux")]
-pub(crate) fn with_root_dir<T>(
-    root: &Path,
-    f: impl FnOnce(BorrowedFd<'_>) -> rustix::io::Result<T>,
-) -> rustix::io::Result<T> {
-    use std::cell::RefCell;
-    use std::os::fd::{AsFd, OwnedFd};
-
-    use rustix::fs::{Mode, OFlags};
-
-    thread_local! {
-        static ROOT: RefCell<Option<(std::path::PathBuf, OwnedFd)>> = const { RefCell::new(None) };
-    }
-    ROOT.with(|cell| {
-        let mut cached = cell.borrow_mut();
-        if cached.as_ref().is_none_or(|(path, _)| path != root) {
-            let dir = rustix::fs::open(
-                root,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )?;
-            *cached = Some((root.to_path_buf(), dir));
-        }
-        let Some((_, dir)) = cached.as_ref() else {
-            return Err(rustix::io::Errno::NOENT);
-        };
-        f(dir.as_fd())
-    })
-}
-
-/// Checks `full` and opens it; `Ok(None)` when the file changed between the checks and
-/// the open, so the caller may try again.
-/// The fast way in: one `openat2(2)` relative to the root with `RESOLVE_BENEATH`, which
-/// the kernel refuses if any step (a `..`, a link) would leave the root. Returns `None`
-/// where it cannot decide: no `openat2` (older kernels, seccomp), or an absolute link,
-/// which `RESOLVE_BENEATH` always refuses even when it stays inside the root; the slow
-/// path (canonicalise and compare) decides those.
-///
-/// The root directory is opened once per thread and kept ([`with_root_dir`]), so each
-/// request costs one `openat2` and one `fstat`.
-#[cfg(target_os = "linux")]
-fn open_beneath(root: &Path, full: &Path) -> Result<Option<(File, Metadata)>, ServeError> {
-    use rustix::fs::{Mode, OFlags, ResolveFlags};
-
-    let Ok(relative) = full.strip_prefix(root) else {
-        return Ok(None);
-    };
-    let opened = with_root_dir(root, |dir| {
-        rustix::fs::openat2(
-            dir,
-            relative,
-            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
-        )
-    });
-    let fd = match opened {
-        Ok(fd) => fd,
-        Err(rustix::io::Errno::XDEV | rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => {
-            return Ok(None);
-        }
-        Err(e) => return Err(open_error(full, e.into())),
-    };
-    let file = File::from(fd);
-    let meta = file.metadata().map_err(|e| open_error(full, e))?;
-    if meta.is_dir() {
-        return Err(ServeError::new(full, ErrorKind::IsDirectory));
-    }
-    if !meta.is_file() {
-        return Err(ServeError::new(full, ErrorKind::Forbidden));
-    }
-    Ok(Some((file, meta)))
-}
-
-#[cfg(not(target_os = "linux"))]
-fn open_beneath(_root: &Path, _full: &Path) -> Result<Option<(File, Metadata)>, ServeError> {
-    Ok(None)
-}
-
-fn open_under(full: &Path, root: &Path) -> Result<Option<(File, Metadata)>, ServeError> {
-    // Follows links, like the open below; lstat would only see the link itself.
-    let before = fs::metadata(full).map_err(|e| open_error(full, e))?;
-    let canonical = fs::canonicalize(full).map_err(|e| open_error(full, e))?;
-    if !canonical.starts_with(root) {
-        return Err(ServeError::new(full, ErrorKind::Forbidden));
-    }
-    if before.is_dir() {
-        return Err(ServeError::new(full, ErrorKind::IsDirectory));
-    }
-    if !before.is_file() {
-        return Err(ServeError::new(full, ErrorKind::Forbidden));
-    }
-
-    // Open the checked canonical path, so no link is followed that was not checked.
-    let file = open_read_only(&canonical).map_err(|e| open_error(full, e))?;
-    let meta = file.metadata().map_err(|e| open_error(full, e))?;
-    if !is_same_file(&before, &meta) {
-        return Ok(None);
-    }
-    if meta.is_dir() {
-        return Err(ServeError::new(full, ErrorKind::IsDirectory));
-    }
-    if !meta.is_file() {
-        return Err(ServeError::new(full, ErrorKind::Forbidden));
-    }
-    Ok(Some((file, meta)))
-}
-
-/// Opens `path` read-only, without blocking if it turned into a FIFO.
-fn open_read_only(path: &Path) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.read(true);
-    #[cfg(any(
-        all(
-            target_os = "linux",
-            any(
-                target_arch = "x86",
-                target_arch = "x86_64",
-                target_arch = "arm",
-                target_arch = "aarch64",
-                target_arch = "riscv64",
-                target_arch = "powerpc64",
-                target_arch = "s390x",
-                target_arch = "loongarch64"
-            )
-        ),
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly"
-    ))]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        // Non-blocking mode does not change reads of a regular file.
-        options.custom_flags(O_NONBLOCK);
-    }
-    options.open(path)
-}
-
-/// Tells whether two metadata describe the same file (device and inode).
-#[cfg(unix)]
-fn is_same_file(a: &Metadata, b: &Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    a.dev() == b.dev() && a.ino() == b.ino()
-}
-
-/// Without inode numbers, compare what std reports everywhere.
-#[cfg(not(unix))]
-fn is_same_file(a: &Metadata, b: &Metadata) -> bool {
-    a.file_type() == b.file_type() && a.len() == b.len()
-}
-
 /// Classifies an error from looking up or opening a file to serve.
-fn open_error(path: &Path, err: io::Error) -> ServeError {
-    let kind = match err.kind() {
-        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => ErrorKind::NotFound,
-        io::ErrorKind::PermissionDenied => ErrorKind::Forbidden,
-        io::ErrorKind::IsADirectory => ErrorKind::IsDirectory,
-        _ => match err.raw_os_error() {
-            #[cfg(target_os = "linux")]
-            Some(ELOOP) => ErrorKind::Forbidden,
-            #[cfg(target_os = "linux")]
-            Some(ENAMETOOLONG) => ErrorKind::NotFound,
+///
+/// A link leaving the root (`EXDEV`, as `openat2` reports it and the fallback walk
+/// too) and too many links (`ELOOP`) are `Forbidden`; a name too long to exist is
+/// `NotFound`.
+pub(crate) fn open_error(path: &Path, err: io::Error) -> ServeError {
+    let errno = err.raw_os_error().map(Errno::from_raw_os_error);
+    let kind = match errno {
+        Some(Errno::NOENT | Errno::NOTDIR | Errno::NAMETOOLONG) => ErrorKind::NotFound,
+        Some(Errno::ACCESS | Errno::PERM | Errno::XDEV | Errno::LOOP) => ErrorKind::Forbidden,
+        Some(Errno::ISDIR) => ErrorKind::IsDirectory,
+        _ => match err.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => ErrorKind::NotFound,
+            io::ErrorKind::PermissionDenied => ErrorKind::Forbidden,
+            io::ErrorKind::IsADirectory => ErrorKind::IsDirectory,
             _ => ErrorKind::Io,
         },
     };
@@ -877,9 +698,8 @@ fn is_attr_char(b: u8) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::fs::OpenOptions;
+    use std::fs::{self, OpenOptions};
     use std::os::unix::fs::symlink;
-    use std::process::Command;
     use std::sync::mpsc;
     use std::thread;
     use std::time::Duration;
@@ -887,7 +707,7 @@ mod tests {
     use httpd_security::resolve_path;
 
     use super::*;
-    use crate::test_util::{TempDir, through_socket};
+    use crate::test_util::{TempDir, as_unprivileged, skip, through_socket};
 
     fn open(root: &TempDir, raw: &str) -> Result<StaticFile, ServeError> {
         let safe = resolve_path(root.path(), raw).expect("test paths are safe");
@@ -1213,12 +1033,7 @@ mod tests {
     #[test]
     fn fifo_is_forbidden_without_blocking() {
         let root = TempDir::new();
-        let fifo = root.path().join("pipe.txt");
-        let made = Command::new("mkfifo").arg(&fifo).status();
-        if !matches!(made, Ok(status) if status.success()) {
-            println!("note: mkfifo unavailable, skipping fifo_is_forbidden_without_blocking");
-            return;
-        }
+        root.mkfifo("pipe.txt");
         let safe = resolve_path(root.path(), "/pipe.txt").unwrap();
         let (tx, rx) = mpsc::channel();
         // If open blocked on the FIFO this thread would hang; the test fails on the
@@ -1239,14 +1054,20 @@ mod tests {
         let root = TempDir::new();
         let path = root.write("locked.txt", b"x");
         fs::set_permissions(&path, fs::Permissions::from_mode(0o000)).unwrap();
-        if File::open(&path).is_ok() {
-            println!("note: running with privileges that ignore modes, skipping");
-            return;
+        let safe = resolve_path(root.path(), "/locked.txt").unwrap();
+        // Root (as CI runs) reads any file: check as an unprivileged user.
+        let got = as_unprivileged(move || {
+            let denied =
+                File::open(&path).is_err_and(|e| e.kind() == io::ErrorKind::PermissionDenied);
+            denied.then(|| kind_of(StaticFile::open(&safe)))
+        });
+        match got.flatten() {
+            Some(kind) => assert_eq!(kind, Some(ErrorKind::Forbidden)),
+            None => skip(
+                "unreadable_file_is_forbidden",
+                "no unprivileged identity to test a mode-000 file with",
+            ),
         }
-        assert_eq!(
-            kind_of(open(&root, "/locked.txt")),
-            Some(ErrorKind::Forbidden)
-        );
     }
 
     #[test]
@@ -1364,9 +1185,12 @@ mod tests {
         let path = root.path().join("huge.bin");
         let huge = File::create(&path).unwrap();
         // Sparse: no disk blocks are used for the holes.
-        if huge.set_len(5 << 30).is_err() {
-            println!("note: filesystem refuses 5 GiB files, skipping");
-            return;
+        if let Err(e) = huge.set_len(5 << 30) {
+            let reason = format!("the temp filesystem refuses a 5 GiB file: {e}");
+            return skip(
+                "ranges_across_four_gib_read_the_right_bytes_of_a_sparse_file",
+                &reason,
+            );
         }
         huge.write_all_at(b"ABCDEFGH", FOUR_GIB - 4).unwrap();
         huge.write_all_at(b"END", (5 << 30) - 3).unwrap();
@@ -1430,15 +1254,16 @@ mod tests {
         root.write("a.txt", b"x");
         root.write("a.txt.gz", b"gz");
         let safe = resolve_path(root.path(), "/a.txt").unwrap();
+        let dir = Root::at(root.path()).unwrap();
         assert_eq!(
-            StaticFile::open_sibling(&safe, ".gz")
+            StaticFile::open_sibling(&dir, &safe, ".gz")
                 .expect("sibling")
                 .len(),
             2
         );
         for bad in ["", ".", "gz", "./x", "/../a", ".g/z", ".gz\0"] {
             assert_eq!(
-                kind_of(StaticFile::open_sibling(&safe, bad)),
+                kind_of(StaticFile::open_sibling(&dir, &safe, bad)),
                 Some(ErrorKind::Forbidden),
                 "{bad:?}"
             );

@@ -1,7 +1,9 @@
-//! Test helpers: unique temporary directories removed on drop, and a loopback socket.
+//! Test helpers: unique temporary directories removed on drop, a loopback socket,
+//! running code as an unprivileged user, and reporting a test that cannot check what
+//! it claims on this machine.
 
 use std::fs;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::process;
@@ -46,6 +48,26 @@ impl TempDir {
         path
     }
 
+    /// Creates the FIFO `rel`; returns its path.
+    pub(crate) fn mkfifo(&self, rel: &str) -> PathBuf {
+        use rustix::fs::{FileType, Mode};
+        let path = self.path.join(rel);
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &path,
+            FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .expect("create fifo");
+        path
+    }
+
+    /// Creates a symbolic link `rel` whose text is `target`.
+    pub(crate) fn symlink(&self, target: impl AsRef<Path>, rel: &str) {
+        std::os::unix::fs::symlink(target, self.path.join(rel)).expect("create symlink");
+    }
+
     /// Lists the names of the entries in `rel`, sorted.
     pub(crate) fn names(&self, rel: &str) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(self.path.join(rel))
@@ -78,6 +100,51 @@ pub(crate) fn through_socket(
     let result = send(socket.as_fd());
     drop(socket);
     (result, reader.join().unwrap())
+}
+
+/// The environment variable that turns a [`skip`] into a failure; CI sets it to `1`.
+pub(crate) const STRICT_VAR: &str = "HTTPD_STRICT";
+
+/// Reports that the test `test` cannot check what its name claims here, because of
+/// `reason` (a missing facility of this machine, not a failure of the code); the
+/// caller returns at once after it.
+///
+/// Under `HTTPD_STRICT=1` it panics, so the run fails. Otherwise it writes
+/// `SKIP: <test>: <reason>` straight to the process's standard error, past the test
+/// harness's output capture, so the line shows in the output of every run, passing or
+/// not (cargo's summary counts only passed, failed and ignored tests).
+pub(crate) fn skip(test: &str, reason: &str) {
+    if std::env::var_os(STRICT_VAR).is_some_and(|v| v == "1") {
+        panic!("{test} cannot run here and {STRICT_VAR}=1: {reason}");
+    }
+    let _ = writeln!(io::stderr().lock(), "SKIP: {test}: {reason}");
+}
+
+/// Runs `f` on a thread of its own whose user and groups are those of `nobody`
+/// (65534), when this process runs as root; otherwise runs it on a new thread as is.
+///
+/// Root reads every file whatever its mode, so a test of a permission error must drop
+/// that privilege to mean anything. Only the new thread changes identity: the raw
+/// `setresuid(2)` system call acts on the calling thread alone. Returns `None` if the
+/// identity could not be changed (a user namespace without that user, say).
+pub(crate) fn as_unprivileged<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    use rustix::process::{Gid, Uid};
+    use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
+
+    std::thread::spawn(move || {
+        if rustix::process::geteuid().is_root() {
+            // 65534 is `nobody` on Linux distributions.
+            let (uid, gid) = (Uid::from_raw(65534), Gid::from_raw(65534));
+            set_thread_groups(&[]).ok()?;
+            set_thread_res_gid(gid, gid, gid).ok()?;
+            set_thread_res_uid(uid, uid, uid).ok()?;
+        }
+        Some(f())
+    })
+    .join()
+    .expect("the unprivileged thread panicked")
 }
 
 impl Drop for TempDir {

@@ -5,12 +5,22 @@
 //! final name with a hard link, which fails instead of replacing an existing file.
 //! So a name that exists always holds a complete, valid upload, and two uploads in
 //! the same second never overwrite each other.
+//!
+//! Several processes may share one upload directory (two backends over one docroot).
+//! Each holds an exclusive advisory lock (`flock(2)`) on every temporary file it is
+//! writing, for as long as the file is open; the lock goes with the process, however
+//! it ends. [`UploadStore::remove_stale_temps`] removes only temporary files it can
+//! lock itself, so a starting process never removes another one's upload in progress,
+//! only what a process that is gone left behind.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rustix::fs::{FlockOperation, Mode, OFlags};
+use rustix::io::Errno;
 use serde::de::IgnoredAny;
 
 use crate::error::{ErrorKind, ServeError};
@@ -70,11 +80,17 @@ impl UploadStore {
         &self.url_prefix
     }
 
-    /// Removes temporary files left by an earlier process; returns how many.
+    /// Removes temporary files that no live process is writing; returns how many.
     ///
-    /// Only regular files named `.upload-*.tmp` are touched. Call this at startup,
-    /// before uploads begin: it would also remove the temporary files of uploads in
-    /// progress. A file that cannot be removed is logged at `warn` and skipped.
+    /// Only regular files named `.upload-*.tmp` are touched, and of those only the ones
+    /// this call can lock: a file still locked belongs to an upload in progress, in this
+    /// process or in another one sharing the directory, and is kept (logged at
+    /// `debug`). A process that ended, even by `SIGKILL`, holds no lock, so what it left
+    /// is removed. This is safe to call at any time, not only at startup. A file that
+    /// cannot be removed is logged at `warn` and skipped.
+    ///
+    /// The locks are `flock(2)` locks: they work between processes on one machine, and
+    /// over NFS where the client maps them to NFS locks (Linux does).
     ///
     /// # Errors
     /// The `io::Error` from reading the directory.
@@ -88,12 +104,11 @@ impl UploadStore {
             if !is_temp_name(name) {
                 continue;
             }
-            if !entry.file_type().is_ok_and(|t| t.is_file()) {
-                continue;
-            }
-            match fs::remove_file(entry.path()) {
-                Ok(()) => n_removed += 1,
-                Err(e) => log::warn!("cannot remove stale upload {:?}: {e}", entry.path()),
+            let path = entry.path();
+            match remove_if_unlocked(&path) {
+                Ok(true) => n_removed += 1,
+                Ok(false) => {}
+                Err(e) => log::warn!("cannot remove stale upload {path:?}: {e}"),
             }
         }
         if n_removed > 0 {
@@ -105,7 +120,8 @@ impl UploadStore {
         Ok(n_removed)
     }
 
-    /// Creates a new temporary file in the upload directory to receive a body.
+    /// Creates a new temporary file in the upload directory to receive a body, locked
+    /// against [`remove_stale_temps`](Self::remove_stale_temps) of any process.
     ///
     /// # Errors
     /// `StorageFull` or `Io`.
@@ -121,22 +137,78 @@ impl UploadStore {
                 .write(true)
                 .create_new(true)
                 .open(&temp_path);
-            match opened {
-                Ok(file) => {
-                    return Ok(PendingUpload {
-                        file,
-                        temp_path,
-                        temp_exists: true,
-                        dir: self.dir.clone(),
-                        url_prefix: self.url_prefix.clone(),
-                        n_bytes: 0,
-                    });
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < TEMP_ATTEMPTS => {}
-                Err(e) => return Err(store_error(&temp_path, e)),
+            let retry = match opened {
+                Ok(file) => match lock_new_temp(&file) {
+                    Ok(true) => {
+                        return Ok(PendingUpload {
+                            file,
+                            temp_path,
+                            temp_exists: true,
+                            dir: self.dir.clone(),
+                            url_prefix: self.url_prefix.clone(),
+                            n_bytes: 0,
+                        });
+                    }
+                    // Another process's cleanup took the file before the lock did:
+                    // it is being removed, so start over under a new name.
+                    Ok(false) => io::Error::from(io::ErrorKind::AlreadyExists),
+                    Err(e) => return Err(store_error(&temp_path, e)),
+                },
+                Err(e) => e,
+            };
+            if retry.kind() != io::ErrorKind::AlreadyExists || attempt >= TEMP_ATTEMPTS {
+                return Err(store_error(&temp_path, retry));
             }
         }
     }
+}
+
+/// Takes the lock of a temporary file just created; `Ok(false)` if a cleanup in
+/// another process got to it first (it holds the lock, or already removed the file).
+fn lock_new_temp(file: &File) -> io::Result<bool> {
+    match rustix::fs::flock(file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(Errno::WOULDBLOCK) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    }
+    // A cleanup may have locked, removed and released it between our create and lock.
+    Ok(file.metadata()?.nlink() > 0)
+}
+
+/// Removes the temporary file at `path` if no process holds its lock; tells whether it
+/// did. Links, directories and other non-regular files are left alone.
+fn remove_if_unlocked(path: &Path) -> io::Result<bool> {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let fd = match rustix::fs::open(path, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        // A link (`O_NOFOLLOW`), or gone meanwhile (its upload finished).
+        Err(Errno::LOOP | Errno::NOENT) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    let file = File::from(fd);
+    if !file.metadata()?.is_file() {
+        return Ok(false);
+    }
+    match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(Errno::WOULDBLOCK) => {
+            log::debug!("keeping {path:?}: an upload in progress holds it");
+            return Ok(false);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    // Remove the name only if it is still the file we hold locked.
+    let held = file.metadata()?;
+    match fs::symlink_metadata(path) {
+        Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => {}
+        Ok(_) => return Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    fs::remove_file(path)?;
+    // The lock is released when `file` closes, after the name is gone.
+    drop(file);
+    Ok(true)
 }
 
 /// An upload being received; removed on drop unless committed.
@@ -561,6 +633,7 @@ mod tests {
         dir.write("notes.tmp", b"");
         dir.write(".upload-keep.json", b"");
         dir.mkdir(".upload-dir.tmp");
+        dir.symlink("notes.tmp", ".upload-link.tmp");
         assert_eq!(store.remove_stale_temps().expect("scan"), 2);
         assert_eq!(
             dir.names(""),
@@ -568,11 +641,57 @@ mod tests {
                 ".upload-.tmp",
                 ".upload-dir.tmp",
                 ".upload-keep.json",
+                ".upload-link.tmp",
                 "notes.tmp",
                 "upload_20240315_123456_a7b9.json",
             ]
         );
         assert_eq!(store.remove_stale_temps().expect("rescan"), 0);
+    }
+
+    #[test]
+    fn remove_stale_temps_keeps_the_files_of_uploads_in_progress() {
+        let dir = TempDir::new();
+        // Two stores over one directory, as two processes sharing a docroot have.
+        let (ours, theirs) = (store(&dir), store(&dir));
+        let mut pending = ours.begin().expect("begin");
+        pending.write_all(br#"{"in": "progress"#).unwrap();
+        dir.write(".upload-00000000000000ff.tmp", b"left by a dead process");
+        assert_eq!(theirs.remove_stale_temps().expect("scan"), 1);
+        assert_eq!(ours.remove_stale_temps().expect("scan"), 0);
+        let names = dir.names("");
+        assert_eq!(names.len(), 1, "{names:?}");
+        assert!(is_temp_name(&names[0]), "{names:?}");
+
+        pending.write_all(br#""}"#).unwrap();
+        let stored = pending.commit().expect("commit after the scans");
+        assert_eq!(fs::read(stored.path()).unwrap(), br#"{"in": "progress"}"#);
+        // Once the upload is done, nothing is locked and nothing is left.
+        assert_eq!(theirs.remove_stale_temps().expect("scan"), 0);
+        assert_eq!(dir.names("").len(), 1);
+    }
+
+    #[test]
+    fn a_new_temp_file_taken_by_a_cleanup_first_is_not_used() {
+        let dir = TempDir::new();
+        let path = dir.write(".upload-0000000000000001.tmp", b"");
+        // The cleanup holds the lock: the writer must not use the file.
+        let cleanup = File::open(&path).unwrap();
+        rustix::fs::flock(&cleanup, FlockOperation::LockExclusive).unwrap();
+        let writer = OpenOptions::new().write(true).open(&path).unwrap();
+        assert!(!lock_new_temp(&writer).unwrap());
+        drop(cleanup);
+        // The cleanup removed it and let go before the writer locked it.
+        fs::remove_file(&path).unwrap();
+        assert!(!lock_new_temp(&writer).unwrap());
+        // Otherwise the writer's lock keeps every cleanup away.
+        let path = dir.write(".upload-0000000000000002.tmp", b"");
+        let writer = OpenOptions::new().write(true).open(&path).unwrap();
+        assert!(lock_new_temp(&writer).unwrap());
+        assert!(!remove_if_unlocked(&path).unwrap());
+        drop(writer);
+        assert!(remove_if_unlocked(&path).unwrap());
+        assert!(!path.exists());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use httpd_files::{
-    CachePolicy, Conditions, GzipSteps, Multipart, Precondition, StaticFile, find_precompressed,
+    CachePolicy, Conditions, GzipSteps, Kind, Multipart, Precondition, Root, StaticFile,
     is_compressible_ext,
 };
 use httpd_proto::{ByteRange, Coding, Method, RangeRequest, Request, Version};
@@ -291,10 +291,11 @@ pub(crate) fn route_cached(req: &FileRequest<'_>, resolved: &SafePath, ctx: &Con
     if file_path.is_hidden() {
         return Route::Refuse(Failure::Files(httpd_files::ErrorKind::NotFound));
     }
-    let Some(file) = StaticFile::from_cache(file_path, &ctx.file_cache) else {
+    let root = ctx.doc_root.current();
+    let Some(file) = root.from_cache(file_path, &ctx.file_cache) else {
         return Route::Disk;
     };
-    match respond(req, file, file_path, ctx, false) {
+    match respond(req, file, file_path, &root, ctx, false) {
         Ok(Some(answer)) => Route::Answer(answer),
         Ok(None) => Route::Disk,
         Err(failure) => Route::Refuse(failure),
@@ -320,6 +321,8 @@ pub(crate) fn serve(
     ctx: &Context,
 ) -> Result<Served, Failure> {
     let opts = &ctx.files;
+    // One tree for the whole request, even if a deployment swaps the root meanwhile.
+    let root = ctx.doc_root.current();
     // `/dir` -> `/dir/`: the raw path is validated and starts with exactly one '/'.
     let redirect = || {
         let mut location = format!("{}/", req.raw_path);
@@ -334,8 +337,8 @@ pub(crate) fn serve(
         let index = resolved
             .join(httpd_files::INDEX_FILE)
             .map_err(Failure::Policy)?;
-        if opts.listing && !resolved.is_hidden() && !index.as_path().exists() {
-            return list_directory(&resolved).map(Served::Simple);
+        if opts.listing && !resolved.is_hidden() && is_missing(&root, &index) {
+            return list_directory(&root, &resolved).map(Served::Simple);
         }
         index
     } else {
@@ -343,8 +346,15 @@ pub(crate) fn serve(
     };
     if let Err(refused) = ctx.types.check(&file_path) {
         // Directories rarely have an allowed extension: only then look at the disk.
-        if may_be_dir && is_directory(&file_path) {
-            return Ok(redirect());
+        if may_be_dir {
+            match root.probe(&file_path) {
+                Ok(Kind::Dir) => return Ok(redirect()),
+                // A link out of the root: 403, as for files, whatever lies behind it.
+                Err(e) if e.kind() == httpd_files::ErrorKind::Forbidden => {
+                    return Err(Failure::Files(e.kind()));
+                }
+                _ => {}
+            }
         }
         return Err(Failure::Policy(refused));
     }
@@ -352,7 +362,7 @@ pub(crate) fn serve(
         // Dot-files are never served, whatever their extension.
         return Err(Failure::Files(httpd_files::ErrorKind::NotFound));
     }
-    let file = match StaticFile::open_cached(&file_path, &ctx.file_cache) {
+    let file = match root.open_cached(&file_path, &ctx.file_cache) {
         Ok(file) => file,
         // A directory named like a file (`/docs.html/`): redirect it too.
         Err(e) if may_be_dir && e.kind() == httpd_files::ErrorKind::IsDirectory => {
@@ -365,7 +375,7 @@ pub(crate) fn serve(
             return Err(Failure::Files(e.kind()));
         }
     };
-    match respond(req, file, &file_path, ctx, true)? {
+    match respond(req, file, &file_path, &root, ctx, true)? {
         Some(answer) => Ok(Served::File(answer)),
         // With the disk allowed every answer can be made.
         None => Err(Failure::Files(httpd_files::ErrorKind::Io)),
@@ -379,6 +389,7 @@ fn respond(
     req: &FileRequest<'_>,
     file: StaticFile,
     file_path: &SafePath,
+    root: &Root,
     ctx: &Context,
     disk: bool,
 ) -> Result<Option<FileAnswer>, Failure> {
@@ -404,7 +415,7 @@ fn respond(
         if wants_coded {
             let sidecar = |c: Coding| {
                 (opts.precompressed && accept.accepts(c))
-                    .then(|| find_precompressed(file_path, file.modified(), c))
+                    .then(|| root.find_precompressed(file_path, file.modified(), c))
                     .flatten()
             };
             let mut br = sidecar(Coding::Brotli);
@@ -532,41 +543,29 @@ fn media(ext: Option<&str>, opts: &FileOptions) -> (Cow<'static, str>, bool) {
     }
 }
 
-fn is_directory(path: &SafePath) -> bool {
-    std::fs::metadata(path.as_path()).is_ok_and(|m| m.is_dir())
+/// Tells whether `path` names nothing beneath `root`; a link leaving the root or an
+/// unreadable entry is not "missing" (it answers 403 instead of a listing).
+fn is_missing(root: &Root, path: &SafePath) -> bool {
+    root.probe(path)
+        .is_err_and(|e| e.kind() == httpd_files::ErrorKind::NotFound)
 }
 
 /// Renders an HTML listing of a directory: names escaped, links percent-encoded,
-/// dot-files left out.
-fn list_directory(dir: &SafePath) -> Result<Response, Failure> {
-    let entries = std::fs::read_dir(dir.as_path()).map_err(|e| {
-        Failure::Files(if e.kind() == std::io::ErrorKind::NotFound {
-            httpd_files::ErrorKind::NotFound
-        } else {
-            httpd_files::ErrorKind::Forbidden
-        })
-    })?;
-    let mut names: Vec<(String, bool)> = entries
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let is_dir = e.file_type().ok()?.is_dir();
-            (!name.starts_with('.')).then_some((name, is_dir))
-        })
-        .collect();
-    names.sort();
+/// dot-files left out (and links out of the root, see [`Root::list_dir`]).
+fn list_directory(root: &Root, dir: &SafePath) -> Result<Response, Failure> {
+    let entries = root.list_dir(dir).map_err(|e| Failure::Files(e.kind()))?;
     let title = format!("Index of /{}", html_escape(dir.relative()));
     let mut page = format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
          <body><h1>{title}</h1>\n<ul>\n"
     );
-    for (name, is_dir) in names {
-        let slash = if is_dir { "/" } else { "" };
+    for entry in entries {
+        let slash = if entry.is_dir { "/" } else { "" };
         let _ = writeln!(
             page,
             "<li><a href=\"./{}{slash}\">{}{slash}</a></li>",
-            percent_encode(&name),
-            html_escape(&name)
+            percent_encode(&entry.name),
+            html_escape(&entry.name)
         );
     }
     page.push_str("</ul></body></html>\n");

@@ -295,7 +295,11 @@ pub(crate) struct Counters {
 /// State every poller and worker reads; built once by [`Server::bind`].
 #[derive(Debug)]
 pub(crate) struct Context {
+    /// The canonical root at bind: what request paths are resolved against.
     pub(crate) root: PathBuf,
+    /// The root as configured, re-opened when a deployment replaces it; every file
+    /// operation goes through it.
+    pub(crate) doc_root: httpd_files::DocRoot,
     pub(crate) limits: Limits,
     pub(crate) hosts: HostPolicy,
     pub(crate) types: TypePolicy,
@@ -445,7 +449,11 @@ impl Server {
         for host in &config.allowed_hosts {
             hosts.allow(host);
         }
-        let uploads = UploadStore::new(&root.join("uploads"), "/uploads");
+        // Configured, not canonical: with `--root current` (a link flipped at each
+        // deployment) uploads follow the release served, as files do.
+        let doc_root = httpd_files::DocRoot::open(&config.root)
+            .map_err(|e| ServerError::Root(config.root.clone(), e))?;
+        let uploads = UploadStore::new(&config.root.join("uploads"), "/uploads");
         if let Err(e) = std::fs::create_dir_all(uploads.dir()) {
             log::warn!("cannot create {}: {e}", uploads.dir().display());
         }
@@ -462,6 +470,7 @@ impl Server {
         };
         let ctx = Context {
             root,
+            doc_root,
             limits: config.limits,
             hosts,
             types: config.types,
