@@ -6,6 +6,7 @@ mod connections;
 mod corpus;
 mod deployment;
 mod durability;
+mod engine;
 mod pool;
 mod production;
 mod protocol;

@@ -74,7 +74,7 @@ const OUT_HIGH_WATER: usize = 64 * 1024;
 const LINGER_TIME: Duration = Duration::from_secs(2);
 
 /// How much input a lingering connection reads and drops at most.
-const LINGER_BYTES: usize = 64 * 1024;
+const LINGER_BYTES: usize = 1024 * 1024;
 
 /// What a poller lends a connection while driving it.
 pub(crate) struct Env<'a> {

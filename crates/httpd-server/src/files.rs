@@ -504,6 +504,13 @@ fn respond(
                     log::warn!("gzip failed: {e}");
                     Failure::Files(httpd_files::ErrorKind::Io)
                 })?;
+                log::debug!(
+                    "[{}] gzipped {:?}: {} -> {} bytes",
+                    req.by,
+                    file_path.relative(),
+                    file.len(),
+                    out.len()
+                );
                 answer.file = file;
                 answer.body = FileBody::Bytes(out);
             } else {
