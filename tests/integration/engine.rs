@@ -313,3 +313,33 @@ fn head_error_answers_carry_no_body() {
     assert_eq!(c.read_response(true).status, 414);
     assert!(c.is_closed_by_server());
 }
+
+#[test]
+fn log_lines_name_the_thread_that_wrote_them_and_the_pool_line_is_not_repeated() {
+    let server = TestServer::start(&["--pollers", "2", "--threads", "3"]);
+    // A traversal refused on a poller, an upload stored by a worker.
+    assert_eq!(server.get("/../etc/passwd").status, 403);
+    assert_eq!(server.send(UPLOAD).status, 201);
+    assert!(server.wait_for_log("Upload stored"));
+    let stderr = server.stderr();
+    let line = |needle: &str| {
+        stderr
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in {stderr}"))
+            .to_string()
+    };
+    assert!(
+        line("Path traversal/forbidden").contains("[httpd-poll-"),
+        "{stderr}"
+    );
+    assert!(line("Upload stored").contains("[httpd-worker-"), "{stderr}");
+    // The startup lines come from the main thread and keep the seed's form.
+    assert!(!line("Thread pool size: 3").contains("[main]"));
+    // Two pollers watch one pool: its status line is written once, not once each.
+    assert_eq!(
+        stderr.matches("Thread pool: 0/3 active").count(),
+        1,
+        "{stderr}"
+    );
+}

@@ -122,7 +122,8 @@ fn open_append(path: &Path) -> io::Result<File> {
 }
 
 /// Installs the logger: diagnostics at `level` to stderr as
-/// `2026-01-02T03:04:05.678Z INFO  target: message`, and every access line (target
+/// `2026-01-02T03:04:05.678Z INFO  target: [thread] message` (no `[thread]` from
+/// the main thread), and every access line (target
 /// `access`, level info) to `access_log` or stdout, whatever `level` says. Returns the
 /// access log file, if any, for [`AccessLog::reopen`].
 ///
@@ -136,13 +137,26 @@ pub fn install(
         .level(level)
         .filter(|meta| meta.target() != "access")
         .format(|out, message, record| {
-            out.finish(format_args!(
-                "{} {:<5} {}: {}",
-                humantime::format_rfc3339_millis(SystemTime::now()),
-                record.level(),
-                record.target(),
-                message
-            ))
+            // The thread that wrote the line, as the seed's `[Thread-1]`: a poller
+            // (`httpd-poll-2`), a worker (`httpd-worker-3`), the signal thread; the main
+            // thread's startup and shutdown lines go without.
+            let thread = std::thread::current();
+            match thread.name() {
+                Some(name) if name != "main" => out.finish(format_args!(
+                    "{} {:<5} {}: [{name}] {}",
+                    humantime::format_rfc3339_millis(SystemTime::now()),
+                    record.level(),
+                    record.target(),
+                    message
+                )),
+                _ => out.finish(format_args!(
+                    "{} {:<5} {}: {}",
+                    humantime::format_rfc3339_millis(SystemTime::now()),
+                    record.level(),
+                    record.target(),
+                    message
+                )),
+            }
         })
         .chain(
             Box::new(std::io::LineWriter::new(std::io::stderr())) as Box<dyn std::io::Write + Send>

@@ -414,21 +414,21 @@ impl Conn {
             return Drive::Close;
         }
         if self.blocked_since.is_some() {
-            log::debug!("[{}] {}: write timed out", env.by, self.peer.addr);
+            log::debug!("{}: write timed out", self.peer.addr);
             return Drive::Close;
         }
         if let Some(waiting) = self.waiting.take() {
             // Waited the idle timeout for room in the queue: 503 if nothing of the
             // answer was written (an upload's body was read; its file goes).
             let _ = waiting.work;
-            log::debug!("[{}] {}: no room for a job in time", env.by, self.peer.addr);
+            log::debug!("{}: no room for a job in time", self.peer.addr);
             self.answer_failure(env, Failure::Busy);
             return self.after_expiry(env);
         }
         match &mut self.input {
             Input::Body(body) => {
                 let upload = matches!(body.sink, Sink::Upload(_));
-                log::debug!("[{}] {}: body too slow", env.by, self.peer.addr);
+                log::debug!("{}: body too slow", self.peer.addr);
                 self.input = Input::Done;
                 if upload {
                     self.answer_failure(env, Failure::BodyTimeout);
@@ -441,15 +441,15 @@ impl Conn {
             }
             Input::Head if self.exchange.is_none() => {
                 let Some(started) = self.head_started else {
-                    log::debug!("[{}] {}: idle timeout", env.by, self.peer.addr);
+                    log::debug!("{}: idle timeout", self.peer.addr);
                     return Drive::Close;
                 };
                 if self.transport.is_handshaking() {
-                    log::debug!("[{}] {}: TLS handshake too slow", env.by, self.peer.addr);
+                    log::debug!("{}: TLS handshake too slow", self.peer.addr);
                     ctx.metrics.tls_failed("timeout");
                     return Drive::Close;
                 }
-                log::debug!("[{}] {}: head deadline passed", env.by, self.peer.addr);
+                log::debug!("{}: head deadline passed", self.peer.addr);
                 self.input = Input::Done;
                 self.answer_early(env, Failure::HeadTimeout, false, started);
                 self.after_expiry(env)
@@ -494,7 +494,7 @@ impl Conn {
             } => match result {
                 Ok(last) => self.out.gzip_step(steps, &bytes, last),
                 Err(e) => {
-                    log::warn!("[{by}] gzip failed: {e}");
+                    log::warn!("gzip failed: {e}");
                     return Drive::Close;
                 }
             },
@@ -669,7 +669,7 @@ impl Conn {
                 match &self.input {
                     Input::Head if self.inbuf.is_empty() && self.exchange.is_none() => Err(()),
                     Input::Head if self.exchange.is_none() => {
-                        log::debug!("[{}] {}: closed mid-request", env.by, self.peer.addr);
+                        log::debug!("{}: closed mid-request", self.peer.addr);
                         Err(())
                     }
                     _ => {
@@ -684,17 +684,12 @@ impl Conn {
                     if self.transport.is_handshaking() || self.transport.handshake().is_none() {
                         env.ctx.metrics.tls_failed(failure.label());
                     }
-                    log::debug!(
-                        "[{}] {}: TLS failed: {}",
-                        env.by,
-                        self.peer.addr,
-                        failure.label()
-                    );
+                    log::debug!("{}: TLS failed: {}", self.peer.addr, failure.label());
                     if failure == transport::Failure::PlainHttp {
                         self.plain_http_on_tls_port();
                     }
                 } else {
-                    log::debug!("[{}] {}: read failed", env.by, self.peer.addr);
+                    log::debug!("{}: read failed", self.peer.addr);
                 }
                 Err(())
             }
@@ -812,8 +807,8 @@ impl Conn {
             return;
         };
         match &e {
-            BodyError::Sink(io) => log::warn!("[{}] cannot keep a request body: {io}", env.by),
-            _ => log::debug!("[{}] {}: request body: {e:?}", env.by, self.peer.addr),
+            BodyError::Sink(io) => log::warn!("cannot keep a request body: {io}"),
+            _ => log::debug!("{}: request body: {e:?}", self.peer.addr),
         }
         if let Sink::Upload(_) = body.sink {
             // Dropping the upload removes its temporary file (a job holding it drops
@@ -881,7 +876,7 @@ impl Conn {
             || self.stopping
             || ctx.stop.load(Ordering::Relaxed);
         let method = Method::from_token(request.method);
-        let decision = plan::decide(ctx, self.peer, head, &request, env.now, env.by);
+        let decision = plan::decide(ctx, self.peer, head, &request, env.now);
         let mut exchange = Box::new(Exchange {
             serial: {
                 *env.next_serial += 1;
@@ -901,8 +896,7 @@ impl Conn {
         });
         if request.wants_keep_alive() && self.n_served >= ctx.limits.max_requests {
             log::debug!(
-                "[{}] Closing persistent connection after {} requests",
-                env.by,
+                "Closing persistent connection after {} requests",
                 self.n_served
             );
         }
@@ -937,8 +931,7 @@ impl Conn {
             }
             Plan::Upload { send_continue } => {
                 log::debug!(
-                    "[{}] {}: receiving upload body ({:?})",
-                    env.by,
+                    "{}: receiving upload body ({:?})",
                     self.peer.addr,
                     request.framing()
                 );
@@ -1040,12 +1033,7 @@ impl Conn {
             self.exchange = None;
             return;
         }
-        log::debug!(
-            "[{}] {}: {failure} -> {}",
-            exchange.by.as_deref().unwrap_or(env.by),
-            self.peer.addr,
-            failure.status()
-        );
+        log::debug!("{}: {failure} -> {}", self.peer.addr, failure.status());
         let response = plan::failure_response(&failure);
         self.queue_deferred(env, Answer::Simple(response));
     }
@@ -1060,7 +1048,7 @@ impl Conn {
         started: Instant,
     ) {
         let status = failure.status();
-        log::debug!("[{}] {}: {failure} -> {status}", env.by, self.peer.addr);
+        log::debug!("{}: {failure} -> {status}", self.peer.addr);
         let response = plan::failure_response(&failure);
         let finish = Finish {
             persistence: Persistence::Close,
@@ -1316,7 +1304,7 @@ impl Conn {
                 Progress::Stuck
             }
             Flushed::Failed(e) => {
-                log::debug!("[{}] {}: write failed: {e}", env.by, self.peer.addr);
+                log::debug!("{}: write failed: {e}", self.peer.addr);
                 Progress::Broken
             }
         }

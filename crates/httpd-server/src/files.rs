@@ -68,8 +68,6 @@ pub(crate) struct FileRequest<'a> {
     /// The still-encoded path, for redirects.
     pub(crate) raw_path: &'a str,
     pub(crate) query: Option<&'a str>,
-    /// The thread name for log lines.
-    pub(crate) by: &'a str,
 }
 
 impl FileRequest<'_> {
@@ -370,7 +368,7 @@ pub(crate) fn serve(
         }
         Err(e) => {
             if e.kind() == httpd_files::ErrorKind::Io {
-                log::warn!("[{}] cannot serve: {e}", req.by);
+                log::warn!("cannot serve: {e}");
             }
             return Err(Failure::Files(e.kind()));
         }
@@ -485,8 +483,7 @@ fn respond(
     };
     if answer.attachment {
         log::debug!(
-            "[{}] Starting binary file transfer: {:?} ({} bytes)",
-            req.by,
+            "Starting binary file transfer: {:?} ({} bytes)",
             file_path.relative(),
             answer.file.len()
         );
@@ -505,8 +502,7 @@ fn respond(
                     Failure::Files(httpd_files::ErrorKind::Io)
                 })?;
                 log::debug!(
-                    "[{}] gzipped {:?}: {} -> {} bytes",
-                    req.by,
+                    "gzipped {:?}: {} -> {} bytes",
                     file_path.relative(),
                     file.len(),
                     out.len()

@@ -152,16 +152,13 @@ pub(crate) fn run(job: Job, ctx: &Context, returners: &[Returner]) {
             at.elapsed().as_secs_f64() * 1000.0
         );
     }
-    let outcome = match panic::catch_unwind(AssertUnwindSafe(|| perform(work, ctx, &by))) {
+    let outcome = match panic::catch_unwind(AssertUnwindSafe(|| perform(work, ctx))) {
         Ok(outcome) => outcome,
         Err(payload) => {
             ctx.counters
                 .n_handler_panics
                 .fetch_add(1, Ordering::Relaxed);
-            log::error!(
-                "[{by}] handler panicked: {}",
-                panic_message(payload.as_ref())
-            );
+            log::error!("handler panicked: {}", panic_message(payload.as_ref()));
             Outcome::Panicked
         }
     };
@@ -176,7 +173,7 @@ pub(crate) fn run(job: Job, ctx: &Context, returners: &[Returner]) {
     }
 }
 
-fn perform(work: Work, ctx: &Context, by: &str) -> Outcome {
+fn perform(work: Work, ctx: &Context) -> Outcome {
     match work {
         Work::File(job) => {
             let FileJob {
@@ -192,7 +189,6 @@ fn perform(work: Work, ctx: &Context, by: &str) -> Outcome {
                 method: Method::from_token(request.method),
                 raw_path: &raw_path,
                 query: query.as_deref(),
-                by,
             };
             Outcome::File(files::serve(&req, resolved, ctx))
         }
@@ -206,28 +202,25 @@ fn perform(work: Work, ctx: &Context, by: &str) -> Outcome {
             }
         }
         Work::UploadWrite { file, mut bytes } => {
-            let file = append(file, &bytes, ctx, by);
+            let file = append(file, &bytes, ctx);
             bytes.clear();
             Outcome::Written { file, bytes }
         }
         Work::UploadCommit { file, bytes } => {
-            let file = match append(file, &bytes, ctx, by) {
+            let file = match append(file, &bytes, ctx) {
                 Ok(file) => file,
                 Err(e) => return Outcome::Committed(Err(e)),
             };
             let n_bytes = file.n_bytes();
             let committed = file.commit().map_err(|e| {
                 if e.kind() != httpd_files::ErrorKind::InvalidJson {
-                    log::warn!("[{by}] upload failed: {e}");
+                    log::warn!("upload failed: {e}");
                 }
                 Failure::Files(e.kind())
             });
             if let Ok(stored) = &committed {
                 ctx.metrics.uploaded();
-                log::info!(
-                    "[{by}] Upload stored: {} ({n_bytes} bytes)",
-                    stored.url_path()
-                );
+                log::info!("Upload stored: {} ({n_bytes} bytes)", stored.url_path());
             }
             Outcome::Committed(committed)
         }
@@ -247,17 +240,16 @@ fn append(
     file: Option<PendingUpload>,
     bytes: &[u8],
     ctx: &Context,
-    by: &str,
 ) -> Result<PendingUpload, Failure> {
     let mut file = match file {
         Some(file) => file,
         None => ctx.uploads.begin().map_err(|e| {
-            log::warn!("[{by}] cannot start upload: {e}");
+            log::warn!("cannot start upload: {e}");
             Failure::Files(e.kind())
         })?,
     };
     if let Err(e) = file.write_all(bytes) {
-        log::warn!("[{by}] cannot write upload: {e}");
+        log::warn!("cannot write upload: {e}");
         let kind = if matches!(
             e.kind(),
             io::ErrorKind::StorageFull | io::ErrorKind::FileTooLarge | io::ErrorKind::QuotaExceeded

@@ -72,7 +72,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use httpd_files::UploadStore;
@@ -333,6 +333,10 @@ pub(crate) struct Context {
     pub(crate) redirect_https: bool,
     /// The port https URLs use (the first TLS listener's).
     pub(crate) https_port: u16,
+    /// Pollers still holding their descriptors of the listening sockets; the one that
+    /// closes the last logs the seed's `Shutting down server...` (the sockets are
+    /// closed then: a new connection is refused).
+    pub(crate) pollers_listening: AtomicUsize,
 }
 
 /// A bound server, ready to [`run`](Server::run).
@@ -500,6 +504,7 @@ impl Server {
             tls,
             redirect_https: config.redirect_https && !tls_addrs.is_empty(),
             https_port: tls_addrs.first().map_or(443, SocketAddr::port),
+            pollers_listening: AtomicUsize::new(n_pollers),
         };
         Ok(Server {
             listeners,
@@ -612,9 +617,7 @@ impl Server {
         }
         let stop_all = |ctx: &Context| {
             // The others must stop too.
-            if !ctx.stop.swap(true, Ordering::AcqRel) {
-                log::info!("Shutting down server...");
-            }
+            ctx.stop.store(true, Ordering::Release);
             for waker in &wakers {
                 let _ = waker.wake();
             }
@@ -684,7 +687,6 @@ impl ShutdownHandle {
         if self.ctx.stop.swap(true, Ordering::AcqRel) {
             return;
         }
-        log::info!("Shutting down server...");
         // Each poller sees the flag as soon as its poll returns.
         for waker in &self.wakers {
             if let Err(e) = waker.wake() {

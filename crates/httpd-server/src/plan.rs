@@ -128,12 +128,11 @@ pub(crate) fn decide(
     head: &[u8],
     request: &Request<'_, '_>,
     now: Instant,
-    by: &str,
 ) -> Decision {
     let method = Method::from_token(request.method);
     let framing = match request.framing() {
         Ok(framing) => framing,
-        Err(e) => return refuse(request, Failure::Parse(e), by, peer),
+        Err(e) => return refuse(request, Failure::Parse(e), peer),
     };
     let leftover = match framing {
         Framing::None => Leftover::None,
@@ -147,10 +146,10 @@ pub(crate) fn decide(
     } else {
         leftover
     };
-    let plan = match route(ctx, peer, head, request, method, framing, now, by) {
+    let plan = match route(ctx, peer, head, request, method, framing, now) {
         Ok(plan) => plan,
         Err(failure) => {
-            let mut decision = refuse(request, failure, by, peer);
+            let mut decision = refuse(request, failure, peer);
             if decision.leftover == Leftover::None {
                 decision.leftover = leftover;
             }
@@ -170,13 +169,8 @@ pub(crate) fn decide(
 }
 
 /// The decision to answer `failure`.
-pub(crate) fn refuse(
-    request: &Request<'_, '_>,
-    failure: Failure,
-    by: &str,
-    peer: Peer,
-) -> Decision {
-    log_refusal(request, &failure, by, peer);
+pub(crate) fn refuse(request: &Request<'_, '_>, failure: Failure, peer: Peer) -> Decision {
+    log_refusal(request, &failure, peer);
     let close = failure.must_close();
     let leftover = if failure.refuses_body() {
         Leftover::Refuse
@@ -207,24 +201,21 @@ pub(crate) fn failure_response(failure: &Failure) -> Response {
 }
 
 /// Logs a refusal as the seed does: security events at info, the rest at debug.
-fn log_refusal(request: &Request<'_, '_>, failure: &Failure, by: &str, peer: Peer) {
+fn log_refusal(request: &Request<'_, '_>, failure: &Failure, peer: Peer) {
     let target = request.target.escape_debug();
     match failure {
         Failure::Policy(PolicyError::Traversal)
         | Failure::Files(httpd_files::ErrorKind::Forbidden) => {
-            log::info!("[{by}] Path traversal/forbidden: {target}");
+            log::info!("Path traversal/forbidden: {target}");
         }
         Failure::Policy(PolicyError::UnsupportedType) => {
-            log::info!("[{by}] Unsupported file type: {target}");
+            log::info!("Unsupported file type: {target}");
         }
         Failure::Policy(PolicyError::UnsupportedUploadType) => {
             let ct = request.header("content-type").unwrap_or(b"(none)");
-            log::info!(
-                "[{by}] Unsupported upload content type: {}",
-                ct.escape_ascii()
-            );
+            log::info!("Unsupported upload content type: {}", ct.escape_ascii());
         }
-        _ => log::debug!("[{by}] {}: {failure} -> {}", peer.addr, failure.status()),
+        _ => log::debug!("{}: {failure} -> {}", peer.addr, failure.status()),
     }
 }
 
@@ -237,7 +228,6 @@ fn route(
     method: Method,
     framing: Framing,
     now: Instant,
-    by: &str,
 ) -> Result<Plan, Failure> {
     if let Some(limiter) = &ctx.rate_limiter {
         let client = web::client_ip(peer.addr.ip(), request, &ctx.web.trusted_proxies);
@@ -246,7 +236,7 @@ fn route(
             return Err(Failure::RateLimited(wait.as_secs().max(1)));
         }
     }
-    let (path, query) = request_path(ctx, request, method, peer.https, by)?;
+    let (path, query) = request_path(ctx, request, method, peer.https)?;
     httpd_security::check_method(method).map_err(Failure::Policy)?;
     if ctx.panic_path.as_deref() == Some(path) {
         return Ok(Plan::Job(Work::Panic(path.to_string())));
@@ -294,7 +284,7 @@ fn route(
         ))),
         Method::Post if path == UPLOAD_PATH => upload(ctx, request, framing),
         Method::Post => Err(Failure::WrongMethod("GET, HEAD, OPTIONS")),
-        _ => serve_file(ctx, head, request, method, path, query, by),
+        _ => serve_file(ctx, head, request, method, path, query),
     }
 }
 
@@ -324,7 +314,6 @@ fn serve_file(
     method: Method,
     path: &str,
     query: Option<&str>,
-    by: &str,
 ) -> Result<Plan, Failure> {
     let resolved = httpd_security::resolve_path(&ctx.root, path).map_err(Failure::Policy)?;
     let job = |resolved| {
@@ -343,7 +332,6 @@ fn serve_file(
         method,
         raw_path: path,
         query,
-        by,
     };
     match files::route_cached(&req, &resolved, ctx) {
         Route::Answer(answer) => Ok(Plan::Answer(Answer::File(answer))),
@@ -401,7 +389,6 @@ fn request_path<'b>(
     request: &Request<'_, 'b>,
     method: Method,
     https: bool,
-    by: &str,
 ) -> Result<(&'b str, Option<&'b str>), Failure> {
     let target = request.target;
     if method == Method::Connect {
@@ -409,7 +396,7 @@ fn request_path<'b>(
         return Err(Failure::Policy(PolicyError::MethodNotAllowed));
     }
     if target == "*" {
-        check_host(ctx, request, None, by)?;
+        check_host(ctx, request, None)?;
         return if method == Method::Options {
             Ok(("*", None))
         } else {
@@ -432,7 +419,7 @@ fn request_path<'b>(
     } else {
         return Err(Failure::BadTarget);
     };
-    check_host(ctx, request, authority, by)?;
+    check_host(ctx, request, authority)?;
     Ok(match path_and_query.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (path_and_query, None),
@@ -443,7 +430,6 @@ fn check_host(
     ctx: &Context,
     request: &Request<'_, '_>,
     authority: Option<&str>,
-    by: &str,
 ) -> Result<(), Failure> {
     let mut hosts = request.headers_named("host");
     let first = hosts.next();
@@ -475,13 +461,13 @@ fn check_host(
     match checked {
         Ok(()) => {
             if log::log_enabled!(log::Level::Debug) {
-                log::debug!("[{by}] Host validation: {} ✓", for_log());
+                log::debug!("Host validation: {} ✓", for_log());
             }
             Ok(())
         }
         Err(e) => {
             if e == PolicyError::HostNotAllowed {
-                log::info!("[{by}] Host validation failed: {}", for_log());
+                log::info!("Host validation failed: {}", for_log());
             }
             Err(Failure::Policy(e))
         }

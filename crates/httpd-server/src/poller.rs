@@ -334,8 +334,7 @@ impl Poller {
                 }
                 if now >= by {
                     log::warn!(
-                        "[{}] connections still busy after {:.1}s; closing {}",
-                        self.name,
+                        "connections still busy after {:.1}s; closing {}",
                         shutdown_timeout.as_secs_f64(),
                         self.n_open()
                     );
@@ -449,8 +448,7 @@ impl Poller {
                     .n_handler_panics
                     .fetch_add(1, Ordering::Relaxed);
                 log::error!(
-                    "[{}] connection handling panicked: {}",
-                    self.name,
+                    "connection handling panicked: {}",
                     crate::jobs::panic_message(payload.as_ref())
                 );
                 // The lent buffers may be gone with the unwinding: start afresh.
@@ -597,10 +595,7 @@ impl Poller {
                     }
                     Refusal::PerAddr(held) => {
                         // A client hogging connections is peer behaviour: debug.
-                        log::debug!(
-                            "[{}] {peer}: {held} connections from this address: 503",
-                            self.name
-                        );
+                        log::debug!("{peer}: {held} connections from this address: 503");
                     }
                 }
                 if tls {
@@ -653,7 +648,7 @@ impl Poller {
             self.free.push(token);
             return;
         }
-        log::debug!("[{}] connection from {peer}", self.name);
+        log::debug!("connection from {peer}");
         let conn = Conn::new(
             token,
             Peer {
@@ -707,6 +702,9 @@ impl Poller {
                 .poll
                 .registry()
                 .deregister(&mut SourceFd(&listener.socket.as_raw_fd()));
+        }
+        if self.ctx.pollers_listening.fetch_sub(1, Ordering::AcqRel) == 1 {
+            log::info!("Shutting down server...");
         }
         for token in 0..self.conns.len() {
             let stop = match self.conns.get_mut(token) {
