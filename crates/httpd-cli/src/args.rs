@@ -345,7 +345,7 @@ mod tests {
     use std::path::PathBuf;
     use std::time::Duration;
 
-    use httpd_security::Limits;
+    use httpd_server::Limits;
 
     use super::*;
 

@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use httpd_security::{Limits, TypePolicy};
-use httpd_server::{AccessFormat, Config};
+use httpd_server::{AccessFormat, Config, Limits, TypePolicy};
 
 /// Most worker threads.
 const MAX_THREADS: usize = 4096;

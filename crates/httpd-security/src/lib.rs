@@ -18,7 +18,11 @@
 //! - [`HostPolicy`] accepts exactly one well-formed `Host` naming this server.
 //! - [`TypePolicy`] serves only allowlisted extensions (by default `html`, `txt`,
 //!   `png`, `jpg`, `jpeg`); [`check_upload_type`] accepts only JSON uploads.
-//! - [`check_method`] passes the methods in [`ALLOW`].
+//! - [`check_method`] passes the methods in [`ALLOW`]; [`check_target`] takes the
+//!   request-target forms this server serves, and [`HostPolicy::check_request`]
+//!   applies the `Host` rules that go with each.
+//! - [`Admission`] caps open connections, overall and per client address;
+//!   [`RateLimiter`] caps requests per second per address.
 //! - [`Limits`] gathers the size, count and time caps with their defaults.
 //!
 //! Client input never causes a panic: every refusal is a [`PolicyError`].
@@ -53,18 +57,22 @@
 //! ```
 #![deny(missing_docs)]
 
+mod caps;
 mod host;
 mod media;
 mod method;
 mod path;
+mod target;
 
 use std::fmt;
 use std::time::Duration;
 
+pub use crate::caps::{Admission, MAX_TRACKED_CLIENTS, RateLimiter, Refusal};
 pub use crate::host::HostPolicy;
 pub use crate::media::{TypePolicy, check_upload_type};
 pub use crate::method::{ALLOW, check_method};
 pub use crate::path::{SafePath, resolve_path};
+pub use crate::target::{Target, check_target};
 
 /// Default cap on a request head, request line included (bytes); larger heads get 431.
 pub const DEFAULT_MAX_HEAD_BYTES: usize = 8192;
@@ -153,6 +161,9 @@ pub enum PolicyError {
     MethodNotAllowed,
     /// A method this server does not know.
     UnknownMethod,
+    /// The request target is in none of the forms this server takes (origin,
+    /// absolute, or `*` for `OPTIONS`).
+    BadTarget,
 }
 
 impl fmt::Display for PolicyError {
@@ -168,6 +179,7 @@ impl fmt::Display for PolicyError {
             PolicyError::UnsupportedUploadType => "upload content type not allowed",
             PolicyError::MethodNotAllowed => "method not allowed",
             PolicyError::UnknownMethod => "unknown method",
+            PolicyError::BadTarget => "request target in an unsupported form",
         })
     }
 }
@@ -201,6 +213,7 @@ mod tests {
             PolicyError::UnsupportedUploadType,
             PolicyError::MethodNotAllowed,
             PolicyError::UnknownMethod,
+            PolicyError::BadTarget,
         ];
         for err in all {
             let message = err.to_string();

@@ -54,7 +54,7 @@ impl Failure {
         matches!(
             self,
             Failure::Parse(_)
-                | Failure::Policy(PolicyError::BadEncoding)
+                | Failure::Policy(PolicyError::BadEncoding | PolicyError::BadTarget)
                 | Failure::BadTarget
                 | Failure::Chunk(_)
                 | Failure::TargetTooLong

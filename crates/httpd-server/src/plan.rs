@@ -390,70 +390,20 @@ fn request_path<'b>(
     method: Method,
     https: bool,
 ) -> Result<(&'b str, Option<&'b str>), Failure> {
-    let target = request.target;
-    if method == Method::Connect {
-        // Whatever its target form, CONNECT is a method this server does not offer.
-        return Err(Failure::Policy(PolicyError::MethodNotAllowed));
-    }
-    if target == "*" {
-        check_host(ctx, request, None)?;
-        return if method == Method::Options {
-            Ok(("*", None))
-        } else {
-            Err(Failure::BadTarget)
-        };
-    }
-    let (authority, path_and_query) = if target.starts_with('/') {
-        (None, target)
-    } else if let Some(rest) = strip_prefix_ignore_case(target, "http://").or_else(|| {
-        https
-            .then(|| strip_prefix_ignore_case(target, "https://"))
-            .flatten()
-    }) {
-        // Absolute form (RFC 9112 section 3.2.2): its authority replaces Host.
-        match rest.find(['/', '?']) {
-            Some(i) if rest[i..].starts_with('/') => (Some(&rest[..i]), &rest[i..]),
-            Some(_) => return Err(Failure::BadTarget),
-            None => (Some(rest), "/"),
-        }
-    } else {
-        return Err(Failure::BadTarget);
-    };
-    check_host(ctx, request, authority)?;
-    Ok(match path_and_query.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
-        None => (path_and_query, None),
-    })
-}
-
-fn check_host(
-    ctx: &Context,
-    request: &Request<'_, '_>,
-    authority: Option<&str>,
-) -> Result<(), Failure> {
-    let mut hosts = request.headers_named("host");
-    let first = hosts.next();
-    let n_hosts = usize::from(first.is_some()) + hosts.count();
-    let checked = match authority {
-        // The target's authority replaces Host, but HTTP/1.1 still requires exactly
-        // one Host line (RFC 9112 section 3.2).
-        Some(_) if n_hosts > 1 => Err(PolicyError::DuplicateHost),
-        Some(_) if n_hosts == 0 && request.version == Version::Http11 => {
-            Err(PolicyError::MissingHost)
-        }
-        Some(authority) => ctx.hosts.check(&[authority.as_bytes()]),
-        // HTTP/1.0 predates Host; only HTTP/1.1 requires it (RFC 9112 section 3.2).
-        None if request.version == Version::Http10 && n_hosts == 0 => Ok(()),
-        None if n_hosts == 1 => ctx.hosts.check(&[first.unwrap_or_default()]),
-        None => {
-            let values: Vec<&[u8]> = request.headers_named("host").collect();
-            ctx.hosts.check(&values)
-        }
-    };
+    let target =
+        httpd_security::check_target(request.target, method, https).map_err(|e| match e {
+            PolicyError::BadTarget => Failure::BadTarget,
+            e => Failure::Policy(e),
+        })?;
+    let checked = ctx.hosts.check_request(
+        request.headers_named("host"),
+        target.authority,
+        request.version,
+    );
     let for_log = || -> Cow<'_, str> {
-        match authority {
+        match target.authority {
             Some(a) => Cow::Owned(format!("{a:?}")),
-            None => first.map_or(Cow::Borrowed("(none)"), |h| {
+            None => request.header("host").map_or(Cow::Borrowed("(none)"), |h| {
                 Cow::Owned(format!("\"{}\"", h.escape_ascii()))
             }),
         }
@@ -463,7 +413,7 @@ fn check_host(
             if log::log_enabled!(log::Level::Debug) {
                 log::debug!("Host validation: {} ✓", for_log());
             }
-            Ok(())
+            Ok((target.path, target.query))
         }
         Err(e) => {
             if e == PolicyError::HostNotAllowed {
@@ -474,25 +424,9 @@ fn check_host(
     }
 }
 
-fn strip_prefix_ignore_case<'s>(s: &'s str, prefix: &str) -> Option<&'s str> {
-    let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &s[prefix.len()..])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn strips_scheme_case_insensitively() {
-        assert_eq!(
-            strip_prefix_ignore_case("HTTP://a/b", "http://"),
-            Some("a/b")
-        );
-        assert_eq!(strip_prefix_ignore_case("ftp://a", "http://"), None);
-        assert_eq!(strip_prefix_ignore_case("h", "http://"), None);
-    }
 
     #[test]
     fn host_names_lose_their_port() {

@@ -30,16 +30,16 @@
 //! a consumed wake-up. Closing a connection closes its only descriptor, which also
 //! removes it from the poll; the token is reused only after that.
 
-use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use httpd_pool::{Stats, ThreadPool};
+use httpd_security::Refusal;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
@@ -81,66 +81,6 @@ const LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How often the idle-connection gauge is recounted.
 const GAUGE_INTERVAL: Duration = Duration::from_millis(100);
-
-/// The caps on open connections, overall and per client address, counted across
-/// every poller.
-#[derive(Debug, Default)]
-pub(crate) struct Admission {
-    /// Connections open under every poller.
-    open: AtomicUsize,
-    /// Open connections per client address (entries are removed at zero).
-    per_addr: parking_lot::Mutex<HashMap<IpAddr, usize>>,
-}
-
-/// Why a new connection was refused.
-enum Refusal {
-    /// The connection cap; this many were open.
-    Full(usize),
-    /// The per-address cap; this address held this many.
-    PerAddr(usize),
-}
-
-impl Admission {
-    /// Counts a new connection from `ip` unless a cap is reached; returns which one.
-    fn admit(
-        &self,
-        ip: IpAddr,
-        max_connections: usize,
-        max_per_addr: usize,
-    ) -> Result<(), Refusal> {
-        // Both caps are checked and counted under the one lock, so pollers admitting
-        // at the same moment cannot overshoot either.
-        let mut per_addr = self.per_addr.lock();
-        let open = self.open.load(Ordering::Relaxed);
-        if open >= max_connections {
-            return Err(Refusal::Full(open));
-        }
-        let held = per_addr.get(&ip).copied().unwrap_or(0);
-        if held >= max_per_addr {
-            return Err(Refusal::PerAddr(held));
-        }
-        per_addr.insert(ip, held + 1);
-        self.open.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// Uncounts a closed connection from `ip`.
-    fn release(&self, ip: IpAddr) {
-        let mut per_addr = self.per_addr.lock();
-        if let Some(n) = per_addr.get_mut(&ip) {
-            *n -= 1;
-            if *n == 0 {
-                per_addr.remove(&ip);
-            }
-        }
-        self.open.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    /// Connections open now.
-    pub(crate) fn n_open(&self) -> usize {
-        self.open.load(Ordering::Relaxed)
-    }
-}
 
 /// The seed's pool status line, logged once per change of the one shared pool's
 /// colour (at most once per [`LOG_INTERVAL`] at info), whichever poller sees it.
@@ -597,6 +537,7 @@ impl Poller {
                         // A client hogging connections is peer behaviour: debug.
                         log::debug!("{peer}: {held} connections from this address: 503");
                     }
+                    other => log::debug!("{peer}: refused ({other:?}): 503"),
                 }
                 if tls {
                     // A plain answer means nothing to a TLS client: just close.
@@ -825,20 +766,5 @@ mod tests {
             (log::Level::Warn, " (and 3 more at debug)".to_string())
         );
         assert_eq!(throttle.level(log::Level::Warn).0, log::Level::Debug);
-    }
-
-    #[test]
-    fn admission_counts_both_caps_and_releases() {
-        let a = Admission::default();
-        let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        let other: IpAddr = "127.0.0.2".parse().unwrap();
-        assert!(a.admit(ip, 3, 2).is_ok());
-        assert!(a.admit(ip, 3, 2).is_ok());
-        assert!(matches!(a.admit(ip, 3, 2), Err(Refusal::PerAddr(2))));
-        assert!(a.admit(other, 3, 2).is_ok());
-        assert!(matches!(a.admit(other, 3, 2), Err(Refusal::Full(3))));
-        a.release(ip);
-        assert_eq!(a.n_open(), 2);
-        assert!(a.admit(other, 3, 2).is_ok());
     }
 }

@@ -1,18 +1,12 @@
-//! Browser- and deployment-facing policy: security headers, CORS, request ids,
-//! trusted proxies and the per-client rate limit.
+//! Browser- and deployment-facing policy: security headers, CORS, request ids and
+//! trusted proxies.
 
-use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use httpd_proto::Request;
-use parking_lot::Mutex;
-
-/// Most client addresses the rate limiter remembers; beyond it, idle entries are dropped.
-const MAX_TRACKED_CLIENTS: usize = 65_536;
 
 /// Response headers that protect browsers, and CORS; each field documents its default.
 #[derive(Clone, Debug)]
@@ -192,45 +186,6 @@ pub(crate) fn cors_headers(
     headers
 }
 
-/// A token bucket per client address.
-#[derive(Debug)]
-pub(crate) struct RateLimiter {
-    per_second: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
-}
-
-impl RateLimiter {
-    pub(crate) fn new(per_second: u32) -> RateLimiter {
-        let per_second = f64::from(per_second.max(1));
-        RateLimiter {
-            per_second,
-            burst: per_second * 2.0,
-            buckets: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Takes a token for `client`; `Err(wait)` tells how long until one is free.
-    pub(crate) fn check(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
-        let mut buckets = self.buckets.lock();
-        if buckets.len() >= MAX_TRACKED_CLIENTS && !buckets.contains_key(&client) {
-            // Forget clients whose bucket has refilled: they lose nothing by it.
-            let full_after = Duration::from_secs_f64(self.burst / self.per_second);
-            buckets.retain(|_, (_, at)| now.duration_since(*at) < full_after);
-        }
-        let (tokens, at) = buckets.entry(client).or_insert((self.burst, now));
-        let refill = now.duration_since(*at).as_secs_f64() * self.per_second;
-        *tokens = (*tokens + refill).min(self.burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - *tokens) / self.per_second))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use httpd_proto::{Header, Version};
@@ -339,20 +294,5 @@ mod tests {
         let x = [origin("https://x.example")];
         let any = cors_headers(&request("GET", &x), &["*".to_string()]);
         assert_eq!(any, vec![("Access-Control-Allow-Origin", "*".to_string())]);
-    }
-
-    #[test]
-    fn token_bucket_allows_burst_then_refills() {
-        let limiter = RateLimiter::new(2);
-        let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        let t0 = Instant::now();
-        for _ in 0..4 {
-            assert!(limiter.check(ip, t0).is_ok());
-        }
-        let wait = limiter.check(ip, t0).unwrap_err();
-        assert!(wait > Duration::ZERO && wait <= Duration::from_millis(500));
-        assert!(limiter.check(ip, t0 + Duration::from_millis(500)).is_ok());
-        let other: IpAddr = "127.0.0.2".parse().unwrap();
-        assert!(limiter.check(other, t0).is_ok());
     }
 }
