@@ -25,7 +25,7 @@ fn age(path: &Path) {
 fn stall(server: &TestServer) -> Client {
     let mut c = server.connect();
     c.write(b"GET /stall HTTP/1.1\r\nHost: localhost\r\n\r\n");
-    assert!(server.wait_for_log("Thread pool: 1/1 active"));
+    assert!(server.wait_for_log("test stall: holding this worker"));
     c
 }
 

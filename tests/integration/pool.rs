@@ -21,7 +21,7 @@ fn queued_job_is_served_when_a_worker_frees_up() {
     // The test hook holds the only worker until a release file appears.
     let mut first = server.connect();
     first.write(b"GET /stall HTTP/1.1\r\nHost: localhost\r\n\r\n");
-    assert!(server.wait_for_log("Thread pool: 1/1 active"));
+    assert!(server.wait_for_log("test stall: holding this worker"));
     let mut second = server.connect();
     second.write(UPLOAD);
     assert!(server.wait_for_log("Thread pool saturated"));

@@ -140,7 +140,7 @@ fn stalled_reader_of_a_large_file_does_not_delay_others() {
 fn stall_worker(server: &TestServer) -> Client {
     let mut c = server.connect();
     c.write(b"GET /stall HTTP/1.1\r\nHost: localhost\r\n\r\n");
-    assert!(server.wait_for_log("Thread pool: 1/1 active"));
+    assert!(server.wait_for_log("test stall: holding this worker"));
     c
 }
 

@@ -97,7 +97,7 @@ pub(crate) struct Env<'a> {
     /// Set when the connection has a job that waits for room in the pool's queue.
     pub(crate) wants_retry: bool,
     /// Log lines about a full pool, throttled.
-    pub(crate) overload: &'a mut crate::poller::Overload,
+    pub(crate) overload: &'a mut crate::monitor::Overload,
 }
 
 /// Where input is.

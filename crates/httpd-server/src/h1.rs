@@ -1,7 +1,7 @@
 //! HTTP/1.1 on top of httpd-proto, without I/O: finding and bounding request heads,
 //! keeping a parsed head for later, request ids, and reading bodies in pieces.
 //!
-//! Nothing here sees a socket: the connection ([`conn`](crate::conn)) feeds bytes in
+//! Nothing here sees a socket: the connection (`conn.rs`) feeds bytes in
 //! and acts on what comes out, so every rule is testable with byte slices. The
 //! protocol slot beside it is where HTTP/2 goes: the connection asks its protocol for
 //! request heads and body bytes, and the rest (planning, jobs, output) does not care

@@ -226,6 +226,7 @@ fn perform(work: Work, ctx: &Context) -> Outcome {
         }
         Work::Panic(path) => panic!("fault injection: request for {path}"),
         Work::Stall { release } => {
+            log::debug!("test stall: holding this worker until {release:?} exists");
             let until = Instant::now() + Duration::from_secs(60);
             while !release.exists() && Instant::now() < until && !ctx.stop.load(Ordering::Acquire) {
                 std::thread::sleep(Duration::from_millis(5));

@@ -57,6 +57,7 @@ mod h1;
 mod jobs;
 mod listener;
 mod metrics;
+mod monitor;
 mod out;
 mod plan;
 mod poller;
@@ -327,7 +328,7 @@ pub(crate) struct Context {
     pub(crate) n_workers: usize,
     pub(crate) queue_capacity: usize,
     /// The pool status line, shared by every poller.
-    pub(crate) pool_monitor: poller::PoolMonitor,
+    pub(crate) pool_monitor: monitor::PoolMonitor,
     /// TLS configuration, when there are TLS listeners.
     pub(crate) tls: Option<tls::Tls>,
     pub(crate) redirect_https: bool,
@@ -500,7 +501,7 @@ impl Server {
             inline: config.serve_inline,
             n_workers: config.n_workers,
             queue_capacity: config.queue_capacity,
-            pool_monitor: poller::PoolMonitor::default(),
+            pool_monitor: monitor::PoolMonitor::default(),
             tls,
             redirect_https: config.redirect_https && !tls_addrs.is_empty(),
             https_port: tls_addrs.first().map_or(443, SocketAddr::port),

@@ -1527,7 +1527,7 @@ fn queue_full(ctx: &Ctx) -> Outcome {
     let mut holder = Conn::connect(srv.addr)?;
     holder.send_all(&client::get("/queue-hold", &host, "Connection: close\r\n"))?;
     ensure!(
-        srv.log_contains("Thread pool: 1/1 active", Duration::from_secs(5)),
+        srv.log_contains("test stall: holding this worker", Duration::from_secs(5)),
         "the stalled job never took the worker ({})",
         srv.log_path.display()
     );
