@@ -32,32 +32,34 @@ use crate::static_file::{StaticFile, media_type_for};
 /// assert!(!is_compressible("application/octet-stream"));
 /// ```
 pub fn is_compressible(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    // Compared without allocating: this runs for every file response.
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
     let Some((kind, subtype)) = essence.split_once('/') else {
         return false;
     };
-    if kind == "text" {
+    if kind.eq_ignore_ascii_case("text") {
         return true;
     }
-    if subtype.ends_with("+json") || subtype.ends_with("+xml") {
+    let ends_with = |suffix: &str| {
+        subtype.len() >= suffix.len()
+            && subtype.as_bytes()[subtype.len() - suffix.len()..]
+                .eq_ignore_ascii_case(suffix.as_bytes())
+    };
+    if ends_with("+json") || ends_with("+xml") {
         return true;
     }
-    matches!(
-        essence.as_str(),
-        "application/json"
-            | "application/javascript"
-            | "application/x-javascript"
-            | "application/ecmascript"
-            | "application/xml"
-            | "application/wasm"
-            | "font/ttf"
-            | "font/otf"
-    )
+    [
+        "application/json",
+        "application/javascript",
+        "application/x-javascript",
+        "application/ecmascript",
+        "application/xml",
+        "application/wasm",
+        "font/ttf",
+        "font/otf",
+    ]
+    .iter()
+    .any(|known| essence.eq_ignore_ascii_case(known))
 }
 
 /// Tells whether a file with extension `ext` is worth compressing, judged by the

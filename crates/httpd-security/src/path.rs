@@ -171,36 +171,65 @@ impl SafePath {
 /// # Ok::<(), PolicyError>(())
 /// ```
 pub fn resolve_path(root: &Path, raw_path: &str) -> Result<SafePath, PolicyError> {
-    let Some(rest) = raw_path.strip_prefix('/') else {
-        return Err(PolicyError::Traversal);
+    let mut path = SafePath {
+        root: PathBuf::new(),
+        full: PathBuf::new(),
+        relative: String::new(),
     };
-    let decoded = percent_decode(rest.as_bytes())?;
-    check_decoded_bytes(&decoded)?;
-    let relative = String::from_utf8(decoded).map_err(|_| PolicyError::BadEncoding)?;
+    path.resolve(root, raw_path)?;
+    Ok(path)
+}
 
-    let mut full = root.to_path_buf();
-    // In directory form the text after the last `/` is empty; it names the directory
-    // itself and is not a segment.
-    let body = relative.strip_suffix('/').unwrap_or(&relative);
-    if !body.is_empty() {
-        for segment in body.split('/') {
-            check_segment(segment)?;
-            full.push(segment);
+impl SafePath {
+    /// An empty path to [`resolve`](SafePath::resolve) into; it names the root itself
+    /// (in directory form) until then.
+    pub fn empty(root: &Path) -> SafePath {
+        SafePath {
+            root: root.to_path_buf(),
+            full: root.to_path_buf(),
+            relative: String::new(),
         }
     }
-    Ok(SafePath {
-        root: root.to_path_buf(),
-        full,
-        relative,
-    })
+
+    /// Resolves `raw_path` under `root` as [`resolve_path`] does, into this value,
+    /// reusing its buffers: a server that keeps one `SafePath` per thread resolves
+    /// request after request without allocating.
+    ///
+    /// # Errors
+    /// As [`resolve_path`]; `self` is then left naming some path under `root`.
+    pub fn resolve(&mut self, root: &Path, raw_path: &str) -> Result<(), PolicyError> {
+        let Some(rest) = raw_path.strip_prefix('/') else {
+            return Err(PolicyError::Traversal);
+        };
+        let mut decoded = std::mem::take(&mut self.relative).into_bytes();
+        decoded.clear();
+        percent_decode_into(rest.as_bytes(), &mut decoded)?;
+        check_decoded_bytes(&decoded)?;
+        self.relative = String::from_utf8(decoded).map_err(|_| PolicyError::BadEncoding)?;
+        if self.root.as_os_str() != root.as_os_str() {
+            self.root.as_mut_os_string().clear();
+            self.root.push(root);
+        }
+        self.full.as_mut_os_string().clear();
+        self.full.push(root);
+        // In directory form the text after the last `/` is empty; it names the
+        // directory itself and is not a segment.
+        let body = self.relative.strip_suffix('/').unwrap_or(&self.relative);
+        if !body.is_empty() {
+            for segment in body.split('/') {
+                check_segment(segment)?;
+                self.full.push(segment);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Decodes every `%XX` escape of `raw` once; other bytes are copied.
 ///
 /// An escape that decodes to `/` is refused at once, since after decoding it could no
 /// longer be told from a separator.
-fn percent_decode(raw: &[u8]) -> Result<Vec<u8>, PolicyError> {
-    let mut out = Vec::with_capacity(raw.len());
+fn percent_decode_into(raw: &[u8], out: &mut Vec<u8>) -> Result<(), PolicyError> {
     let mut idx = 0;
     while idx < raw.len() {
         let byte = raw[idx];
@@ -221,7 +250,7 @@ fn percent_decode(raw: &[u8]) -> Result<Vec<u8>, PolicyError> {
         out.push(decoded);
         idx += 3;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Returns the value of one hex digit, either case.
@@ -280,6 +309,28 @@ mod tests {
 
     fn resolve(raw: &str) -> Result<SafePath, PolicyError> {
         resolve_path(Path::new(ROOT), raw)
+    }
+
+    #[test]
+    fn resolving_into_a_reused_path_gives_what_resolve_path_gives() {
+        let root = Path::new(ROOT);
+        let mut reused = SafePath::empty(root);
+        let targets = TRAVERSAL_CORPUS.iter().map(|(t, _)| *t).chain([
+            "/a/b.html",
+            "/",
+            "/dir/",
+            "/%C3%BC.txt",
+            "/x%20y",
+        ]);
+        for target in targets {
+            let fresh = resolve_path(root, target);
+            let again = reused.resolve(root, target).map(|()| reused.clone());
+            assert_eq!(again, fresh, "{target}");
+        }
+        // Another root in between.
+        reused.resolve(Path::new("/other"), "/a.txt").unwrap();
+        assert_eq!(reused.as_path(), Path::new("/other/a.txt"));
+        assert_eq!(reused.root(), Path::new("/other"));
     }
 
     /// Normalises `path` lexically, one component at a time; `None` if a `..` would

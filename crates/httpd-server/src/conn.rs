@@ -98,6 +98,8 @@ pub(crate) struct Env<'a> {
     pub(crate) wants_retry: bool,
     /// Log lines about a full pool, throttled.
     pub(crate) overload: &'a mut crate::monitor::Overload,
+    /// The poller's buffer for resolving request paths.
+    pub(crate) path_buf: &'a mut httpd_security::SafePath,
 }
 
 /// Where input is.
@@ -209,7 +211,7 @@ pub(crate) struct Conn {
     scanner: HeadScanner,
     out: Out,
     input: Input,
-    exchange: Option<Box<Exchange>>,
+    exchange: Option<Exchange>,
     n_served: u32,
     /// A job waiting for room in the pool's queue.
     waiting: Option<Box<Waiting>>,
@@ -469,7 +471,7 @@ impl Conn {
 
     /// A job's result arrived for this connection.
     pub(crate) fn job_done(&mut self, done: Done, env: &mut Env<'_>) -> Drive {
-        let Some(exchange) = self.exchange.as_deref_mut() else {
+        let Some(exchange) = self.exchange.as_mut() else {
             return Drive::Open;
         };
         if exchange.serial != done.serial {
@@ -532,7 +534,7 @@ impl Conn {
                     }
                 }
                 if let Some(failure) = failed {
-                    if let Some(x) = self.exchange.as_deref_mut() {
+                    if let Some(x) = self.exchange.as_mut() {
                         x.by = Some(by);
                     }
                     if matches!(self.input, Input::Body(_)) {
@@ -876,8 +878,8 @@ impl Conn {
             || self.stopping
             || ctx.stop.load(Ordering::Relaxed);
         let method = Method::from_token(request.method);
-        let decision = plan::decide(ctx, self.peer, head, &request, env.now);
-        let mut exchange = Box::new(Exchange {
+        let decision = plan::decide(ctx, self.peer, head, &request, env.now, env.path_buf);
+        let mut exchange = Exchange {
             serial: {
                 *env.next_serial += 1;
                 *env.next_serial
@@ -893,7 +895,7 @@ impl Conn {
             n_body: 0,
             by: None,
             n_served: self.n_served,
-        });
+        };
         if request.wants_keep_alive() && self.n_served >= ctx.limits.max_requests {
             log::debug!(
                 "Closing persistent connection after {} requests",
@@ -964,7 +966,7 @@ impl Conn {
     /// waits for room (its client sent the body and is owed an answer); anything else
     /// gets 503 if nothing of its answer was written, else the connection closes.
     fn submit(&mut self, env: &mut Env<'_>, work: Work) {
-        if let Some(x) = self.exchange.as_deref_mut() {
+        if let Some(x) = self.exchange.as_mut() {
             if !matches!(work, Work::Gzip(_) | Work::UploadWrite { .. }) {
                 x.stage = Stage::Job;
             }
@@ -990,7 +992,7 @@ impl Conn {
     }
 
     fn try_submit(&mut self, env: &mut Env<'_>, work: Work) -> Result<(), Work> {
-        let Some(x) = self.exchange.as_deref() else {
+        let Some(x) = self.exchange.as_ref() else {
             return Ok(());
         };
         let stats = env.pool.stats();
@@ -1020,7 +1022,7 @@ impl Conn {
     /// Answers a failure of the current exchange (or of a request that never became
     /// one) and closes after it when the failure calls for it.
     fn answer_failure(&mut self, env: &mut Env<'_>, failure: Failure) {
-        let Some(exchange) = self.exchange.as_deref_mut() else {
+        let Some(exchange) = self.exchange.as_mut() else {
             return;
         };
         if failure.must_close() {
@@ -1120,11 +1122,14 @@ impl Conn {
         head: &[u8],
     ) {
         let ctx = env.ctx;
-        let Some(exchange) = self.exchange.as_deref_mut() else {
+        let Some(exchange) = self.exchange.as_mut() else {
             return;
         };
         let status = answer.status();
-        let persistence = if exchange.keep_alive && !exchange.close && !self.stopping {
+        // A server shutting down says so in every answer, even before its poller has
+        // stopped this connection.
+        let stopping = self.stopping || ctx.stop.load(Ordering::Relaxed);
+        let persistence = if exchange.keep_alive && !exchange.close && !stopping {
             Persistence::KeepAlive {
                 timeout: ctx.limits.idle_timeout,
                 remaining: ctx.limits.max_requests.saturating_sub(exchange.n_served),
@@ -1418,5 +1423,144 @@ fn pace(ctx: &Context) -> Pace {
         read_timeout: ctx.limits.idle_timeout,
         grace: ctx.limits.header_timeout,
         min_rate: ctx.limits.min_body_rate,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::testkit::{Kit, TempRoot, allocations};
+
+    const GET_A: &[u8] = b"GET /a.html HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+    /// A kit whose root holds `a.html` (1 KiB, old enough for the file cache).
+    fn kit() -> Kit {
+        let root = TempRoot::new();
+        root.write_old("a.html", &[b'a'; 1024]);
+        Kit::new(root, |_| {})
+    }
+
+    #[test]
+    fn an_uncached_file_is_a_job_and_then_a_cached_one_is_answered_at_once() {
+        let mut kit = kit();
+        let (mut conn, mut client) = kit.connect();
+        client.send(GET_A);
+        assert_eq!(kit.drive(&mut conn), Drive::Open);
+        // Nothing yet: a worker opens the file.
+        assert!(client.nothing_to_read());
+        assert_eq!(kit.finish_job(&mut conn), Drive::Open);
+        let (head, body) = client.response();
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert_eq!(body.len(), 1024);
+        // Now the file cache holds it: the same drive answers it, no job.
+        client.send(GET_A);
+        assert_eq!(kit.drive(&mut conn), Drive::Open);
+        let (head, body) = client.response();
+        assert!(head.contains("\r\nConnection: keep-alive\r\n"), "{head}");
+        assert_eq!(body, vec![b'a'; 1024]);
+        assert!(kit.back.is_empty());
+    }
+
+    #[test]
+    fn keep_alive_requests_for_a_cached_file_allocate_nothing() {
+        let root = TempRoot::new();
+        root.write_old("a.html", &[b'a'; 1024]);
+        let mut kit = Kit::new(root, |c| c.limits.max_requests = 100_000);
+        let (mut conn, mut client) = kit.connect();
+        // Warm up: fill the file cache, grow the buffers.
+        client.send(GET_A);
+        kit.drive(&mut conn);
+        kit.finish_job(&mut conn);
+        client.response();
+        for _ in 0..3 {
+            client.send(GET_A);
+            kit.drive(&mut conn);
+            client.response();
+        }
+        let mut total = 0;
+        for _ in 0..200 {
+            client.send(GET_A);
+            total += allocations(|| {
+                assert_eq!(kit.drive(&mut conn), Drive::Open);
+            });
+            let (head, _) = client.response();
+            assert!(head.starts_with("HTTP/1.1 200 OK\r\n"));
+        }
+        assert_eq!(total, 0, "allocations in 200 requests");
+    }
+
+    #[test]
+    fn pipelined_requests_are_answered_in_order() {
+        let mut kit = kit();
+        kit.root.write_old("b.html", b"bbb");
+        let (mut conn, mut client) = kit.connect();
+        // Fill the cache first.
+        for req in [
+            GET_A,
+            b"GET /b.html HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        ] {
+            client.send(req);
+            kit.drive(&mut conn);
+            kit.finish_job(&mut conn);
+            client.response();
+        }
+        let mut batch = GET_A.to_vec();
+        batch.extend_from_slice(b"GET /b.html HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        batch.extend_from_slice(b"GET /missing.html HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        client.send(&batch);
+        kit.drive(&mut conn);
+        assert_eq!(client.response().1.len(), 1024);
+        assert_eq!(client.response().1, b"bbb");
+        // The missing file needs the disk: its 404 comes from a job.
+        kit.finish_job(&mut conn);
+        assert!(client.response().0.starts_with("HTTP/1.1 404 "));
+    }
+
+    #[test]
+    fn deadlines_follow_the_phase() {
+        let mut kit = kit();
+        let limits = kit.ctx.limits.clone();
+        let (mut conn, mut client) = kit.connect();
+        let before = Instant::now();
+        // Nothing read yet: the idle deadline.
+        conn.readable = false;
+        kit.with_env(&mut conn, |conn, env| conn.drive(env));
+        let idle = conn.deadline.unwrap();
+        assert!(idle >= before + limits.idle_timeout - Duration::from_millis(5));
+        // The first bytes of a head: the header deadline, from those bytes.
+        client.send(b"GET /a.html HT");
+        kit.drive(&mut conn);
+        let head = conn.deadline.unwrap();
+        assert!(head <= Instant::now() + limits.header_timeout);
+        assert!(head < idle);
+    }
+
+    #[test]
+    fn a_stale_job_result_is_dropped() {
+        let mut kit = kit();
+        let (mut conn, mut client) = kit.connect();
+        client.send(GET_A);
+        kit.drive(&mut conn);
+        let mut done = kit.back.recv_timeout(Duration::from_secs(5)).unwrap();
+        // A result for another exchange (say, one of a closed connection whose token
+        // was reused) is not this exchange's answer.
+        done.serial += 1;
+        kit.with_env(&mut conn, |conn, env| conn.job_done(done, env));
+        assert!(client.nothing_to_read());
+    }
+
+    #[test]
+    fn a_malformed_head_is_answered_then_closed() {
+        let mut kit = kit();
+        let (mut conn, mut client) = kit.connect();
+        client.send(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n");
+        assert_eq!(kit.drive(&mut conn), Drive::Close);
+        let (head, _) = client.response();
+        assert!(head.starts_with("HTTP/1.1 400 "), "{head}");
+        assert!(head.contains("\r\nConnection: close\r\n"));
+        drop(conn);
+        assert!(client.is_closed());
     }
 }

@@ -63,6 +63,8 @@ mod plan;
 mod poller;
 mod response;
 mod sys;
+#[cfg(test)]
+mod testkit;
 mod timer;
 mod tls;
 mod transport;

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use httpd_files::CachePolicy;
 use httpd_proto::{Framing, Method, Request, Version};
-use httpd_security::{ALLOW, PolicyError};
+use httpd_security::{ALLOW, PolicyError, SafePath};
 
 use crate::Context;
 use crate::error::Failure;
@@ -128,6 +128,7 @@ pub(crate) fn decide(
     head: &[u8],
     request: &Request<'_, '_>,
     now: Instant,
+    path_buf: &mut SafePath,
 ) -> Decision {
     let method = Method::from_token(request.method);
     let framing = match request.framing() {
@@ -146,7 +147,7 @@ pub(crate) fn decide(
     } else {
         leftover
     };
-    let plan = match route(ctx, peer, head, request, method, framing, now) {
+    let plan = match route(ctx, peer, head, request, method, framing, now, path_buf) {
         Ok(plan) => plan,
         Err(failure) => {
             let mut decision = refuse(request, failure, peer);
@@ -228,6 +229,7 @@ fn route(
     method: Method,
     framing: Framing,
     now: Instant,
+    path_buf: &mut SafePath,
 ) -> Result<Plan, Failure> {
     if let Some(limiter) = &ctx.rate_limiter {
         let client = web::client_ip(peer.addr.ip(), request, &ctx.web.trusted_proxies);
@@ -284,7 +286,7 @@ fn route(
         ))),
         Method::Post if path == UPLOAD_PATH => upload(ctx, request, framing),
         Method::Post => Err(Failure::WrongMethod("GET, HEAD, OPTIONS")),
-        _ => serve_file(ctx, head, request, method, path, query),
+        _ => serve_file(ctx, head, request, method, path, query, path_buf),
     }
 }
 
@@ -314,12 +316,14 @@ fn serve_file(
     method: Method,
     path: &str,
     query: Option<&str>,
+    resolved: &mut SafePath,
 ) -> Result<Plan, Failure> {
-    let resolved = httpd_security::resolve_path(&ctx.root, path).map_err(Failure::Policy)?;
-    let job = |resolved| {
+    // Resolved into the poller's own buffer: no allocation unless a job needs a copy.
+    resolved.resolve(&ctx.root, path).map_err(Failure::Policy)?;
+    let job = |resolved: &SafePath| {
         Plan::Job(Work::File(Box::new(FileJob {
             head: Arc::new(OwnedHead::new(head, request)),
-            resolved,
+            resolved: resolved.clone(),
             raw_path: path.to_string(),
             query: query.map(str::to_string),
         })))
@@ -333,7 +337,7 @@ fn serve_file(
         raw_path: path,
         query,
     };
-    match files::route_cached(&req, &resolved, ctx) {
+    match files::route_cached(&req, resolved, ctx) {
         Route::Answer(answer) => Ok(Plan::Answer(Answer::File(answer))),
         Route::Refuse(failure) => Err(failure),
         Route::Disk => Ok(job(resolved)),

@@ -111,6 +111,8 @@ pub(crate) struct Poller {
     published_idle: i64,
     gauges_at: Option<Instant>,
     due: Vec<(usize, u64)>,
+    /// Reused for every request path this poller resolves.
+    path_buf: httpd_security::SafePath,
 }
 
 impl Poller {
@@ -131,6 +133,7 @@ impl Poller {
             )?;
         }
         let now = Instant::now();
+        let ctx_root = ctx.root.clone();
         Ok(Poller {
             home,
             name: Arc::from(format!("{}-{}", POLLER_PREFIX, home + 1)),
@@ -155,6 +158,7 @@ impl Poller {
             published_idle: 0,
             gauges_at: None,
             due: Vec::new(),
+            path_buf: httpd_security::SafePath::empty(&ctx_root),
         })
     }
 
@@ -288,6 +292,7 @@ impl Poller {
             next_serial: &mut self.next_serial,
             wants_retry: false,
             overload: &mut self.overload,
+            path_buf: &mut self.path_buf,
         };
         // A bug that panics on one connection closes that connection, not the poller
         // and every other connection with it.

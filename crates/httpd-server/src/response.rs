@@ -181,10 +181,28 @@ impl Finish<'_> {
     }
 }
 
-/// Calls `f` with the current HTTP date, formatted at most once a second per thread.
+/// Calls `f` with the current HTTP date, formatted at most once a second per thread,
+/// into a buffer of its own (no allocation).
 fn with_date(f: impl FnOnce(&str)) {
+    /// An IMF-fixdate is exactly 29 bytes: `Sun, 06 Nov 1994 08:49:37 GMT`.
+    const LEN: usize = 29;
+    struct Fixed {
+        bytes: [u8; LEN],
+        len: usize,
+    }
+    impl std::fmt::Write for Fixed {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            let end = self.len + s.len();
+            let slot = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+            slot.copy_from_slice(s.as_bytes());
+            self.len = end;
+            Ok(())
+        }
+    }
     thread_local! {
-        static CACHE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+        static CACHE: RefCell<(u64, Fixed)> = const {
+            RefCell::new((u64::MAX, Fixed { bytes: [0; LEN], len: 0 }))
+        };
     }
     let now = SystemTime::now();
     let secs = now
@@ -194,9 +212,12 @@ fn with_date(f: impl FnOnce(&str)) {
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.0 != secs {
-            *cache = (secs, httpdate::fmt_http_date(now));
+            use std::fmt::Write as _;
+            cache.1.len = 0;
+            let _ = write!(cache.1, "{}", httpdate::HttpDate::from(now));
+            cache.0 = secs;
         }
-        f(&cache.1);
+        f(std::str::from_utf8(&cache.1.bytes[..cache.1.len]).unwrap_or_default());
     });
 }
 
@@ -260,6 +281,16 @@ mod tests {
         // Errors too: a HEAD answer never carries a body.
         let text = written(Response::error(400), &finish(Persistence::Close, true));
         assert!(text.ends_with("\r\n\r\n"), "{text}");
+    }
+
+    #[test]
+    fn the_date_is_an_imf_fixdate_of_now() {
+        let mut seen = String::new();
+        with_date(|d| seen = d.to_string());
+        assert_eq!(seen.len(), 29, "{seen}");
+        let parsed = httpdate::parse_http_date(&seen).unwrap();
+        let drift = SystemTime::now().duration_since(parsed).unwrap();
+        assert!(drift.as_secs() <= 1, "{seen}");
     }
 
     #[test]
