@@ -131,6 +131,35 @@ impl FileAnswer {
         self.content_type.starts_with("text/html")
     }
 
+    /// Reads a small body (the whole file, or its one range) into memory; runs on a
+    /// worker, which may block on the disk.
+    fn read_small_body(&mut self) -> Result<(), Failure> {
+        if self.file.cached_bytes().is_some() {
+            return Ok(());
+        }
+        let (start, len) = match self.body {
+            FileBody::Whole => (0, self.file.len()),
+            FileBody::Range(r) => (r.start, r.len()),
+            _ => return Ok(()),
+        };
+        if len > READ_ON_WORKER_MAX_BYTES {
+            return Ok(());
+        }
+        let mut bytes = vec![0u8; usize::try_from(len).unwrap_or(0)];
+        let mut filled = 0;
+        while filled < bytes.len() {
+            match self.file.read_at(start + filled as u64, &mut bytes[filled..]) {
+                Ok(n) => filled += n,
+                Err(e) => {
+                    log::warn!("cannot read {} bytes of a file: {e}", bytes.len());
+                    return Err(Failure::Files(httpd_files::ErrorKind::Io));
+                }
+            }
+        }
+        self.body = FileBody::Bytes(bytes);
+        Ok(())
+    }
+
     /// Writes the head after what `buf` holds and, when it is in memory, the body;
     /// returns the buffer, what remains to stream, and the body length announced (the
     /// bytes sent, for a chunked body, are counted by the stream).
@@ -374,11 +403,21 @@ pub(crate) fn serve(
         }
     };
     match respond(req, file, &file_path, &root, ctx, true)? {
-        Some(answer) => Ok(Served::File(answer)),
+        Some(mut answer) => {
+            if req.method != Method::Head {
+                answer.read_small_body()?;
+            }
+            Ok(Served::File(answer))
+        }
         // With the disk allowed every answer can be made.
         None => Err(Failure::Files(httpd_files::ErrorKind::Io)),
     }
 }
+
+/// Bodies up to this size are read by the worker that opened the file, so the poller
+/// writes them from memory: a cold file's disk read never stalls the poller, and the
+/// answer is queued whole at once.
+const READ_ON_WORKER_MAX_BYTES: u64 = 64 * 1024;
 
 /// Chooses the representation, evaluates the preconditions and the range, and
 /// describes the answer. Without `disk`, gives up (`Ok(None)`) where a sidecar would
