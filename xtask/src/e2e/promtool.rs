@@ -5,8 +5,8 @@
 //! page is kept in `target/e2e/promtool-metrics.txt`.
 //!
 //! promtool comes with Debian's `prometheus` package (`.ci/run` installs it).
-//! This module also holds [`debian_tool`], which `browser.rs` and
-//! `balancer.rs` use too: it finds a program, or installs its Debian package
+//! This module also holds [`debian_tool`], which `browser.rs`, `balancer.rs`
+//! and `slow.rs` use too: it finds a program, or installs its Debian package
 //! when running as root, or says why the scenario must be skipped.
 
 use std::fs::{self, File};
@@ -16,9 +16,11 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
+use super::checks::{JSON, check_created, expect_status, localhost};
 use super::client::{self, Conn, Response};
-use super::scenarios::{JSON, Outcome, check_created, expect_status, localhost};
+use super::scenarios::Outcome;
 use super::{Ctx, Server, collect, skip, wait_bounded};
+use crate::common;
 
 /// How long `promtool check metrics` may take.
 const PROMTOOL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -151,13 +153,13 @@ pub(super) fn debian_tool(
     package: &str,
     apt_args: &[&str],
 ) -> Result<PathBuf, String> {
-    if let Some(path) = find_program(program) {
+    if let Some(path) = common::find_program(program) {
         return Ok(path);
     }
-    if !is_root() {
+    if !common::is_root() {
         return Err(format!("not installed, and not root to apt-get {package}"));
     }
-    if find_program("apt-get").is_none() {
+    if common::find_program("apt-get").is_none() {
         return Err(format!("not installed, and no apt-get for {package}"));
     }
     fs::create_dir_all(&ctx.paths.e2e_dir).map_err(|e| format!("create target/e2e: {e}"))?;
@@ -172,62 +174,13 @@ pub(super) fn debian_tool(
     install.push(package);
     // The package lists may be missing or stale on a fresh machine: update
     // once and retry when the first attempt fails.
-    let installed = apt_get(&install, &log)
-        .or_else(|_| apt_get(&["update", "-q"], &log).and_then(|()| apt_get(&install, &log)));
-    match (installed, find_program(program)) {
+    let apt = |args: &[&str]| common::apt_get(args, &log, APT_TIMEOUT);
+    let installed = apt(&install).or_else(|_| apt(&["update", "-q"]).and_then(|()| apt(&install)));
+    match (installed, common::find_program(program)) {
         (_, Some(path)) => Ok(path),
         (Err(e), None) => Err(format!("apt-get failed ({e}); see {}", log_path.display())),
         (Ok(()), None) => Err(format!("no {program} after installing {package}")),
     }
-}
-
-/// Runs `apt-get args` non-interactively, output to `log`, with a temporary
-/// `policy-rc.d` (when there is none) so that no package starts a service.
-fn apt_get(args: &[&str], log: &File) -> Result<(), String> {
-    let policy = Path::new("/usr/sbin/policy-rc.d");
-    let made_policy = !policy.exists() && write_policy_rc_d(policy).is_ok();
-    let result = crate::common::run_logged(
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-        log,
-        APT_TIMEOUT,
-    );
-    if made_policy {
-        let _ = fs::remove_file(policy);
-    }
-    result
-}
-
-fn write_policy_rc_d(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::write(
-        path,
-        "#!/bin/sh\n# Written by cargo xtask e2e during apt-get install.\nexit 101\n",
-    )?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755))
-}
-
-/// Looks for an executable `name` in `PATH` and the sbin directories.
-pub(super) fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-/// Tells whether this process runs as root (effective user id 0).
-pub(super) fn is_root() -> bool {
-    // The second field of `Uid:` is the effective user id.
-    fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
 }
 
 #[cfg(test)]
