@@ -509,3 +509,47 @@ fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
         "non-string panic payload".to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn options_take_flags_and_one_filter_in_any_order() {
+        let opts = Options::parse(&words("upload/ --strict")).unwrap();
+        assert_eq!(
+            opts,
+            Options {
+                filter: Some("upload/".to_string()),
+                strict: true,
+                list: false
+            }
+        );
+        assert_eq!(
+            Options::parse(&words("--list")).unwrap(),
+            Options {
+                list: true,
+                ..Options::default()
+            }
+        );
+        assert!(Options::parse(&words("--bogus")).is_err());
+        assert!(Options::parse(&words("a b")).is_err());
+    }
+
+    #[test]
+    fn closing_lines_name_failures_and_strict_skips() {
+        assert_eq!(closing_lines(3, &[], &[], true), "3 passed, 0 failed\n");
+        assert_eq!(
+            closing_lines(1, &["a/x"], &["b/y"], false),
+            "1 passed, 1 failed, 1 skipped\nfailed: a/x\n"
+        );
+        assert_eq!(
+            closing_lines(0, &[], &["b/y"], true),
+            "0 passed, 0 failed, 1 skipped\nskipped: b/y (--strict: a skip fails the run)\n"
+        );
+    }
+}

@@ -89,6 +89,11 @@ const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 /// How often a progress line is logged.
 const PROGRESS_EVERY: Duration = Duration::from_secs(30);
 
+/// Requests the timed run must check per second of its length (it checks
+/// thousands on an idle machine): fewer means the clients did not run, and a
+/// soak that checked nothing must not pass.
+pub const MIN_CHECKS_PER_SECOND: u64 = 10;
+
 /// How many failure details a report keeps.
 const MAX_DETAILS: usize = 50;
 
@@ -220,6 +225,7 @@ pub fn drive(target: &Target<'_>, duration: Duration, log: &dyn Fn(&str)) -> Rep
         duration.as_secs()
     ));
 
+    let n_warm_up_checks = shared.n_checked.load(Ordering::Relaxed);
     let started = Instant::now();
     let until = started + duration;
     let handles = spawn_clients(&shared, seed.rotate_left(17), Plan::Until(until));
@@ -285,6 +291,12 @@ pub fn drive(target: &Target<'_>, duration: Duration, log: &dyn Fn(&str)) -> Rep
         "aborted clients", total.n_aborted
     ));
     report.pass(total.passed.iter().sum());
+    check_coverage(
+        &total,
+        shared.n_checked.load(Ordering::Relaxed) - n_warm_up_checks,
+        duration,
+        &mut report,
+    );
     report.n_failed += total.failed.iter().sum::<u64>();
     for detail in total.details {
         if report.details.len() < MAX_DETAILS {
@@ -316,6 +328,26 @@ pub fn drive(target: &Target<'_>, duration: Duration, log: &dyn Fn(&str)) -> Rep
         ));
     }
     report
+}
+
+/// Checks that the soak did soak: the timed run checked at least
+/// [`MIN_CHECKS_PER_SECOND`] requests a second, and every kind of request passed at
+/// least once.
+fn check_coverage(total: &Tally, n_timed_checks: u64, duration: Duration, report: &mut Report) {
+    let wanted = MIN_CHECKS_PER_SECOND * duration.as_secs().max(1);
+    if n_timed_checks < wanted {
+        report.fail(format!(
+            "coverage: the timed run checked {n_timed_checks} requests in {} s, fewer than {wanted}",
+            duration.as_secs()
+        ));
+    } else {
+        report.pass(1);
+    }
+    for kind in Kind::ALL {
+        if total.passed[kind as usize] == 0 {
+            report.fail(format!("coverage: no {} request passed", kind.label()));
+        }
+    }
 }
 
 /// Checks that every upload answered 201 is stored with exactly the bytes posted, that

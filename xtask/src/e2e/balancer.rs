@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::checks::JSON;
+use super::checks::{JSON, LOG_WAIT};
 use super::client::{self, Conn, Response};
 use super::promtool::debian_tool;
 use super::scenarios::Outcome;
@@ -230,7 +230,7 @@ pub fn nginx_failover(ctx: &Ctx) -> Outcome {
     let forged = "X-Forwarded-For: 198.51.100.1\r\n";
     probe(b.addr, "/index.html?probe=direct-trusted", forged)?;
     probe(untrusted.addr, "/index.html?probe=direct-untrusted", forged)?;
-    let wait = Duration::from_secs(5);
+    let wait = LOG_WAIT;
     ensure!(
         file_contains(&logs[1], "probe=direct-trusted", wait)
             && file_contains(&untrusted_log, "probe=direct-untrusted", wait),

@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -12,6 +13,12 @@ use super::scenarios::Outcome;
 use super::{Ctx, Kind, Server};
 
 /// The `Allow` value for every 405 and OPTIONS response.
+/// Longest wait for a line the server (or a tool) writes to a log after an
+/// event a scenario caused. The wait ends as soon as the line is there; the
+/// bound is generous because it is about speed, not correctness: on a loaded
+/// machine the writer may be descheduled for a while.
+pub(super) const LOG_WAIT: Duration = Duration::from_secs(10);
+
 pub(super) const ALLOW: &str = "GET, HEAD, POST, OPTIONS";
 
 /// The default per-connection request cap.

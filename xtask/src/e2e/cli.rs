@@ -1,10 +1,10 @@
 //! `cli/`: the command line: help, version, usage errors (exit 2), a missing
 //! root, duration syntax, and the seed's positional `[PORT] [HOST] [THREADS]`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Ctx;
-use super::checks::{download, expect_keep_alive, expect_status, localhost};
+use super::checks::{LOG_WAIT, download, expect_keep_alive, expect_status, localhost};
 use super::client::{self, Conn};
 use super::scenarios::{Check, Outcome, Scenario, scenario, tables};
 use super::seed::{check_file_response, file_case};
@@ -101,8 +101,16 @@ fn cli_missing_root(ctx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// Durations accept plain seconds (`7`) and humantime (`2500ms`).
+/// Durations accept plain seconds (`7`) and humantime (`2500ms`). The idle
+/// timeout shows in `Keep-Alive: timeout=7`; the 2.5 s header timeout shows in
+/// what it does: a request head that never ends is cut (a 408, then the close)
+/// not before 2 s (so not read as 2500 s either: that would never cut within
+/// the wait) and before the 7 s idle timeout could have done it.
 fn cli_durations(ctx: &Ctx) -> Outcome {
+    /// Least time the cut may take: the 2.5 s timeout, less scheduling slack.
+    const NOT_BEFORE: Duration = Duration::from_secs(2);
+    /// Longest wait for the cut: below the idle timeout of 7 s.
+    const WITHIN: Duration = Duration::from_millis(6500);
     let srv = ctx.start(
         "durations",
         &["--idle-timeout", "7", "--header-timeout", "2500ms"],
@@ -111,7 +119,31 @@ fn cli_durations(ctx: &Ctx) -> Outcome {
     conn.send_all(&client::get("/sample.txt", &localhost(&srv), ""))?;
     let resp = conn.read_response(false)?;
     expect_status(&resp, 200)?;
-    expect_keep_alive(&resp, 7)
+    expect_keep_alive(&resp, 7)?;
+
+    let mut unfinished = Conn::connect(srv.addr)?;
+    let started = Instant::now();
+    unfinished.send_all(format!("GET / HTTP/1.1\r\nHost: {}\r\n", localhost(&srv)).as_bytes())?;
+    // The first sign of the cut (the 408's first byte, or the close) is timed.
+    let cut = unfinished.has_data(WITHIN)?;
+    let waited = started.elapsed();
+    ensure!(
+        cut,
+        "an unfinished head was not cut within {WITHIN:?} (header timeout 2500ms)"
+    );
+    ensure!(
+        waited >= NOT_BEFORE,
+        "an unfinished head was cut after {waited:?}, before the 2500ms header timeout"
+    );
+    let (bytes, _) = unfinished
+        .wait_closed()
+        .map_err(|e| format!("after the header timeout: {e}"))?;
+    ensure!(
+        bytes.is_empty() || bytes.starts_with(b"HTTP/1.1 408"),
+        "an unfinished head got {:?}",
+        String::from_utf8_lossy(&bytes)
+    );
+    Ok(())
 }
 
 /// The seed's `server.py [PORT] [HOST] [MAX_THREADS]`, with port 0 instead
@@ -130,7 +162,7 @@ fn positional(ctx: &Ctx, name: &str, positional: &[&str], threads: usize) -> Out
     check_file_response(&srv, file_case("/"), &resp, false)?;
     let line = format!("Thread pool size: {threads}");
     ensure!(
-        srv.log_contains(&line, Duration::from_secs(2)),
+        srv.log_contains(&line, LOG_WAIT),
         "{} lacks {line:?}; tail: {}",
         srv.log_path.display(),
         srv.log_tail()

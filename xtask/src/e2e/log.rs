@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::checks::{download, expect_status, localhost};
+use super::checks::{LOG_WAIT, download, expect_status, localhost};
 use super::client::{self, Conn};
 use super::scenarios::{Check, Outcome, Scenario, tables};
 use super::{Ctx, Kind, file_contains};
@@ -34,7 +34,7 @@ fn startup_lines(ctx: &Ctx) -> Outcome {
     ];
     for line in &lines {
         ensure!(
-            srv.log_contains(line, Duration::from_secs(2)),
+            srv.log_contains(line, LOG_WAIT),
             "{} lacks {line:?}; tail: {}",
             srv.log_path.display(),
             srv.log_tail()
@@ -49,7 +49,7 @@ fn access_stdout(ctx: &Ctx) -> Outcome {
     expect_status(&resp, 200)?;
     let needle = "\"GET /contact.html HTTP/1.1\" 200";
     ensure!(
-        srv.access_contains(needle, Duration::from_secs(2)),
+        srv.access_contains(needle, LOG_WAIT),
         "{} lacks {needle:?}",
         srv.access_path.display()
     );
@@ -64,7 +64,7 @@ fn access_file(ctx: &Ctx) -> Outcome {
     expect_status(&resp, 200)?;
     let needle = "\"GET /index.html HTTP/1.1\" 200";
     ensure!(
-        file_contains(&log, needle, Duration::from_secs(2)),
+        file_contains(&log, needle, LOG_WAIT),
         "{} lacks {needle:?}",
         log.display()
     );

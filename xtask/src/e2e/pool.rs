@@ -7,7 +7,8 @@ use std::thread;
 use std::time::Duration;
 
 use super::checks::{
-    check_created, download, expect_closed, expect_header, expect_status, localhost, read_root_file,
+    LOG_WAIT, check_created, download, expect_closed, expect_header, expect_status, localhost,
+    read_root_file,
 };
 use super::client::{self, Conn, Response};
 use super::scenarios::{Check, Outcome, Scenario, tables};
@@ -55,7 +56,7 @@ fn parallel_downloads(ctx: &Ctx, kind: Kind, n: usize) -> Outcome {
         );
     }
     ensure!(
-        srv.log_contains("Thread pool:", Duration::from_secs(2)),
+        srv.log_contains("Thread pool:", LOG_WAIT),
         "no 'Thread pool:' status line in {}",
         srv.log_path.display()
     );
@@ -179,7 +180,7 @@ fn queue_full(ctx: &Ctx) -> Outcome {
         .map_err(|e| format!("queued connection after the worker freed up: {e}"))?;
     check_created(srv, &resp, queued_body)?;
     ensure!(
-        srv.log_contains("Thread pool:", Duration::from_secs(2)),
+        srv.log_contains("Thread pool:", LOG_WAIT),
         "no 'Thread pool:' status line in {}",
         srv.log_path.display()
     );

@@ -553,6 +553,15 @@ fn soak_mixed(ctx: &Ctx) -> Outcome {
         "e2e: soak/mixed_60s: {} passed, {} failed",
         report.n_passed, report.n_failed
     );
+    // drive() fails a run that checked too few requests; this holds even if it
+    // did not.
+    let wanted = soak::MIN_CHECKS_PER_SECOND * SOAK_TIME.as_secs();
+    ensure!(
+        report.n_passed >= wanted,
+        "only {} checks passed in {} s (at least {wanted} expected)",
+        report.n_passed,
+        SOAK_TIME.as_secs()
+    );
     ensure!(
         report.n_failed == 0,
         "{} of {} checks failed, first: {}",
