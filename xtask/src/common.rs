@@ -1,11 +1,14 @@
 //! What the tasks share: where the workspace and its build output live, the one
-//! HTTP client ([`client`]), the one server-process wrapper ([`server`]), what
+//! HTTP client ([`client`], with its TLS transport in [`tls`] and test
+//! certificates in [`certs`]), the one server-process wrapper ([`server`]), what
 //! `/proc` says about a process ([`procfs`]), and small helpers for the child
 //! processes and tools the tasks run.
 
+pub mod certs;
 pub mod client;
 pub mod procfs;
 pub mod server;
+pub mod tls;
 
 use std::fs;
 use std::fs::File;
@@ -111,6 +114,73 @@ pub fn run_logged(command: &mut Command, log: &File, limit: Duration) -> Result<
             Err(format!("{what}: still running after {limit:?}"))
         }
     }
+}
+
+/// What a program run by [`run_captured`] printed and how it ended.
+#[derive(Debug)]
+pub struct Captured {
+    /// Its exit status.
+    pub status: ExitStatus,
+    /// Everything it wrote to stdout (lossy UTF-8).
+    pub stdout: String,
+    /// Everything it wrote to stderr (lossy UTF-8).
+    pub stderr: String,
+    /// Why writing its stdin failed, if it did (it may exit before reading all).
+    pub stdin_error: Option<String>,
+}
+
+/// Runs `command` with `stdin` written to it on a thread of its own (or stdin
+/// closed), its stdout and stderr collected, for at most `limit`.
+///
+/// # Errors
+/// When it cannot start, or is still running after `limit` (it is killed).
+pub fn run_captured(
+    mut command: Command,
+    stdin: Option<Vec<u8>>,
+    limit: Duration,
+) -> Result<Captured, String> {
+    let what = format!("{:?}", command.get_program());
+    let mut child = command
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("spawn {what}: {e}"))?;
+    let stdout = collect(child.stdout.take());
+    let stderr = collect(child.stderr.take());
+    // A separate writer: the program may print before it has read everything.
+    let writer = match (stdin, child.stdin.take()) {
+        (Some(bytes), Some(mut pipe)) => Some(thread::spawn(move || {
+            use std::io::Write;
+            pipe.write_all(&bytes).map_err(|e| e.to_string())
+        })),
+        _ => None,
+    };
+    let status = wait_bounded(&mut child, limit);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let stdin_error = writer.and_then(|w| match w.join() {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(_) => Some("stdin writer panicked".to_string()),
+    });
+    let (stdout, stderr) = (
+        stdout.join().unwrap_or_default(),
+        stderr.join().unwrap_or_default(),
+    );
+    let status = status.ok_or_else(|| format!("{what} still running after {limit:?}"))?;
+    Ok(Captured {
+        status,
+        stdout,
+        stderr,
+        stdin_error,
+    })
 }
 
 /// Builds the release `httpd` binary with `$CARGO build --release -p httpd-cli` in

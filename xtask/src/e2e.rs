@@ -43,6 +43,7 @@ mod scenarios;
 mod seed;
 mod semantics;
 mod slow;
+mod tls;
 mod upload;
 
 use std::cell::OnceCell;

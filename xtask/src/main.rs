@@ -18,9 +18,10 @@
 //! - `fuzz [SECONDS] [TARGET...]`: runs the cargo-fuzz targets in `fuzz/` for a
 //!   bounded time each.
 //!
-//! The `cargo xtask` alias lives in `.cargo/config.toml`. This crate uses only
-//! std and serde_json and does not link any workspace crate: it tests the
-//! binary from the outside.
+//! The `cargo xtask` alias lives in `.cargo/config.toml`. This crate links no
+//! workspace crate: it tests the binary from the outside. Beyond std and
+//! serde_json it uses rustls (the TLS client transport), rustls-pki-types and
+//! rcgen (throwaway test certificates).
 
 mod bench;
 mod common;

@@ -5,13 +5,15 @@
 //! Every socket has 5 s read and write timeouts and every read is bounded, so a
 //! misbehaving server turns into an error, never a hang.
 //!
-//! A [`Conn`] reads and writes through a [`Transport`], an enum with one variant
-//! per kind of stream (plain TCP today, TLS next). Scenarios only see `Conn`, so
-//! one written for plain HTTP will run over HTTPS by connecting differently.
+//! A [`Conn`] reads and writes through a [`Transport`]: plain TCP, or TLS over TCP
+//! ([`crate::common::tls`]). Scenarios only see `Conn`, so one written for
+//! plain HTTP runs over HTTPS by connecting differently.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
+
+use crate::common::tls::TlsStream;
 
 /// Read and write timeout of every client socket.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -119,6 +121,8 @@ pub enum Peer {
 pub enum Transport {
     /// Plain TCP.
     Plain(TcpStream),
+    /// TLS over TCP (boxed: a TLS session is large).
+    Tls(Box<TlsStream>),
 }
 
 impl Transport {
@@ -126,6 +130,7 @@ impl Transport {
     pub fn tcp(&self) -> &TcpStream {
         match self {
             Transport::Plain(s) => s,
+            Transport::Tls(s) => s.tcp(),
         }
     }
 }
@@ -134,6 +139,7 @@ impl Read for Transport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Transport::Plain(s) => s.read(buf),
+            Transport::Tls(s) => s.read(buf),
         }
     }
 }
@@ -142,12 +148,14 @@ impl Write for Transport {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Transport::Plain(s) => s.write(buf),
+            Transport::Tls(s) => s.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Transport::Plain(s) => s.flush(),
+            Transport::Tls(s) => s.flush(),
         }
     }
 }
@@ -174,6 +182,11 @@ impl Conn {
             buf: Vec::new(),
             pos: 0,
         }
+    }
+
+    /// Returns the transport, e.g. to ask a TLS session what it negotiated.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
     }
 
     /// Returns the TCP socket under the transport.

@@ -12,22 +12,25 @@ use super::client::{self, Conn, Response};
 use super::scenarios::Outcome;
 use super::{Ctx, Kind, Server};
 
-/// The `Allow` value for every 405 and OPTIONS response.
 /// Longest wait for a line the server (or a tool) writes to a log after an
 /// event a scenario caused. The wait ends as soon as the line is there; the
 /// bound is generous because it is about speed, not correctness: on a loaded
 /// machine the writer may be descheduled for a while.
 pub(super) const LOG_WAIT: Duration = Duration::from_secs(10);
 
+/// The `Allow` value for every 405 and OPTIONS response.
 pub(super) const ALLOW: &str = "GET, HEAD, POST, OPTIONS";
 
 /// The default per-connection request cap.
 pub(super) const DEFAULT_MAX_REQUESTS: usize = 100;
 
+/// The media type of HTML pages.
 pub(super) const HTML: &str = "text/html; charset=utf-8";
 
+/// The media type uploads are sent with.
 pub(super) const JSON: &str = "application/json";
 
+/// The media type of downloads (images, text files).
 pub(super) const OCTETS: &str = "application/octet-stream";
 
 /// A literal request and the status it must get. In `request`, `{PORT}` is
@@ -43,6 +46,7 @@ pub(super) struct StatusCase {
     headers: &'static [(&'static str, &'static str)],
 }
 
+/// Makes a row of a [`StatusCase`] table without header checks.
 pub(super) const fn row(
     name: &'static str,
     kind: Kind,
@@ -58,9 +62,11 @@ pub(super) const fn row(
     }
 }
 
+/// The header check of a 405 or OPTIONS row.
 pub(super) const ALLOW_HEADER: &[(&str, &str)] = &[("Allow", ALLOW)];
 
 impl StatusCase {
+    /// Adds header values the response must carry exactly.
     pub(super) const fn with(self, headers: &'static [(&'static str, &'static str)]) -> StatusCase {
         StatusCase { headers, ..self }
     }
@@ -98,6 +104,7 @@ pub(super) fn common(resp: &Response, to_head: bool) -> Outcome {
     Ok(())
 }
 
+/// Expects `status` and what every response must have ([`common`]).
 pub(super) fn expect_status(resp: &Response, status: u16) -> Outcome {
     ensure!(
         resp.status == status,
@@ -107,6 +114,7 @@ pub(super) fn expect_status(resp: &Response, status: u16) -> Outcome {
     common(resp, false)
 }
 
+/// Expects header `name` to be exactly `value`.
 pub(super) fn expect_header(resp: &Response, name: &str, value: &str) -> Outcome {
     let got = resp.header(name);
     ensure!(
@@ -124,6 +132,7 @@ pub(super) fn expect_closed(conn: &mut Conn, what: &str) -> Outcome {
         .map_err(|e| format!("{what}: {e}"))
 }
 
+/// Returns `localhost:PORT`, the Host of most requests.
 pub(super) fn localhost(srv: &Server) -> String {
     format!("localhost:{}", srv.port())
 }
@@ -140,10 +149,13 @@ pub(super) fn fill(template: &str, port: u16) -> Vec<u8> {
     }
 }
 
+/// Reads a file of the server's docroot.
 pub(super) fn read_root_file(srv: &Server, name: &str) -> Result<Vec<u8>, String> {
     fs::read(srv.root.join(name)).map_err(|e| format!("read {name} from the docroot: {e}"))
 }
 
+/// Runs a [`StatusCase`] row: its request on a fresh connection, its status and
+/// headers, then the end of the connection.
 pub(super) fn status_case(ctx: &Ctx, case: &StatusCase) -> Outcome {
     let srv = ctx.server(case.kind)?;
     let (mut conn, resp) = client::exchange(srv.addr, &fill(case.request, srv.port()))?;
@@ -252,6 +264,7 @@ pub(super) fn expect_keep_alive(resp: &Response, timeout_secs: u64) -> Outcome {
     Ok(())
 }
 
+/// GETs `target` on its own connection with `Connection: close`.
 pub(super) fn download(addr: SocketAddr, host: &str, target: &str) -> Result<Response, String> {
     let (_conn, resp) =
         client::exchange(addr, &client::get(target, host, "Connection: close\r\n"))?;

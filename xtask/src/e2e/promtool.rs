@@ -10,17 +10,15 @@
 //! when running as root, or says why the scenario must be skipped.
 
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::thread;
+use std::process::Command;
 use std::time::Duration;
 
 use super::checks::{JSON, check_created, expect_status, localhost};
 use super::client::{self, Conn, Response};
 use super::scenarios::Outcome;
-use super::{Ctx, Server, collect, skip, wait_bounded};
-use crate::common;
+use super::{Ctx, Server, skip};
+use crate::common::{self, run_captured};
 
 /// How long `promtool check metrics` may take.
 const PROMTOOL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -112,34 +110,17 @@ fn sample(page: &str, series: &str) -> Option<f64> {
 /// Runs `promtool check metrics` with `page` on stdin; returns its exit code
 /// and everything it printed.
 fn promtool_check(promtool: &Path, page: &[u8]) -> Result<(Option<i32>, String), String> {
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("spawn {}: {e}", promtool.display()))?;
-    let stdout = collect(child.stdout.take());
-    let stderr = collect(child.stderr.take());
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let page = page.to_vec();
-    // A separate writer: promtool may print before it has read everything.
-    let writer = thread::spawn(move || stdin.write_all(&page));
-    let status = wait_bounded(&mut child, PROMTOOL_TIMEOUT);
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
+    let mut command = Command::new(promtool);
+    command.args(["check", "metrics"]);
+    let out = run_captured(command, Some(page.to_vec()), PROMTOOL_TIMEOUT)?;
+    let output = format!("{}{}", out.stdout, out.stderr);
+    if let Some(e) = out.stdin_error {
+        return Err(format!(
+            "write the page to promtool: {e} ({})",
+            output.trim()
+        ));
     }
-    let written = writer.join().map_err(|_| "stdin writer panicked")?;
-    let output = format!(
-        "{}{}",
-        stdout.join().unwrap_or_default(),
-        stderr.join().unwrap_or_default()
-    );
-    let status =
-        status.ok_or_else(|| format!("promtool still running after {PROMTOOL_TIMEOUT:?}"))?;
-    written.map_err(|e| format!("write the page to promtool: {e} ({})", output.trim()))?;
-    Ok((status.code(), output))
+    Ok((out.status.code(), output))
 }
 
 /// Returns the path of `program`, installing Debian `package` (with

@@ -17,14 +17,15 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use super::scenarios::Outcome;
-use super::{Ctx, Kind, collect, skip, wait_bounded};
+use super::{Ctx, Kind, skip};
+use crate::common::run_captured;
 
 /// The pages REDbot checks (on the [`Kind::Files`] server): a label for the
 /// log files and the target.
@@ -104,28 +105,17 @@ pub fn no_bad_notes(ctx: &Ctx) -> Outcome {
 
 /// Runs REDbot on `url`, keeps its HAR in `har_path`, and returns its notes.
 fn lint(redbot: &Path, url: &str, har_path: &Path) -> Result<Vec<Note>, String> {
-    let mut child = Command::new(redbot)
-        .args(["-o", "har", url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("spawn {}: {e}", redbot.display()))?;
-    let stdout = collect(child.stdout.take());
-    let stderr = collect(child.stderr.take());
-    let status = wait_bounded(&mut child, RUN_TIMEOUT);
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let (stdout, stderr) = (
-        stdout.join().unwrap_or_default(),
-        stderr.join().unwrap_or_default(),
+    let mut command = Command::new(redbot);
+    command.args(["-o", "har", url]);
+    let out = run_captured(command, None, RUN_TIMEOUT)?;
+    let _ = fs::write(har_path, &out.stdout);
+    ensure!(
+        out.status.success(),
+        "exit {}; stderr: {}",
+        out.status,
+        out.stderr.trim()
     );
-    let _ = fs::write(har_path, &stdout);
-    let status = status.ok_or_else(|| format!("still running after {RUN_TIMEOUT:?}"))?;
-    ensure!(status.success(), "exit {status}; stderr: {}", stderr.trim());
-    notes_of_har(&stdout, url)
+    notes_of_har(&out.stdout, url)
 }
 
 /// Extracts every note (subnotes included) of the one entry of a REDbot HAR,

@@ -3,8 +3,9 @@
 //! prefix: `seed.rs` (`get/`, `types/`, `security/`, `host/`, `files/`),
 //! `upload.rs`, `methods.rs`, `protocol.rs`, `conn.rs`, `pool.rs`, `log.rs`,
 //! `cli.rs`; the external tools' scenarios (`promtool/`, `browser/`,
-//! `balancer/`); `semantics.rs` (file semantics and `redbot/`) and `slow.rs`
-//! (`slow/`, `soak/`). What they share is in `checks.rs`.
+//! `balancer/`); `semantics.rs` (file semantics and `redbot/`), `slow.rs`
+//! (`slow/`, `soak/`) and `tls.rs` (`tls/`, skipped until the server has
+//! `--tls-listen`). What they share is in `checks.rs`.
 //!
 //! Requests whose shape repeats are rows of a table; each row becomes its own
 //! scenario. Every seed README example request has a scenario; their names end
@@ -52,6 +53,7 @@ pub fn all() -> Vec<Scenario> {
         .chain(tools)
         .chain(super::semantics::all())
         .chain(super::slow::all())
+        .chain(super::tls::all())
         .collect()
 }
 
