@@ -1150,6 +1150,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_soak_that_checked_too_little_fails() {
+        let mut report = Report::default();
+        check_coverage(&Tally::default(), 0, Duration::from_secs(60), &mut report);
+        // Too few checks, and each of the six kinds never passed.
+        assert_eq!((report.n_passed, report.n_failed), (0, 7));
+        let full = Tally {
+            passed: [1; Kind::ALL.len()],
+            ..Tally::default()
+        };
+        let mut report = Report::default();
+        check_coverage(&full, 600, Duration::from_secs(60), &mut report);
+        assert_eq!((report.n_passed, report.n_failed), (1, 0));
+    }
+
+    #[test]
     fn upload_bodies_are_reproducible_json() {
         for (client, seq) in [(0, 1), (5, 7), (3, 48), (usize::MAX, 99)] {
             let body = upload_body(client, seq);
