@@ -67,7 +67,9 @@ pub const N_SLOW_CLIENTS: usize = 2;
 /// [`HEADER_TIMEOUT`].
 const DRIP_PAUSE: Duration = Duration::from_millis(250);
 
-/// Open descriptors the server may hold at the end beyond its baseline.
+/// Open descriptors the server may hold at the end beyond its baseline, not counting
+/// directories (up to one docroot descriptor per server thread; see
+/// [`Usage::is_within`]).
 pub const FD_SLACK: usize = 8;
 
 /// Resident memory the server may hold at the end beyond its baseline, in KiB.

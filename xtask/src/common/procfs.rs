@@ -9,25 +9,41 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// What a process holds: resident memory and open descriptors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a process holds: resident memory, open descriptors, threads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
     /// `VmRSS` in KiB.
     pub rss_kib: u64,
     /// Entries of `/proc/PID/fd`.
     pub n_fds: usize,
+    /// How many of them are directories. httpd keeps one descriptor of its
+    /// docroot per thread, opened the first time that thread serves a file, so
+    /// these grow with how many threads have worked, up to one per thread.
+    pub n_dir_fds: usize,
+    /// `Threads:` of `/proc/PID/status`.
+    pub n_threads: usize,
 }
 
 impl Usage {
-    /// Tells whether `self` is within the slack of `baseline`.
+    /// Tells whether `self` is within the slack of `baseline`: descriptors other
+    /// than directories at most `fd_slack` more, directories at most one per
+    /// thread (or as many as at the baseline), RSS at most `rss_slack_kib` more.
     pub fn is_within(&self, baseline: Usage, fd_slack: usize, rss_slack_kib: u64) -> bool {
-        self.n_fds <= baseline.n_fds + fd_slack && self.rss_kib <= baseline.rss_kib + rss_slack_kib
+        let others = self.n_fds - self.n_dir_fds;
+        let baseline_others = baseline.n_fds - baseline.n_dir_fds;
+        others <= baseline_others + fd_slack
+            && self.n_dir_fds <= baseline.n_dir_fds.max(self.n_threads)
+            && self.rss_kib <= baseline.rss_kib + rss_slack_kib
     }
 }
 
 impl fmt::Display for Usage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} fds, RSS {} KiB", self.n_fds, self.rss_kib)
+        write!(
+            f,
+            "{} fds ({} directories, {} threads), RSS {} KiB",
+            self.n_fds, self.n_dir_fds, self.n_threads, self.rss_kib
+        )
     }
 }
 
@@ -40,11 +56,31 @@ pub fn usage(pid: u32) -> Result<Usage, String> {
     let status =
         fs::read_to_string(&status_path).map_err(|e| format!("read {status_path}: {e}"))?;
     let rss_kib = vm_rss_kib(&status).ok_or_else(|| format!("no VmRSS line in {status_path}"))?;
+    let n_threads = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("no Threads line in {status_path}"))?;
     let fd_dir = format!("/proc/{pid}/fd");
-    let n_fds = fs::read_dir(&fd_dir)
-        .map_err(|e| format!("read {fd_dir}: {e}"))?
-        .count();
-    Ok(Usage { rss_kib, n_fds })
+    let (mut n_fds, mut n_dir_fds) = (0, 0);
+    for entry in fs::read_dir(&fd_dir).map_err(|e| format!("read {fd_dir}: {e}"))? {
+        n_fds += 1;
+        // The link names what the descriptor is open on; one closed meanwhile is
+        // simply not a directory.
+        let is_dir = entry
+            .ok()
+            .and_then(|e| fs::metadata(e.path()).ok())
+            .is_some_and(|m| m.is_dir());
+        if is_dir {
+            n_dir_fds += 1;
+        }
+    }
+    Ok(Usage {
+        rss_kib,
+        n_fds,
+        n_dir_fds,
+        n_threads,
+    })
 }
 
 /// Reads `VmRSS` of `pid`, in KiB.
@@ -166,14 +202,29 @@ mod tests {
 
     #[test]
     fn usage_of_this_process_is_read_from_proc() {
+        let dir = fs::File::open(std::env::temp_dir()).unwrap();
         let u = usage(std::process::id()).unwrap();
-        assert!(u.n_fds >= 3 && u.rss_kib > 0, "{u}");
+        assert!(
+            u.n_fds >= 4 && u.n_dir_fds >= 1 && u.n_threads >= 1 && u.rss_kib > 0,
+            "{u}"
+        );
+        drop(dir);
         let base = Usage {
             rss_kib: 1000,
             n_fds: 10,
+            n_dir_fds: 2,
+            n_threads: 6,
         };
         assert!(base.is_within(base, 0, 0));
         assert!(!Usage { n_fds: 11, ..base }.is_within(base, 0, 0));
+        // Directory handles may grow to one per thread, and no further.
+        let dirs = |n: usize| Usage {
+            n_fds: 8 + n,
+            n_dir_fds: n,
+            ..base
+        };
+        assert!(dirs(6).is_within(base, 0, 0));
+        assert!(!dirs(7).is_within(base, 0, 0));
         assert!(
             Usage {
                 rss_kib: 1016,
