@@ -4,8 +4,9 @@
 //!
 //! This module owns the whole benchmark: installing wrk and nginx when they are
 //! missing (as root, with apt-get), building the binary, the docroot and the
-//! nginx configurations under `target/bench/`, the servers (pinned to CPU 0 and
-//! stopped by [`Proc`]'s `Drop`), the load generator (wrk, pinned to CPU 1),
+//! nginx configurations under `target/bench/`, the servers (pinned to CPU 0,
+//! run and stopped by the shared [`Server`] wrapper), the load generator (wrk,
+//! pinned to CPU 1), the server CPU time per request (`/proc/PID/stat`),
 //! the idle-connection holder of scenario (e), parsing wrk's report, and the
 //! result table, printed and written to `target/bench/results.md`.
 //!
@@ -13,16 +14,18 @@
 //! scenarios alternate between the servers round by round so that a slow
 //! moment of the machine does not land on one server only.
 
-use crate::common::{self, collect, wait_bounded};
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::mpsc;
-use std::thread::{self, JoinHandle};
+use std::process::{Command, ExitCode, Stdio};
+use std::thread;
 use std::time::{Duration, Instant};
+
+use crate::common::client::{Closed, Conn, Peer};
+use crate::common::procfs;
+use crate::common::server::{Launch, Ready, Server, Stop, httpd_args};
+use crate::common::{self, collect, free_port, wait_bounded};
 
 /// Length of one wrk run by default, and with `--quick`.
 const RUN_SECS: u64 = 10;
@@ -42,15 +45,6 @@ const N_IDLE: usize = 10_000;
 
 /// Time allowed to open and prime the idle connections of scenario (e).
 const IDLE_SETUP_LIMIT: Duration = Duration::from_secs(90);
-
-/// Connect, read and write timeout of every client socket of this module.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Largest response this module's own client reads (head plus 1 KiB body).
-const MAX_RESPONSE_BYTES: usize = 64 * 1024;
-
-/// How long a server may take to start listening.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long nginx may take to stop after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -217,9 +211,26 @@ struct WrkReport {
     /// How busy the servers' CPU was over the run (from `/proc/stat`, user, system and
     /// interrupt time together), in percent: well under 100 means the server had room.
     server_cpu_pct: Option<f64>,
+    /// Bytes wrk read (`N requests in T, X read`).
+    bytes_read: f64,
+    /// User + system CPU time of the server's processes during the run, in seconds.
+    server_cpu_s: Option<f64>,
 }
 
 impl WrkReport {
+    /// Server CPU time per request served, in microseconds.
+    fn cpu_us_per_request(&self) -> Option<f64> {
+        let cpu_s = self.server_cpu_s?;
+        (self.n_requests > 0).then(|| cpu_s * 1e6 / self.n_requests as f64)
+    }
+
+    /// Server CPU time per MiB served, in milliseconds.
+    fn cpu_ms_per_mib(&self) -> Option<f64> {
+        let cpu_s = self.server_cpu_s?;
+        let mib = self.bytes_read / (1024.0 * 1024.0);
+        (mib > 0.0).then(|| cpu_s * 1e3 / mib)
+    }
+
     fn n_errors(&self) -> u64 {
         self.socket_errors.iter().sum::<u64>() + self.non_2xx
     }
@@ -284,6 +295,10 @@ struct Summary {
     client_cpu_pct: Option<f64>,
     /// Median busy share of the servers' CPU, percent.
     server_cpu_pct: Option<f64>,
+    /// Median server CPU time per request, microseconds.
+    cpu_us_per_request: Option<f64>,
+    /// Median server CPU time per MiB served, milliseconds.
+    cpu_ms_per_mib: Option<f64>,
     baseline_p99_us: Option<f64>,
     idle: Option<IdleReport>,
 }
@@ -291,7 +306,7 @@ struct Summary {
 fn bench(opts: Opts) -> Result<Outcome, String> {
     let started = Instant::now();
     let paths = Paths::discover();
-    let tools = match find_tools()? {
+    let tools = match find_tools(&paths.bench_dir)? {
         Ok(tools) => tools,
         Err(skip) => return Ok(Outcome::Skipped(skip)),
     };
@@ -302,7 +317,8 @@ fn bench(opts: Opts) -> Result<Outcome, String> {
         eprintln!("bench: only one CPU: servers and wrk share it");
     }
 
-    cargo(&paths.workspace, &["build", "--release", "-p", "httpd-cli"])?;
+    eprintln!("bench: cargo build --release -p httpd-cli");
+    common::build_httpd(&paths.workspace)?;
     if !paths.binary.is_file() {
         return Err(format!("no binary at {}", paths.binary.display()));
     }
@@ -313,11 +329,11 @@ fn bench(opts: Opts) -> Result<Outcome, String> {
     let root = make_docroot(&paths.bench_dir)?;
     check_client_nofile();
     eprintln!("bench: starting servers");
-    let httpd = Proc::httpd(&paths, &root)?;
+    let httpd = start_httpd(&paths, &root)?;
     thread::sleep(Duration::from_millis(200));
-    let idle_rss_kib = rss_kib(httpd.pid());
-    let nginx1 = Proc::nginx(&tools.nginx, &paths.bench_dir, &root, "1")?;
-    let nginx_auto = Proc::nginx(&tools.nginx, &paths.bench_dir, &root, "auto")?;
+    let idle_rss_kib = httpd.rss_kib();
+    let nginx1 = start_nginx(&tools.nginx, &paths.bench_dir, &root, "1")?;
+    let nginx_auto = start_nginx(&tools.nginx, &paths.bench_dir, &root, "auto")?;
     let servers = [
         (ServerId::Httpd, &httpd),
         (ServerId::Nginx1, &nginx1),
@@ -362,7 +378,7 @@ fn bench(opts: Opts) -> Result<Outcome, String> {
             }
         }
     }
-    let final_rss_kib = rss_kib(httpd.pid());
+    let final_rss_kib = httpd.rss_kib();
     drop(nginx_auto);
     drop(nginx1);
     drop(httpd);
@@ -388,7 +404,12 @@ fn bench(opts: Opts) -> Result<Outcome, String> {
 }
 
 /// Runs one scenario once against one server.
-fn run_one(wrk: &Wrk, scenario_idx: usize, id: ServerId, server: &Proc) -> Result<Measure, String> {
+fn run_one(
+    wrk: &Wrk,
+    scenario_idx: usize,
+    id: ServerId,
+    server: &Server,
+) -> Result<Measure, String> {
     let scenario = &SCENARIOS[scenario_idx];
     let mut measure = Measure {
         scenario: scenario_idx,
@@ -399,29 +420,44 @@ fn run_one(wrk: &Wrk, scenario_idx: usize, id: ServerId, server: &Proc) -> Resul
         idle: None,
     };
     if scenario.with_idle {
-        measure.baseline = Some(wrk.run(server.addr, scenario, wrk.run_secs)?);
+        measure.baseline = Some(measured(wrk, server, scenario)?);
         thread::sleep(PAUSE);
         let mut holder = IdleHolder::open(server.addr, N_IDLE, IDLE_SETUP_LIMIT);
-        measure.wrk = wrk.run(server.addr, scenario, wrk.run_secs)?;
+        measure.wrk = measured(wrk, server, scenario)?;
         // Measured while the idle connections are still open.
         measure.rss_kib = server.rss_kib();
         measure.idle = Some(holder.check());
         drop(holder);
     } else {
-        measure.wrk = wrk.run(server.addr, scenario, wrk.run_secs)?;
+        measure.wrk = measured(wrk, server, scenario)?;
         measure.rss_kib = server.rss_kib();
     }
     Ok(measure)
 }
 
+/// Runs wrk once with `scenario`'s shape against `server`, and adds the CPU time
+/// all of the server's processes (httpd; nginx's master and workers) spent
+/// during the run, from `/proc/PID/stat`.
+fn measured(wrk: &Wrk, server: &Server, scenario: &Scenario) -> Result<WrkReport, String> {
+    let before = server.cpu_ticks();
+    let mut report = wrk.run(server.addr, scenario, wrk.run_secs)?;
+    let after = server.cpu_ticks();
+    report.server_cpu_s = match (before, after) {
+        (Some(b), Some(a)) if a >= b => Some((a - b) as f64 / procfs::ticks_per_second() as f64),
+        _ => None,
+    };
+    Ok(report)
+}
+
 fn describe(scenario: &Scenario, m: &Measure) -> String {
     let mut line = format!(
-        "{}, p50 {}, p99 {}, errors {}, RSS {}",
+        "{}, p50 {}, p99 {}, errors {}, RSS {}, server CPU {}",
         throughput(scenario, &m.wrk),
         fmt_latency(m.wrk.p50_us),
         fmt_latency(m.wrk.p99_us),
         m.wrk.n_errors(),
         m.rss_kib.map_or("?".to_string(), fmt_rss),
+        fmt_cpu(scenario, m.wrk.cpu_us_per_request(), m.wrk.cpu_ms_per_mib()),
     );
     if m.wrk.n_errors() > 0 {
         let _ = write!(line, " ({})", m.wrk.describe_errors());
@@ -486,25 +522,25 @@ struct Tools {
 
 /// Finds wrk, nginx and taskset, installing wrk and nginx when missing and
 /// running as root. The inner `Err` is a reason to skip.
-fn find_tools() -> Result<Result<Tools, String>, String> {
-    if find_program("taskset").is_none() {
+fn find_tools(bench_dir: &Path) -> Result<Result<Tools, String>, String> {
+    if common::find_program("taskset").is_none() {
         return Ok(Err("taskset missing".to_string()));
     }
     let mut missing = Vec::new();
-    if find_program("wrk").is_none() {
+    if common::find_program("wrk").is_none() {
         missing.push("wrk");
     }
-    if find_program("nginx").is_none() {
+    if common::find_program("nginx").is_none() {
         missing.push("nginx");
     }
     if !missing.is_empty() {
-        if !is_root() {
+        if !common::is_root() {
             return Ok(Err(format!("{} missing", missing.join(" and "))));
         }
-        install(&missing)?;
+        install(&missing, bench_dir)?;
     }
-    let wrk = find_program("wrk").ok_or("wrk still missing after apt-get install")?;
-    let nginx = find_program("nginx").ok_or("nginx still missing after apt-get install")?;
+    let wrk = common::find_program("wrk").ok_or("wrk still missing after apt-get install")?;
+    let nginx = common::find_program("nginx").ok_or("nginx still missing after apt-get install")?;
     let wrk_version = first_line_of(&wrk, &["-v"]);
     let nginx_version = first_line_of(&nginx, &["-v"]);
     Ok(Ok(Tools {
@@ -515,78 +551,30 @@ fn find_tools() -> Result<Result<Tools, String>, String> {
     }))
 }
 
-/// Looks for an executable `name` in `PATH` and the sbin directories.
-fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-fn is_root() -> bool {
-    // The second field of `Uid:` is the effective user id.
-    fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
-}
-
-/// Installs wrk and/or nginx with apt-get. A temporary `policy-rc.d` keeps
-/// the package's scripts from starting a system nginx on port 80.
-fn install(missing: &[&str]) -> Result<(), String> {
-    let wants_wrk = missing.contains(&"wrk");
-    let wants_nginx = missing.contains(&"nginx");
-    let packages = |nginx_package: &str| {
-        let mut p = Vec::new();
-        if wants_wrk {
-            p.push("wrk");
-        }
-        if wants_nginx {
-            p.push(nginx_package);
-        }
-        p.join(" ")
-    };
-    let script = format!(
-        "apt-get update && {{ apt-get install -y {} || apt-get install -y {}; }}",
-        packages("nginx-light"),
-        packages("nginx")
+/// Installs wrk and/or nginx with apt-get (output in `target/bench/install.log`);
+/// nginx-light when the archive has it, else nginx.
+fn install(missing: &[&str], bench_dir: &Path) -> Result<(), String> {
+    fs::create_dir_all(bench_dir).map_err(|e| format!("create {}: {e}", bench_dir.display()))?;
+    let log_path = bench_dir.join("install.log");
+    let log =
+        fs::File::create(&log_path).map_err(|e| format!("create {}: {e}", log_path.display()))?;
+    eprintln!(
+        "bench: installing {} with apt-get (log: {})",
+        missing.join(" and "),
+        log_path.display()
     );
-    eprintln!("bench: installing {}: {script}", missing.join(" and "));
-    let policy = Path::new("/usr/sbin/policy-rc.d");
-    let made_policy = !policy.exists() && write_policy_rc_d(policy).is_ok();
-    let child = Command::new("bash")
-        .args(["-c", &script])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .stdin(Stdio::null())
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .spawn();
-    let result = match child {
-        Ok(mut child) => match wait_bounded(&mut child, INSTALL_TIMEOUT) {
-            Some(status) if status.success() => Ok(()),
-            Some(status) => Err(format!("apt-get install failed: {status}")),
-            None => Err(format!("apt-get did not finish within {INSTALL_TIMEOUT:?}")),
-        },
-        Err(e) => Err(format!("cannot run bash: {e}")),
+    let apt = |args: &[&str]| common::apt_get(args, &log, INSTALL_TIMEOUT);
+    let install = |nginx_package: &'static str| {
+        let mut args = vec!["install", "-y"];
+        args.extend(
+            missing
+                .iter()
+                .map(|&m| if m == "nginx" { nginx_package } else { m }),
+        );
+        apt(&args)
     };
-    if made_policy {
-        let _ = fs::remove_file(policy);
-    }
-    result
-}
-
-fn write_policy_rc_d(path: &Path) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::write(
-        path,
-        "#!/bin/sh\n# Written by cargo xtask bench during apt-get install.\nexit 101\n",
-    )?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755))
+    apt(&["update"])?;
+    install("nginx-light").or_else(|_| install("nginx"))
 }
 
 fn first_line_of(program: &Path, args: &[&str]) -> String {
@@ -601,26 +589,6 @@ fn first_line_of(program: &Path, args: &[&str]) -> String {
             text.lines().next().unwrap_or("").trim().to_string()
         }
         Err(e) => format!("unknown ({e})"),
-    }
-}
-
-/// Runs `$CARGO args` in the workspace, output to the terminal, bounded.
-fn cargo(workspace: &Path, args: &[&str]) -> Result<(), String> {
-    let program = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("bench: cargo {}", args.join(" "));
-    let mut child = Command::new(&program)
-        .args(args)
-        .current_dir(workspace)
-        .stdin(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot run {program:?}: {e}"))?;
-    match wait_bounded(&mut child, CARGO_TIMEOUT) {
-        Some(status) if status.success() => Ok(()),
-        Some(status) => Err(format!("cargo {} failed: {status}", args.join(" "))),
-        None => Err(format!(
-            "cargo {} took over {CARGO_TIMEOUT:?}",
-            args.join(" ")
-        )),
     }
 }
 
@@ -730,193 +698,73 @@ fn pinned(cpu: usize, program: &Path, args: &[String]) -> Command {
     cmd
 }
 
-/// A server process, stopped on drop: httpd is killed; nginx gets SIGTERM,
-/// then SIGKILL for its master and workers if it has not exited in time.
-struct Proc {
-    addr: SocketAddr,
-    is_nginx: bool,
-    // The child must be stopped before the drain thread is joined: the thread
-    // ends when the child's stdout closes.
-    child: Child,
-    drain: Option<JoinHandle<()>>,
+/// Starts httpd pinned to [`SERVER_CPU`], logs in `target/bench/httpd.log`.
+fn start_httpd(paths: &Paths, root: &Path) -> Result<Server, String> {
+    let threads = HTTPD_THREADS.to_string();
+    let flags = [
+        "--threads",
+        &threads,
+        // Like nginx's `access_log off` below.
+        "--access-log",
+        "off",
+        // Like nginx's keepalive_requests below, and every client is loopback.
+        "--max-requests",
+        "100000",
+        "--max-conns-per-ip",
+        "100000",
+    ];
+    let mut command = pinned(SERVER_CPU, &paths.binary, &httpd_args(root, "warn", &flags));
+    command.current_dir(&paths.bench_dir);
+    Server::start(command, Launch::httpd("httpd", root, &paths.bench_dir))
+        .map_err(|e| format!("httpd: {e}"))
 }
 
-impl Proc {
-    fn httpd(paths: &Paths, root: &Path) -> Result<Proc, String> {
-        let log_path = paths.bench_dir.join("httpd.log");
-        let log = fs::File::create(&log_path)
-            .map_err(|e| format!("create {}: {e}", log_path.display()))?;
-        let args: Vec<String> = [
-            "--listen",
-            "127.0.0.1:0",
-            "--root",
-            &root.display().to_string(),
-            "--threads",
-            &HTTPD_THREADS.to_string(),
-            "--log-level",
-            "warn",
-            // Like nginx's `access_log off` below.
-            "--access-log",
-            "off",
-            // Like nginx's keepalive_requests below, and every client is loopback.
-            "--max-requests",
-            "100000",
-            "--max-conns-per-ip",
-            "100000",
-        ]
-        .map(String::from)
-        .into();
-        let mut child = pinned(SERVER_CPU, &paths.binary, &args)
-            .current_dir(&paths.bench_dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .map_err(|e| format!("spawn httpd: {e}"))?;
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (line_tx, line_rx) = mpsc::channel::<String>();
-        // Keep reading stdout for the server's whole life so it never blocks.
-        let drain = thread::Builder::new()
-            .name("bench-drain-httpd".to_string())
-            .spawn(move || {
-                let mut reader = BufReader::new(stdout);
-                let mut line = String::new();
-                let mut first = true;
-                loop {
-                    line.clear();
-                    match reader.read_line(&mut line) {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) if first => {
-                            first = false;
-                            let _ = line_tx.send(line.trim().to_string());
-                        }
-                        Ok(_) => {}
-                    }
-                }
-            })
-            .map_err(|e| format!("spawn drain thread: {e}"))?;
-        let mut proc = Proc {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            is_nginx: false,
-            child,
-            drain: Some(drain),
-        };
-        let line = line_rx.recv_timeout(STARTUP_TIMEOUT).map_err(|_| {
-            format!(
-                "httpd printed no listening line within {STARTUP_TIMEOUT:?}; see {}",
-                log_path.display()
-            )
-        })?;
-        proc.addr = line
-            .strip_prefix("listening on http://")
-            .and_then(|a| a.parse().ok())
-            .ok_or_else(|| format!("unexpected first stdout line of httpd: {line:?}"))?;
-        Ok(proc)
-    }
-
-    fn nginx(program: &Path, bench_dir: &Path, root: &Path, workers: &str) -> Result<Proc, String> {
-        let name = format!("nginx-{workers}");
-        let port = free_port()?;
-        let conf_path = bench_dir.join(format!("{name}.conf"));
-        let conf = nginx_conf(bench_dir, &name, root, port, workers);
-        fs::write(&conf_path, conf).map_err(|e| format!("write {}: {e}", conf_path.display()))?;
-        let error_log = bench_dir.join(format!("{name}.error.log"));
-        // nginx appends; start each benchmark with an empty log.
-        fs::write(&error_log, "").map_err(|e| format!("write {}: {e}", error_log.display()))?;
-        let out_path = bench_dir.join(format!("{name}.out"));
-        let out = fs::File::create(&out_path)
-            .map_err(|e| format!("create {}: {e}", out_path.display()))?;
-        let err = out
-            .try_clone()
-            .map_err(|e| format!("clone {}: {e}", out_path.display()))?;
-        let args: Vec<String> = [
-            "-p".to_string(),
-            format!("{}/", bench_dir.display()),
-            "-e".to_string(),
-            error_log.display().to_string(),
-            "-c".to_string(),
-            conf_path.display().to_string(),
-        ]
-        .into();
-        let child = pinned(SERVER_CPU, program, &args)
-            .current_dir(bench_dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .map_err(|e| format!("spawn nginx: {e}"))?;
-        let mut proc = Proc {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            is_nginx: true,
-            child,
-            drain: None,
-        };
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        loop {
-            if let Ok(Some(status)) = proc.child.try_wait() {
-                return Err(format!(
-                    "{name} exited at start ({status}): {}",
-                    fs::read_to_string(&out_path).unwrap_or_default().trim()
-                ));
-            }
-            if TcpStream::connect_timeout(&proc.addr, CLIENT_TIMEOUT).is_ok() {
-                return Ok(proc);
-            }
-            if Instant::now() >= deadline {
-                return Err(format!("{name} is not listening after {STARTUP_TIMEOUT:?}"));
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Returns the resident memory of the server: httpd's, or the sum of
-    /// nginx's master and workers.
-    fn rss_kib(&self) -> Option<u64> {
-        let own = rss_kib(self.pid())?;
-        if !self.is_nginx {
-            return Some(own);
-        }
-        Some(
-            own + children_of(self.pid())
-                .into_iter()
-                .filter_map(rss_kib)
-                .sum::<u64>(),
-        )
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let pid = self.pid();
-        let children = children_of(pid);
-        if self.is_nginx && self.child.try_wait().ok().flatten().is_none() {
-            send_signal("TERM", pid);
-            let _ = wait_bounded(&mut self.child, STOP_TIMEOUT);
-        }
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-        // Workers left behind by a killed master (now children of init).
-        for child in children {
-            let comm = fs::read_to_string(format!("/proc/{child}/comm")).unwrap_or_default();
-            if comm.trim() == "nginx" {
-                send_signal("KILL", child);
-            }
-        }
-        if let Some(drain) = self.drain.take() {
-            let _ = drain.join();
-        }
-    }
+/// Starts nginx with `workers` worker processes, pinned to [`SERVER_CPU`], on a
+/// free port; stopped with SIGTERM (then SIGKILL, workers included) on drop.
+fn start_nginx(
+    program: &Path,
+    bench_dir: &Path,
+    root: &Path,
+    workers: &str,
+) -> Result<Server, String> {
+    let name = format!("nginx-{workers}");
+    let port = free_port()?;
+    let conf_path = bench_dir.join(format!("{name}.conf"));
+    let conf = nginx_conf(bench_dir, &name, root, port, workers);
+    fs::write(&conf_path, conf).map_err(|e| format!("write {}: {e}", conf_path.display()))?;
+    let error_log = bench_dir.join(format!("{name}.error.log"));
+    // nginx appends; start each benchmark with an empty log.
+    fs::write(&error_log, "").map_err(|e| format!("write {}: {e}", error_log.display()))?;
+    let args: Vec<String> = [
+        "-p".to_string(),
+        format!("{}/", bench_dir.display()),
+        "-e".to_string(),
+        error_log.display().to_string(),
+        "-c".to_string(),
+        conf_path.display().to_string(),
+    ]
+    .into();
+    let mut command = pinned(SERVER_CPU, program, &args);
+    command.current_dir(bench_dir);
+    let out_path = bench_dir.join(format!("{name}.out"));
+    let launch = Launch {
+        name: name.clone(),
+        root: root.to_path_buf(),
+        log_path: out_path.clone(),
+        access_path: out_path,
+        ready: Ready::Accepts(SocketAddr::from(([127, 0, 0, 1], port))),
+        stop: Stop::Signal("TERM", STOP_TIMEOUT),
+    };
+    Server::start(command, launch).map_err(|e| format!("{name}: {e}"))
 }
 
 fn nginx_conf(bench_dir: &Path, name: &str, root: &Path, port: u16, workers: &str) -> String {
     let dir = bench_dir.display();
-    let user = if is_root() { "user root;\n" } else { "" };
+    let user = if common::is_root() {
+        "user root;\n"
+    } else {
+        ""
+    };
     format!(
         "# Written by cargo xtask bench.\n\
          {user}daemon off;\n\
@@ -942,54 +790,6 @@ fn nginx_conf(bench_dir: &Path, name: &str, root: &Path, port: u16, workers: &st
     )
 }
 
-/// Returns a loopback port that was free a moment ago.
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("find a free port: {e}"))
-}
-
-fn send_signal(signal: &str, pid: u32) {
-    let _ = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// Reads `VmRSS` of `pid` from `/proc`, in KiB.
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-}
-
-/// Lists the processes whose parent is `pid`.
-fn children_of(pid: u32) -> Vec<u32> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|child| {
-            fs::read_to_string(format!("/proc/{child}/status"))
-                .ok()
-                .and_then(|s| {
-                    s.lines()
-                        .find_map(|l| l.strip_prefix("PPid:"))
-                        .map(|p| p.trim() == pid.to_string())
-                })
-                .unwrap_or(false)
-        })
-        .collect()
-}
-
 /// Checks that a server serves the three docroot files as expected.
 fn sanity_check(addr: SocketAddr) -> Result<(), String> {
     for (method, path, length) in [
@@ -997,16 +797,16 @@ fn sanity_check(addr: SocketAddr) -> Result<(), String> {
         ("GET", "/1k.html", Some(SMALL_FILE_BYTES)),
         ("HEAD", "/10m.txt", Some(LARGE_FILE_BYTES)),
     ] {
-        let mut stream = connect(addr).map_err(|e| format!("connect: {e}"))?;
         let request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-        stream
-            .write_all(request.as_bytes())
+        let mut conn = Conn::connect(addr)?;
+        conn.send_all(request.as_bytes())?;
+        let resp = conn
+            .read_response(method == "HEAD")
             .map_err(|e| format!("{method} {path}: {e}"))?;
-        let (status, content_length) = read_response(&mut stream, method == "HEAD")
-            .map_err(|e| format!("{method} {path}: {e}"))?;
-        if status != 200 {
-            return Err(format!("{method} {path} answered {status}, not 200"));
+        if resp.status != 200 {
+            return Err(format!("{method} {path} answered {}", resp.summary()));
         }
+        let content_length = resp.header("content-length").and_then(|v| v.parse().ok());
         if length.is_some() && content_length != length {
             return Err(format!(
                 "{method} {path}: Content-Length {content_length:?}, expected {length:?}"
@@ -1016,67 +816,10 @@ fn sanity_check(addr: SocketAddr) -> Result<(), String> {
     Ok(())
 }
 
-fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect_timeout(&addr, CLIENT_TIMEOUT)?;
-    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
-    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
-    Ok(stream)
-}
-
-/// Reads one response and returns its status and `Content-Length`. The body
-/// (none for HEAD) is read and discarded; at most [`MAX_RESPONSE_BYTES`].
-fn read_response(stream: &mut TcpStream, is_head: bool) -> Result<(u16, Option<usize>), String> {
-    let mut buf = Vec::with_capacity(2048);
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        if buf.len() > MAX_RESPONSE_BYTES {
-            return Err("response head too large".to_string());
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) => return Err("closed before a whole response head".to_string()),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) => return Err(e.to_string()),
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let status: u16 = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line in {:?}", head.lines().next()))?;
-    let content_length: Option<usize> = head.lines().find_map(|l| {
-        let (name, value) = l.split_once(':')?;
-        if name.eq_ignore_ascii_case("content-length") {
-            value.trim().parse().ok()
-        } else {
-            None
-        }
-    });
-    if is_head {
-        return Ok((status, content_length));
-    }
-    let body_len = content_length.ok_or("response without Content-Length")?;
-    if body_len > MAX_RESPONSE_BYTES {
-        return Err(format!("body of {body_len} bytes is larger than expected"));
-    }
-    let mut have = buf.len() - head_end;
-    while have < body_len {
-        match stream.read(&mut chunk) {
-            Ok(0) => return Err("closed inside the body".to_string()),
-            Ok(n) => have += n,
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    Ok((status, content_length))
-}
-
 /// The idle keep-alive connections of scenario (e): each opened, used for
 /// one request, then left idle until [`IdleHolder::check`].
 struct IdleHolder {
-    streams: Vec<TcpStream>,
+    conns: Vec<Conn>,
     report: IdleReport,
 }
 
@@ -1086,7 +829,7 @@ impl IdleHolder {
     fn open(addr: SocketAddr, n: usize, limit: Duration) -> IdleHolder {
         let started = Instant::now();
         let mut holder = IdleHolder {
-            streams: Vec::with_capacity(n),
+            conns: Vec::with_capacity(n),
             report: IdleReport {
                 n_wanted: n,
                 ..IdleReport::default()
@@ -1095,29 +838,27 @@ impl IdleHolder {
         let request = b"GET /1k.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
         for _ in 0..n {
             if started.elapsed() > limit {
-                let n_tried = holder.streams.len()
-                    + holder.report.n_not_opened
-                    + holder.report.n_bad_response;
+                let n_tried =
+                    holder.conns.len() + holder.report.n_not_opened + holder.report.n_bad_response;
                 holder.report.n_not_opened += n - n_tried;
                 break;
             }
-            let Ok(mut stream) = connect(addr) else {
+            let Ok(mut conn) = Conn::connect(addr) else {
                 holder.report.n_not_opened += 1;
                 continue;
             };
-            let answered = stream
-                .write_all(request)
-                .map_err(|e| e.to_string())
-                .and_then(|()| read_response(&mut stream, false));
+            let answered = conn
+                .send_all(request)
+                .and_then(|()| conn.read_response(false));
             match answered {
-                Ok((200, _)) => holder.streams.push(stream),
+                Ok(resp) if resp.status == 200 => holder.conns.push(conn),
                 _ => holder.report.n_bad_response += 1,
             }
         }
         holder.report.setup = started.elapsed();
         eprintln!(
             "bench:     opened {} idle connections in {:.1}s",
-            holder.streams.len(),
+            holder.conns.len(),
             holder.report.setup.as_secs_f64()
         );
         holder
@@ -1125,18 +866,13 @@ impl IdleHolder {
 
     /// Counts the connections that are still open: no data, no EOF, no error.
     fn check(&mut self) -> IdleReport {
-        let mut byte = [0u8; 1];
-        for stream in &mut self.streams {
-            if stream.set_nonblocking(true).is_err() {
-                self.report.n_reset += 1;
-                continue;
-            }
-            match stream.read(&mut byte) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.report.n_held += 1,
-                Ok(0) => self.report.n_closed += 1,
+        for conn in &mut self.conns {
+            match conn.peer_now() {
+                Ok(Peer::Silent) => self.report.n_held += 1,
+                Ok(Peer::Closed(Closed::Eof)) => self.report.n_closed += 1,
                 // The server spoke unasked (a 408, say) and will close.
-                Ok(_) => self.report.n_closed += 1,
-                Err(_) => self.report.n_reset += 1,
+                Ok(Peer::Data) => self.report.n_closed += 1,
+                Ok(Peer::Closed(Closed::Reset)) | Err(_) => self.report.n_reset += 1,
             }
         }
         self.report
@@ -1280,8 +1016,15 @@ fn parse_wrk(text: &str) -> Option<WrkReport> {
             }
         } else if let Some(v) = line.strip_prefix("Non-2xx or 3xx responses:") {
             report.non_2xx = v.trim().parse().ok()?;
-        } else if let Some((count, _)) = line.split_once(" requests in ") {
+        } else if let Some((count, rest)) = line.split_once(" requests in ") {
             report.n_requests = count.trim().parse().ok()?;
+            // "10.00s, 1.20GB read"
+            if let Some(size) = rest
+                .split_once(", ")
+                .and_then(|(_, r)| r.strip_suffix(" read"))
+            {
+                report.bytes_read = parse_size_bytes(size.trim())?;
+            }
         }
     }
     saw_rate.then_some(report)
@@ -1368,14 +1111,10 @@ impl Report<'_> {
                 sum
             }),
             rss_kib: runs.iter().filter_map(|m| m.rss_kib).max(),
-            client_cpu_pct: {
-                let cpu: Vec<f64> = runs.iter().filter_map(|m| m.wrk.client_cpu_pct).collect();
-                (!cpu.is_empty()).then(|| median(cpu))
-            },
-            server_cpu_pct: {
-                let cpu: Vec<f64> = runs.iter().filter_map(|m| m.wrk.server_cpu_pct).collect();
-                (!cpu.is_empty()).then(|| median(cpu))
-            },
+            client_cpu_pct: median_of(runs.iter().filter_map(|m| m.wrk.client_cpu_pct)),
+            server_cpu_pct: median_of(runs.iter().filter_map(|m| m.wrk.server_cpu_pct)),
+            cpu_us_per_request: median_of(runs.iter().filter_map(|m| m.wrk.cpu_us_per_request())),
+            cpu_ms_per_mib: median_of(runs.iter().filter_map(|m| m.wrk.cpu_ms_per_mib())),
             baseline_p99_us: (!baselines.is_empty()).then(|| median(baselines)),
             idle,
         })
@@ -1422,7 +1161,10 @@ impl Report<'_> {
             md,
             "- Figures are medians over rounds; errors are summed (socket errors + \
              non-2xx); RSS is VmRSS after the run (httpd alone; nginx master + workers), \
-             for (e) while the idle connections are held.\n"
+             for (e) while the idle connections are held. Server CPU is the user + \
+             system time (`/proc/PID/stat`) of httpd, or of nginx's master and every \
+             worker, during the wrk run, divided by the requests wrk counted (and, for \
+             the MiB/s row, by the MiB it read).\n"
         );
 
         let _ = writeln!(md, "## Head parser (`cargo bench -p httpd-proto`)\n");
@@ -1444,13 +1186,13 @@ impl Report<'_> {
         );
         let _ = writeln!(
             md,
-            "| scenario | server | throughput | p50 | p99 | errors | RSS | \
+            "| scenario | server | throughput | server CPU | p50 | p99 | errors | RSS | \
              httpd/nginx(1) | httpd/nginx(auto) | notes |"
         );
-        let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
+        let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         let _ = writeln!(
             md,
-            "| idle | httpd | | | | | {} | | | right after start, {HTTPD_THREADS} workers |",
+            "| idle | httpd | | | | | | {} | | | right after start, {HTTPD_THREADS} workers |",
             self.idle_rss_kib.map_or("?".to_string(), fmt_rss)
         );
         for (scenario_idx, scenario) in SCENARIOS.iter().enumerate() {
@@ -1493,7 +1235,7 @@ impl Report<'_> {
                 }
                 let _ = writeln!(
                     md,
-                    "| {}) {} | {} | {} | {} | {} | {} | {} | {r1} | {r_auto} | {} |",
+                    "| {}) {} | {} | {} | {} | {} | {} | {} | {} | {r1} | {r_auto} | {} |",
                     scenario.key,
                     scenario.title,
                     server.label(),
@@ -1502,6 +1244,7 @@ impl Report<'_> {
                     } else {
                         format!("{:.0} req/s", s.throughput)
                     },
+                    fmt_cpu(scenario, s.cpu_us_per_request, s.cpu_ms_per_mib),
                     fmt_latency(s.p50_us),
                     fmt_latency(s.p99_us),
                     s.errors.n_errors(),
@@ -1512,7 +1255,7 @@ impl Report<'_> {
         }
         let _ = writeln!(
             md,
-            "| end | httpd | | | | | {} | | | after every scenario |",
+            "| end | httpd | | | | | | {} | | | after every scenario |",
             self.final_rss_kib.map_or("?".to_string(), fmt_rss)
         );
         let _ = writeln!(md);
@@ -1623,6 +1366,23 @@ fn median(mut values: Vec<f64>) -> f64 {
         (values[mid - 1] + values[mid]) / 2.0
     } else {
         values[mid]
+    }
+}
+
+/// The median of `values`, `None` when there are none.
+fn median_of(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let values: Vec<f64> = values.collect();
+    (!values.is_empty()).then(|| median(values))
+}
+
+/// Formats server CPU per request, and for a bulk scenario per MiB too.
+fn fmt_cpu(scenario: &Scenario, per_request_us: Option<f64>, per_mib_ms: Option<f64>) -> String {
+    let per_request = per_request_us.map_or("?".to_string(), |us| format!("{us:.1} us/req"));
+    if scenario.is_bulk {
+        let per_mib = per_mib_ms.map_or("?".to_string(), |ms| format!("{ms:.2} ms/MiB"));
+        format!("{per_mib} ({per_request})")
+    } else {
+        per_request
     }
 }
 

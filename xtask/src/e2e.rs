@@ -2,12 +2,11 @@
 //! end-to-end scenarios against it.
 //!
 //! This module owns the harness: building the binary, the per-run temporary
-//! directory, starting and stopping servers ([`Server`] kills its process on
-//! drop), running the selected scenarios and printing the report. The
-//! scenarios themselves live in `e2e/scenarios.rs` (protocol, connections,
-//! the seed's examples), `e2e/semantics.rs` (ranges, validators, codings,
-//! targets, directories) and `e2e/redbot.rs` (the REDbot linter); the HTTP
-//! client is `e2e/client.rs`.
+//! directory, the shared servers, running the selected scenarios and printing
+//! the report. The scenarios are listed in `e2e/scenarios.rs`, one module per
+//! area beside it; the HTTP client and the server-process wrapper are the
+//! shared ones of `common/` ([`crate::common::client`],
+//! [`crate::common::server`]).
 //!
 //! Servers are started lazily, the first time a selected scenario asks for
 //! one, and shared by every scenario that needs the same flags.
@@ -15,7 +14,10 @@
 //! A scenario passes (`ok   NAME`), fails (`FAIL NAME: reason`) or, when a
 //! tool it needs is missing, is skipped (`SKIP: TOOL missing (NAME)`, from an `Err`
 //! made by [`skip`]). The closing line is `N passed, N failed`, followed by
-//! `, N skipped` when some were; only failures make the run fail.
+//! `, N skipped` when some were; then one `failed: NAME` line per failed
+//! scenario (and, with `--strict`, one `skipped: NAME` line per skipped one),
+//! so a CI log shows them at a glance. Failures make the run fail; with
+//! `--strict`, skips do too.
 
 /// Fails the scenario with a formatted message unless `cond` holds.
 macro_rules! ensure {
@@ -28,28 +30,33 @@ macro_rules! ensure {
 
 mod balancer;
 mod browser;
-mod client;
+mod checks;
+mod cli;
+mod conn;
+mod log;
+mod methods;
+mod pool;
 mod promtool;
+mod protocol;
 mod redbot;
 mod scenarios;
+mod seed;
 mod semantics;
 mod slow;
+mod tls;
+mod upload;
 
-use crate::common::{self, copy_dir};
-pub(crate) use crate::common::{collect, wait_bounded};
 use std::cell::OnceCell;
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::thread::{self, JoinHandle};
+use std::process::{Command, ExitCode, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// How long a server may take to print its listening line.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) use crate::common::server::Server;
+use crate::common::server::{Launch, file_contains, httpd_args};
+use crate::common::{self, client, copy_dir};
+pub(crate) use crate::common::{collect, wait_bounded};
 
 /// Age after which a kept run directory is removed by the next run.
 const STALE_RUN_AGE: Duration = Duration::from_secs(3600);
@@ -66,19 +73,61 @@ pub fn skip(why: &str) -> String {
     format!("{SKIPPED}{why}")
 }
 
-/// Builds the binary, runs the scenarios whose name contains `filter`, and
-/// reports. Returns failure when the build or any scenario failed.
-pub fn run(filter: Option<&str>) -> ExitCode {
+/// What `cargo xtask e2e` was asked.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Keep only scenarios whose name contains this.
+    pub filter: Option<String>,
+    /// A skipped scenario fails the run.
+    pub strict: bool,
+    /// Print the selected scenario names and run nothing.
+    pub list: bool,
+}
+
+impl Options {
+    /// Parses the words after `e2e`: `[--strict] [--list] [FILTER]`, in any order.
+    ///
+    /// # Errors
+    /// An unknown `--flag` or a second FILTER.
+    pub fn parse(args: &[String]) -> Result<Options, String> {
+        let mut opts = Options::default();
+        for arg in args {
+            match arg.as_str() {
+                "--strict" => opts.strict = true,
+                "--list" => opts.list = true,
+                flag if flag.starts_with("--") => return Err(format!("unknown flag {flag}")),
+                filter if opts.filter.is_none() => opts.filter = Some(filter.to_string()),
+                extra => return Err(format!("a second FILTER {extra:?}")),
+            }
+        }
+        Ok(opts)
+    }
+}
+
+/// Builds the binary, runs the scenarios `opts` selects, and reports. Returns
+/// failure when the build or any scenario failed (or, with `--strict`, was
+/// skipped).
+pub fn run(opts: &Options) -> ExitCode {
     let selected: Vec<scenarios::Scenario> = scenarios::all()
         .into_iter()
-        .filter(|s| filter.is_none_or(|f| s.name.contains(f)))
+        .filter(|s| opts.filter.as_deref().is_none_or(|f| s.name.contains(f)))
         .collect();
     if selected.is_empty() {
-        eprintln!("e2e: no scenario matches {:?}", filter.unwrap_or(""));
+        eprintln!(
+            "e2e: no scenario matches {:?}",
+            opts.filter.as_deref().unwrap_or("")
+        );
         return ExitCode::FAILURE;
     }
+    if opts.list {
+        for scenario in &selected {
+            println!("{}", scenario.name);
+        }
+        return ExitCode::SUCCESS;
+    }
     let paths = Paths::discover();
-    if let Err(e) = build(&paths.workspace) {
+    eprintln!("e2e: building httpd-cli (release)");
+    if let Err(e) = common::build_httpd(&paths.workspace) {
         eprintln!("e2e: {e}");
         return ExitCode::FAILURE;
     }
@@ -97,7 +146,7 @@ pub fn run(filter: Option<&str>) -> ExitCode {
 
     let started = Instant::now();
     let ctx = Ctx::new(paths, run_dir.clone());
-    let (mut n_passed, mut n_failed, mut n_skipped) = (0, 0, 0);
+    let (mut n_passed, mut failed, mut skipped) = (0, Vec::new(), Vec::new());
     for scenario in &selected {
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| (scenario.run)(&ctx)))
             .unwrap_or_else(|payload| Err(format!("panicked: {}", panic_message(&payload))));
@@ -107,19 +156,19 @@ pub fn run(filter: Option<&str>) -> ExitCode {
                 println!("ok   {}", scenario.name);
             }
             Err(reason) if reason.starts_with(SKIPPED) => {
-                n_skipped += 1;
                 // `SKIP: <tool> missing`, then which scenario it concerns.
                 println!("{reason} ({})", scenario.name);
+                skipped.push(scenario.name.as_str());
             }
             Err(reason) => {
-                n_failed += 1;
                 println!("FAIL {}: {reason}", scenario.name);
+                failed.push(scenario.name.as_str());
             }
         }
     }
     // Stop the servers before cleaning up their docroots.
     drop(ctx);
-    if n_failed == 0 {
+    if failed.is_empty() {
         let _ = fs::remove_dir_all(&run_dir);
     } else {
         eprintln!(
@@ -132,16 +181,36 @@ pub fn run(filter: Option<&str>) -> ExitCode {
         selected.len(),
         started.elapsed().as_secs_f64()
     );
-    if n_skipped == 0 {
-        println!("{n_passed} passed, {n_failed} failed");
-    } else {
-        println!("{n_passed} passed, {n_failed} failed, {n_skipped} skipped");
-    }
-    if n_failed == 0 {
+    print!(
+        "{}",
+        closing_lines(n_passed, &failed, &skipped, opts.strict)
+    );
+    if failed.is_empty() && (skipped.is_empty() || !opts.strict) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// The report's last lines: `N passed, N failed[, N skipped]`, then the name of
+/// every failed scenario and, under `--strict`, of every skipped one.
+fn closing_lines(n_passed: usize, failed: &[&str], skipped: &[&str], strict: bool) -> String {
+    let mut out = format!("{n_passed} passed, {} failed", failed.len());
+    if !skipped.is_empty() {
+        out.push_str(&format!(", {} skipped", skipped.len()));
+    }
+    out.push('\n');
+    for name in failed {
+        out.push_str(&format!("failed: {name}\n"));
+    }
+    if strict {
+        for name in skipped {
+            out.push_str(&format!(
+                "skipped: {name} (--strict: a skip fails the run)\n"
+            ));
+        }
+    }
+    out
 }
 
 /// Where things are.
@@ -332,21 +401,18 @@ impl Ctx {
         if let Some(write) = fixtures {
             write(&root).map_err(|e| format!("fixtures of {name}: {e}"))?;
         }
-        let mut args: Vec<String> = vec![
-            "--listen".into(),
-            "127.0.0.1:0".into(),
-            "--root".into(),
-            root.display().to_string(),
-            "--log-level".into(),
-            "debug".into(),
-        ];
-        args.extend(flags.iter().map(|f| f.to_string()));
+        let args = httpd_args(&root, "debug", flags);
         self.spawn(name, &args, root)
     }
 
-    /// Starts a server `name` with exactly `args`, serving `root`.
+    /// Starts a server `name` with exactly `args`, serving `root`; its logs go to
+    /// `target/e2e/NAME.log` (stderr) and `NAME.access.log` (stdout).
     pub fn spawn(&self, name: &str, args: &[String], root: PathBuf) -> Result<Server, String> {
-        Server::spawn(&self.paths, name, args, root)
+        let mut command = Command::new(&self.paths.binary);
+        command
+            .args(args)
+            .current_dir(root.parent().unwrap_or(&root));
+        Server::start(command, Launch::httpd(name, &root, &self.paths.e2e_dir))
     }
 
     /// Copies `resources/` to a new directory of this run and returns it.
@@ -411,189 +477,6 @@ impl CliOutput {
     }
 }
 
-/// A running `httpd` process; killed and reaped on drop.
-pub struct Server {
-    /// The address from the listening line.
-    pub addr: SocketAddr,
-    /// The docroot it serves (a private copy of `resources/`).
-    pub root: PathBuf,
-    /// `target/e2e/NAME.log`: the server's stderr.
-    pub log_path: PathBuf,
-    /// `target/e2e/NAME.access.log`: the server's stdout after the listening line.
-    pub access_path: PathBuf,
-    // The child must be killed before the drain thread is joined: the thread
-    // ends when the child's stdout closes.
-    child: Child,
-    drain: Option<JoinHandle<()>>,
-}
-
-impl Server {
-    fn spawn(paths: &Paths, name: &str, args: &[String], root: PathBuf) -> Result<Server, String> {
-        fs::create_dir_all(&paths.e2e_dir).map_err(|e| format!("create target/e2e: {e}"))?;
-        let log_path = paths.e2e_dir.join(format!("{name}.log"));
-        let access_path = paths.e2e_dir.join(format!("{name}.access.log"));
-        let log_file = fs::File::create(&log_path)
-            .map_err(|e| format!("create {}: {e}", log_path.display()))?;
-        let mut access_file = fs::File::create(&access_path)
-            .map_err(|e| format!("create {}: {e}", access_path.display()))?;
-        let mut child = Command::new(&paths.binary)
-            .args(args)
-            .current_dir(root.parent().unwrap_or(&root))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_file))
-            .spawn()
-            .map_err(|e| format!("spawn {}: {e}", paths.binary.display()))?;
-
-        // Keep draining stdout for the whole life of the server, or it
-        // blocks once the pipe is full of access-log lines.
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (line_tx, line_rx) = mpsc::channel::<String>();
-        let drain = thread::Builder::new()
-            .name(format!("e2e-drain-{name}"))
-            .spawn(move || {
-                let mut reader = BufReader::new(stdout);
-                let mut first = Vec::new();
-                if reader.read_until(b'\n', &mut first).unwrap_or(0) == 0 {
-                    return;
-                }
-                let _ = line_tx.send(String::from_utf8_lossy(&first).trim().to_string());
-                let mut line = Vec::new();
-                loop {
-                    line.clear();
-                    match reader.read_until(b'\n', &mut line) {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => {
-                            let _ = access_file.write_all(&line);
-                            let _ = access_file.flush();
-                        }
-                    }
-                }
-            })
-            .map_err(|e| format!("spawn drain thread: {e}"))?;
-
-        let mut server = Server {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            root,
-            log_path,
-            access_path,
-            child,
-            drain: Some(drain),
-        };
-        let line = match line_rx.recv_timeout(STARTUP_TIMEOUT) {
-            Ok(line) => line,
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let exit = wait_bounded(&mut server.child, Duration::from_secs(2));
-                return Err(format!(
-                    "exited ({}) before printing its listening line; stderr starts: {}",
-                    exit.map_or("still running".to_string(), |s| s.to_string()),
-                    head(&server.log_path, 300)
-                ));
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                return Err(format!(
-                    "no listening line within {STARTUP_TIMEOUT:?}; stderr starts: {}",
-                    head(&server.log_path, 300)
-                ));
-            }
-        };
-        server.addr = line
-            .strip_prefix("listening on http://")
-            .and_then(|a| a.parse().ok())
-            .ok_or_else(|| format!("unexpected first stdout line {line:?}"))?;
-        Ok(server)
-    }
-
-    /// Returns the port, for `Host` headers.
-    pub fn port(&self) -> u16 {
-        self.addr.port()
-    }
-
-    /// Returns the process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Waits up to `limit` for the process to exit by itself.
-    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        wait_bounded(&mut self.child, limit)
-    }
-
-    /// Polls the stderr log until it contains `needle` (at most `limit`).
-    pub fn log_contains(&self, needle: &str, limit: Duration) -> bool {
-        file_contains(&self.log_path, needle, limit)
-    }
-
-    /// Polls the access log (stdout) until it contains `needle`.
-    pub fn access_contains(&self, needle: &str, limit: Duration) -> bool {
-        file_contains(&self.access_path, needle, limit)
-    }
-
-    /// Lists the file names in `<root>/uploads`, sorted, without `.gitkeep`.
-    pub fn uploads(&self) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(self.root.join("uploads"))
-            .map(|rd| {
-                rd.filter_map(Result::ok)
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n != ".gitkeep")
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
-    }
-
-    /// Returns the last bytes of the stderr log, for failure messages.
-    pub fn log_tail(&self) -> String {
-        tail(&self.log_path, 600)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-        if let Some(drain) = self.drain.take() {
-            let _ = drain.join();
-        }
-    }
-}
-
-/// Polls `path` every 50 ms until it contains `needle` or `limit` passes.
-pub fn file_contains(path: &Path, needle: &str, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Ok(bytes) = fs::read(path) {
-            if String::from_utf8_lossy(&bytes).contains(needle) {
-                return true;
-            }
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn build(workspace: &Path) -> Result<(), String> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("e2e: building httpd-cli (release)");
-    let status = Command::new(&cargo)
-        .args(["build", "--release", "-p", "httpd-cli"])
-        .current_dir(workspace)
-        .status()
-        .map_err(|e| format!("cannot run {cargo:?}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "cargo build --release -p httpd-cli failed: {status}"
-        ))
-    }
-}
-
 /// Removes run directories (kept by failed runs) older than [`STALE_RUN_AGE`];
 /// younger ones may belong to a run still going on.
 fn remove_stale_runs(tmp: &Path) {
@@ -625,28 +508,6 @@ fn make_run_dir(e2e_dir: &Path) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
-fn head(path: &Path, n_bytes: usize) -> String {
-    let text = fs::read(path)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    let mut end = n_bytes.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{:?}", &text[..end])
-}
-
-fn tail(path: &Path, n_bytes: usize) -> String {
-    let text = fs::read(path)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    let mut start = text.len().saturating_sub(n_bytes);
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    format!("{:?}", &text[start..])
-}
-
 fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         s.to_string()
@@ -654,5 +515,49 @@ fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
         s.clone()
     } else {
         "non-string panic payload".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn options_take_flags_and_one_filter_in_any_order() {
+        let opts = Options::parse(&words("upload/ --strict")).unwrap();
+        assert_eq!(
+            opts,
+            Options {
+                filter: Some("upload/".to_string()),
+                strict: true,
+                list: false
+            }
+        );
+        assert_eq!(
+            Options::parse(&words("--list")).unwrap(),
+            Options {
+                list: true,
+                ..Options::default()
+            }
+        );
+        assert!(Options::parse(&words("--bogus")).is_err());
+        assert!(Options::parse(&words("a b")).is_err());
+    }
+
+    #[test]
+    fn closing_lines_name_failures_and_strict_skips() {
+        assert_eq!(closing_lines(3, &[], &[], true), "3 passed, 0 failed\n");
+        assert_eq!(
+            closing_lines(1, &["a/x"], &["b/y"], false),
+            "1 passed, 1 failed, 1 skipped\nfailed: a/x\n"
+        );
+        assert_eq!(
+            closing_lines(0, &[], &["b/y"], true),
+            "0 passed, 0 failed, 1 skipped\nskipped: b/y (--strict: a skip fails the run)\n"
+        );
     }
 }

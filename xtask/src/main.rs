@@ -2,23 +2,26 @@
 //!
 //! Tasks:
 //!
-//! - `e2e [FILTER]`: builds the release `httpd` binary, starts it on loopback
-//!   (port 0) over a fresh copy of `resources/`, and drives end-to-end
-//!   scenarios through raw sockets. Prints one line per scenario
-//!   (`ok   NAME` or `FAIL NAME: reason`) and a closing `N passed, N failed`
-//!   line; exits 1 when any scenario failed. `FILTER` keeps only the scenarios
-//!   whose name contains it (`cargo xtask e2e upload/`). Server logs are kept
-//!   in `target/e2e/NAME.log` (stderr) and `target/e2e/NAME.access.log`
-//!   (stdout).
+//! - `e2e [--strict] [--list] [FILTER]`: builds the release `httpd` binary,
+//!   starts it on loopback (port 0) over a fresh copy of `resources/`, and
+//!   drives end-to-end scenarios through raw sockets. Prints one line per
+//!   scenario (`ok   NAME`, `FAIL NAME: reason` or `SKIP: why (NAME)`), a
+//!   closing `N passed, N failed` line and then the names of the failed
+//!   scenarios; exits 1 when any scenario failed, or with `--strict` when any
+//!   was skipped. `FILTER` keeps only the scenarios whose name contains it
+//!   (`cargo xtask e2e upload/`); `--list` prints their names and runs none.
+//!   Server logs are kept in `target/e2e/NAME.log` (stderr) and
+//!   `target/e2e/NAME.access.log` (stdout).
 //!
 //! - `bench [--quick]`: wrk load against httpd and nginx, pinned to separate CPUs;
 //!   see the README's Performance section.
 //! - `fuzz [SECONDS] [TARGET...]`: runs the cargo-fuzz targets in `fuzz/` for a
 //!   bounded time each.
 //!
-//! The `cargo xtask` alias lives in `.cargo/config.toml`. This crate uses only
-//! std and serde_json and does not link any workspace crate: it tests the
-//! binary from the outside.
+//! The `cargo xtask` alias lives in `.cargo/config.toml`. This crate links no
+//! workspace crate: it tests the binary from the outside. Beyond std and
+//! serde_json it uses rustls (the TLS client transport), rustls-pki-types and
+//! rcgen (throwaway test certificates).
 
 mod bench;
 mod common;
@@ -33,8 +36,10 @@ const USAGE: &str = "\
 usage: cargo xtask TASK [ARGS]
 
 tasks:
-  e2e [FILTER]   build the release binary and run the end-to-end scenarios
-                 (only those whose name contains FILTER, if given)
+  e2e [--strict] [--list] [FILTER]
+                 build the release binary and run the end-to-end scenarios
+                 (only those whose name contains FILTER, if given); --strict:
+                 a skipped scenario fails the run; --list: print the names only
   bench [--quick]
                  load-test httpd against nginx with wrk and time the head
                  parser; writes target/bench/results.md (--quick: 3 s runs)
@@ -45,10 +50,12 @@ tasks:
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("e2e") => match args.len() {
-            1 => e2e::run(None),
-            2 => e2e::run(Some(&args[1])),
-            _ => usage_error(),
+        Some("e2e") => match e2e::Options::parse(&args[1..]) {
+            Ok(opts) => e2e::run(&opts),
+            Err(e) => {
+                eprintln!("e2e: {e}");
+                usage_error()
+            }
         },
         Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),

@@ -24,17 +24,21 @@
 //! exits 1 on any failure.
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::common::{self, copy_dir};
 use serde_json::Value;
+
+use crate::common::client::{Conn, IO_TIMEOUT, Response};
+use crate::common::procfs::{Usage, settle, usage};
+use crate::common::server::{Launch, Server, httpd_args};
+use crate::common::{self, copy_dir, count_upload_files};
 
 /// How long `cargo xtask soak` runs without an argument, in seconds.
 const DEFAULT_SECONDS: u64 = 60;
@@ -63,13 +67,9 @@ pub const N_SLOW_CLIENTS: usize = 2;
 /// [`HEADER_TIMEOUT`].
 const DRIP_PAUSE: Duration = Duration::from_millis(250);
 
-/// Read and write timeout of every client socket.
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Largest response the soak client reads.
-const MAX_RESPONSE: usize = 16 * 1024 * 1024;
-
-/// Open descriptors the server may hold at the end beyond its baseline.
+/// Open descriptors the server may hold at the end beyond its baseline, not counting
+/// directories (up to one docroot descriptor per server thread; see
+/// [`Usage::is_within`]).
 pub const FD_SLACK: usize = 8;
 
 /// Resident memory the server may hold at the end beyond its baseline, in KiB.
@@ -91,11 +91,13 @@ const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 /// How often a progress line is logged.
 const PROGRESS_EVERY: Duration = Duration::from_secs(30);
 
+/// Requests the timed run must check per second of its length (it checks
+/// thousands on an idle machine): fewer means the clients did not run, and a
+/// soak that checked nothing must not pass.
+pub const MIN_CHECKS_PER_SECOND: u64 = 10;
+
 /// How many failure details a report keeps.
 const MAX_DETAILS: usize = 50;
-
-/// How long the server may take to print its listening line.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs `cargo xtask soak [SECONDS]`.
 pub fn run(args: &[String]) -> ExitCode {
@@ -169,87 +171,6 @@ impl Report {
     }
 }
 
-/// What a process holds: resident memory and open descriptors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Usage {
-    /// `VmRSS` in KiB.
-    pub rss_kib: u64,
-    /// Entries of `/proc/PID/fd`.
-    pub n_fds: usize,
-}
-
-impl Usage {
-    /// Tells whether `self` is within the slack of `baseline`.
-    pub fn is_within(&self, baseline: Usage, fd_slack: usize, rss_slack_kib: u64) -> bool {
-        self.n_fds <= baseline.n_fds + fd_slack && self.rss_kib <= baseline.rss_kib + rss_slack_kib
-    }
-}
-
-impl std::fmt::Display for Usage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} fds, RSS {} KiB", self.n_fds, self.rss_kib)
-    }
-}
-
-/// Reads the resident memory and open descriptors of process `pid` from `/proc`.
-///
-/// # Errors
-/// When `/proc/PID` cannot be read (the process is gone, or this is not Linux).
-pub fn usage(pid: u32) -> Result<Usage, String> {
-    let status_path = format!("/proc/{pid}/status");
-    let status =
-        fs::read_to_string(&status_path).map_err(|e| format!("read {status_path}: {e}"))?;
-    let rss_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().strip_suffix("kB"))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| format!("no VmRSS line in {status_path}"))?;
-    let fd_dir = format!("/proc/{pid}/fd");
-    let n_fds = fs::read_dir(&fd_dir)
-        .map_err(|e| format!("read {fd_dir}: {e}"))?
-        .count();
-    Ok(Usage { rss_kib, n_fds })
-}
-
-/// How a wait for the resources to return to their baseline ended.
-#[derive(Debug)]
-pub struct Settled {
-    /// The last sample.
-    pub usage: Usage,
-    /// Whether it is within the slack.
-    pub is_within: bool,
-    /// How long the wait took.
-    pub waited: Duration,
-}
-
-/// Samples `pid` every 100 ms until its usage is within the slack of `baseline`, at
-/// most `limit`.
-///
-/// # Errors
-/// When `/proc/PID` cannot be read.
-pub fn settle(
-    pid: u32,
-    baseline: Usage,
-    fd_slack: usize,
-    rss_slack_kib: u64,
-    limit: Duration,
-) -> Result<Settled, String> {
-    let started = Instant::now();
-    loop {
-        let now = usage(pid)?;
-        let is_within = now.is_within(baseline, fd_slack, rss_slack_kib);
-        if is_within || started.elapsed() >= limit {
-            return Ok(Settled {
-                usage: now,
-                is_within,
-                waited: started.elapsed(),
-            });
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Runs the mixed clients against `target` for `duration` (after a warm-up round), then
 /// checks the stored uploads and the server's resources. `log` gets progress lines.
 pub fn drive(target: &Target<'_>, duration: Duration, log: &dyn Fn(&str)) -> Report {
@@ -306,6 +227,7 @@ pub fn drive(target: &Target<'_>, duration: Duration, log: &dyn Fn(&str)) -> Rep
         duration.as_secs()
     ));
 
+    let n_warm_up_checks = shared.n_checked.load(Ordering::Relaxed);
     let started = Instant::now();
     let until = started + duration;
     let handles = spawn_clients(&shared, seed.rotate_left(17), Plan::Until(until));
@@ -371,6 +293,12 @@ pub fn drive(target: &Target<'_>, duration: Duration, log: &dyn Fn(&str)) -> Rep
         "aborted clients", total.n_aborted
     ));
     report.pass(total.passed.iter().sum());
+    check_coverage(
+        &total,
+        shared.n_checked.load(Ordering::Relaxed) - n_warm_up_checks,
+        duration,
+        &mut report,
+    );
     report.n_failed += total.failed.iter().sum::<u64>();
     for detail in total.details {
         if report.details.len() < MAX_DETAILS {
@@ -402,6 +330,26 @@ pub fn drive(target: &Target<'_>, duration: Duration, log: &dyn Fn(&str)) -> Rep
         ));
     }
     report
+}
+
+/// Checks that the soak did soak: the timed run checked at least
+/// [`MIN_CHECKS_PER_SECOND`] requests a second, and every kind of request passed at
+/// least once.
+fn check_coverage(total: &Tally, n_timed_checks: u64, duration: Duration, report: &mut Report) {
+    let wanted = MIN_CHECKS_PER_SECOND * duration.as_secs().max(1);
+    if n_timed_checks < wanted {
+        report.fail(format!(
+            "coverage: the timed run checked {n_timed_checks} requests in {} s, fewer than {wanted}",
+            duration.as_secs()
+        ));
+    } else {
+        report.pass(1);
+    }
+    for kind in Kind::ALL {
+        if total.passed[kind as usize] == 0 {
+            report.fail(format!("coverage: no {} request passed", kind.label()));
+        }
+    }
 }
 
 /// Checks that every upload answered 201 is stored with exactly the bytes posted, that
@@ -487,21 +435,6 @@ fn check_resources(target: &Target<'_>, baseline: Usage, peak: Usage, report: &m
         }
         Err(e) => report.fail(format!("resources: {e} (did httpd exit?)")),
     }
-}
-
-fn count_upload_files(dir: &Path) -> (usize, usize) {
-    let (mut n_final, mut n_temp) = (0, 0);
-    if let Ok(entries) = fs::read_dir(dir) {
-        for entry in entries.filter_map(Result::ok) {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with("upload_") && name.ends_with(".json") {
-                n_final += 1;
-            } else if name.starts_with(".upload-") && name.ends_with(".tmp") {
-                n_temp += 1;
-            }
-        }
-    }
-    (n_final, n_temp)
 }
 
 /// What the client threads share.
@@ -710,15 +643,15 @@ fn slow_client(shared: &Shared, plan: Plan) -> Tally {
 
 /// One to four GETs of random files on one keep-alive connection.
 fn get(shared: &Shared, rng: &mut Rng, tally: &mut Tally) {
-    let mut conn = match Client::connect(shared.addr) {
+    let mut conn = match Conn::connect(shared.addr) {
         Ok(c) => c,
         Err(e) => return tally.check(shared, Kind::Get, "(connect)", Err(e)),
     };
     for _ in 0..1 + rng.below(4) {
         let file = &shared.files[rng.below(shared.files.len() as u64) as usize];
         let result = conn
-            .send(&get_request(&file.target, "GET", ""))
-            .and_then(|()| conn.response(false))
+            .send_all(&get_request(&file.target, "GET", ""))
+            .and_then(|()| response(&mut conn, false))
             .and_then(|resp| expect_file(&resp, file, false));
         let broken = result.is_err();
         tally.check(shared, Kind::Get, &file.target, result);
@@ -733,12 +666,12 @@ fn get(shared: &Shared, rng: &mut Rng, tally: &mut Tally) {
 fn head_then_get(shared: &Shared, rng: &mut Rng, tally: &mut Tally) {
     let file = &shared.files[rng.below(shared.files.len() as u64) as usize];
     let result = (|| {
-        let mut conn = Client::connect(shared.addr)?;
-        conn.send(&get_request(&file.target, "HEAD", ""))?;
-        let head = conn.response(true)?;
+        let mut conn = Conn::connect(shared.addr)?;
+        conn.send_all(&get_request(&file.target, "HEAD", ""))?;
+        let head = response(&mut conn, true)?;
         expect_file(&head, file, true).map_err(|e| format!("HEAD: {e}"))?;
-        conn.send(&get_request(&file.target, "GET", "Connection: close\r\n"))?;
-        let resp = conn.response(false)?;
+        conn.send_all(&get_request(&file.target, "GET", "Connection: close\r\n"))?;
+        let resp = response(&mut conn, false)?;
         expect_file(&resp, file, false).map_err(|e| format!("GET after HEAD: {e}"))
     })();
     tally.check(shared, Kind::HeadThenGet, &file.target, result);
@@ -769,9 +702,9 @@ fn upload(shared: &Shared, client: usize, seq: u64, rng: &mut Rng, tally: &mut T
         req.extend_from_slice(&body);
     }
     let result = (|| {
-        let mut conn = Client::connect(shared.addr)?;
-        conn.send(&req)?;
-        let resp = conn.response(false)?;
+        let mut conn = Conn::connect(shared.addr)?;
+        conn.send_all(&req)?;
+        let resp = response(&mut conn, false)?;
         created_name(&resp)
     })();
     match result {
@@ -787,9 +720,9 @@ fn upload(shared: &Shared, client: usize, seq: u64, rng: &mut Rng, tally: &mut T
 fn malformed(shared: &Shared, rng: &mut Rng, tally: &mut Tally) {
     let case = &shared.malformed[rng.below(shared.malformed.len() as u64) as usize];
     let result = (|| {
-        let mut conn = Client::connect(shared.addr)?;
-        conn.send(&case.request)?;
-        let resp = conn.response(false)?;
+        let mut conn = Conn::connect(shared.addr)?;
+        conn.send_all(&case.request)?;
+        let resp = response(&mut conn, false)?;
         if resp.status == case.status {
             Ok(())
         } else {
@@ -816,7 +749,8 @@ fn pipelined(shared: &Shared, rng: &mut Rng, tally: &mut Tally) {
         batch.extend_from_slice(&get_request(&file.target, method, extra));
         items.push((file, is_head));
     }
-    let mut conn = match Client::connect(shared.addr).and_then(|mut c| c.send(&batch).map(|()| c)) {
+    let mut conn = match Conn::connect(shared.addr).and_then(|mut c| c.send_all(&batch).map(|()| c))
+    {
         Ok(c) => c,
         Err(e) => {
             for (file, _) in &items {
@@ -829,8 +763,7 @@ fn pipelined(shared: &Shared, rng: &mut Rng, tally: &mut Tally) {
     for (i, (file, is_head)) in items.iter().enumerate() {
         let result = match &broken {
             Some(e) => Err(format!("not answered: {e}")),
-            None => conn
-                .response(*is_head)
+            None => response(&mut conn, *is_head)
                 .and_then(|resp| expect_file(&resp, file, *is_head))
                 .map_err(|e| format!("response {} of {n}: {e}", i + 1)),
         };
@@ -881,29 +814,13 @@ fn slow(shared: &Shared, tally: &mut Tally) {
     let head =
         b"GET /index.html HTTP/1.1\r\nHost: localhost\r\nUser-Agent: httpd-soak-slow-drip\r\n\r\n";
     let result = (|| {
-        let mut conn = Client::connect(shared.addr)?;
-        conn.stream
-            .set_read_timeout(Some(DRIP_PAUSE))
-            .map_err(|e| format!("set timeout: {e}"))?;
+        let mut conn = Conn::connect(shared.addr)?;
         let mut answered = false;
-        let mut chunk = [0u8; 4096];
         for byte in head {
-            if conn.stream.write_all(std::slice::from_ref(byte)).is_err() {
-                // The server closed; whatever it sent first is in the buffer.
+            // A failed write means the server closed; what it sent first is read below.
+            if conn.send(std::slice::from_ref(byte)).is_err() || conn.has_data(DRIP_PAUSE)? {
                 answered = true;
                 break;
-            }
-            match conn.stream.read(&mut chunk) {
-                Ok(n) => {
-                    conn.buf.extend_from_slice(&chunk[..n]);
-                    answered = true;
-                    break;
-                }
-                Err(e) if is_timeout(&e) => {}
-                Err(_) => {
-                    answered = true;
-                    break;
-                }
             }
         }
         if !answered {
@@ -912,16 +829,26 @@ fn slow(shared: &Shared, tally: &mut Tally) {
                 head.len()
             ));
         }
-        conn.stream
-            .set_read_timeout(Some(IO_TIMEOUT))
-            .map_err(|e| format!("set timeout: {e}"))?;
-        let resp = conn.response(false)?;
+        let resp = response(&mut conn, false)?;
         if resp.status != 408 {
             return Err(format!("expected 408, got {}", resp.summary()));
         }
-        conn.expect_closed()
+        conn.expect_closed().map(|_| ())
     })();
     tally.check(shared, Kind::Slow, "/index.html (dripped)", result);
+}
+
+/// Reads one response the soak's way: HTTP/1.1 only, and always framed (a
+/// response read to the close would hide a framing bug).
+fn response(conn: &mut Conn, to_head: bool) -> Result<Response, String> {
+    let resp = conn.read_response(to_head)?;
+    if resp.version != "HTTP/1.1" {
+        return Err(format!("not an HTTP/1.1 response: {}", resp.summary()));
+    }
+    if !to_head && !resp.is_framed() {
+        return Err(format!("response without framing: {}", resp.summary()));
+    }
+    Ok(resp)
 }
 
 /// Checks a 200 response for `file` (a HEAD response has no body but the same length).
@@ -1150,218 +1077,6 @@ fn malformed_cases() -> Vec<Malformed> {
     ]
 }
 
-/// A small HTTP/1.1 client: literal bytes out, a strict reader for responses in.
-struct Client {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-/// One response.
-struct Response {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn summary(&self) -> String {
-        let mut s = format!("{}", self.status);
-        for (n, v) in &self.headers {
-            s.push_str(&format!(" | {n}: {v}"));
-        }
-        let text: String = String::from_utf8_lossy(&self.body)
-            .chars()
-            .take(80)
-            .collect();
-        s.push_str(&format!(" | body {} bytes {text:?}", self.body.len()));
-        s
-    }
-}
-
-impl Client {
-    fn connect(addr: SocketAddr) -> Result<Client, String> {
-        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
-            .map_err(|e| format!("connect to {addr}: {e}"))?;
-        stream
-            .set_read_timeout(Some(IO_TIMEOUT))
-            .and_then(|()| stream.set_write_timeout(Some(IO_TIMEOUT)))
-            .map_err(|e| format!("set timeouts: {e}"))?;
-        let _ = stream.set_nodelay(true);
-        Ok(Client {
-            stream,
-            buf: Vec::new(),
-        })
-    }
-
-    fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.stream
-            .write_all(bytes)
-            .map_err(|e| format!("write request: {e}"))
-    }
-
-    /// Reads more bytes; 0 means the server closed.
-    fn fill(&mut self) -> Result<usize, String> {
-        let mut chunk = [0u8; 64 * 1024];
-        match self.stream.read(&mut chunk) {
-            Ok(n) => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                Ok(n)
-            }
-            Err(e) if is_timeout(&e) => Err(format!("no answer within {IO_TIMEOUT:?}")),
-            Err(e) => Err(format!("read: {e}")),
-        }
-    }
-
-    /// Reads one response; `to_head` says it answers a HEAD (no body).
-    fn response(&mut self, to_head: bool) -> Result<Response, String> {
-        let head_end = loop {
-            if let Some(i) = find(&self.buf, b"\r\n\r\n") {
-                break i + 4;
-            }
-            if self.buf.len() > 64 * 1024 {
-                return Err("response head over 64 KiB".into());
-            }
-            if self.fill()? == 0 {
-                return Err(format!(
-                    "connection closed after {} bytes of a response head",
-                    self.buf.len()
-                ));
-            }
-        };
-        let head = String::from_utf8_lossy(&self.buf[..head_end - 4]).into_owned();
-        self.buf.drain(..head_end);
-        let mut lines = head.split("\r\n");
-        let status_line = lines.next().unwrap_or_default();
-        let status = status_line
-            .strip_prefix("HTTP/1.1 ")
-            .and_then(|rest| rest.get(..3))
-            .and_then(|code| code.parse::<u16>().ok())
-            .ok_or_else(|| format!("bad status line {status_line:?}"))?;
-        let mut headers = Vec::new();
-        for line in lines {
-            let (name, value) = line
-                .split_once(':')
-                .ok_or_else(|| format!("header line without colon: {line:?}"))?;
-            headers.push((name.to_string(), value.trim().to_string()));
-        }
-        let mut resp = Response {
-            status,
-            headers,
-            body: Vec::new(),
-        };
-        if to_head || status == 204 || status == 304 || status < 200 {
-            return Ok(resp);
-        }
-        if resp.header("transfer-encoding").is_some() {
-            resp.body = self.read_chunked()?;
-        } else if let Some(len) = resp.header("content-length") {
-            let len: usize = len
-                .parse()
-                .ok()
-                .filter(|n| *n <= MAX_RESPONSE)
-                .ok_or_else(|| format!("bad Content-Length {len:?}"))?;
-            resp.body = self.take(len)?;
-        } else {
-            return Err(format!("response without framing: {}", resp.summary()));
-        }
-        Ok(resp)
-    }
-
-    fn take(&mut self, len: usize) -> Result<Vec<u8>, String> {
-        while self.buf.len() < len {
-            if self.fill()? == 0 {
-                return Err(format!(
-                    "connection closed after {} of {len} body bytes",
-                    self.buf.len()
-                ));
-            }
-        }
-        Ok(self.buf.drain(..len).collect())
-    }
-
-    fn line(&mut self) -> Result<String, String> {
-        loop {
-            if let Some(i) = find(&self.buf, b"\r\n") {
-                let line = String::from_utf8_lossy(&self.buf[..i]).into_owned();
-                self.buf.drain(..i + 2);
-                return Ok(line);
-            }
-            if self.buf.len() > 4096 || self.fill()? == 0 {
-                return Err("bad or unterminated chunk line".into());
-            }
-        }
-    }
-
-    fn read_chunked(&mut self) -> Result<Vec<u8>, String> {
-        let mut body = Vec::new();
-        loop {
-            let line = self.line()?;
-            let size = usize::from_str_radix(line.split(';').next().unwrap_or_default(), 16)
-                .map_err(|_| format!("bad chunk size line {line:?}"))?;
-            if body.len() + size > MAX_RESPONSE {
-                return Err("chunked body too large".into());
-            }
-            if size == 0 {
-                for _ in 0..64 {
-                    if self.line()?.is_empty() {
-                        return Ok(body);
-                    }
-                }
-                return Err("too many trailer lines".into());
-            }
-            body.extend(self.take(size)?);
-            if !self.line()?.is_empty() {
-                return Err("chunk not followed by CRLF".into());
-            }
-        }
-    }
-
-    /// Expects the server to close: no more bytes, then EOF or a reset.
-    fn expect_closed(&mut self) -> Result<(), String> {
-        if !self.buf.is_empty() {
-            return Err(format!(
-                "{} unexpected bytes after the response",
-                self.buf.len()
-            ));
-        }
-        let mut byte = [0u8; 1];
-        match self.stream.read(&mut byte) {
-            Ok(0) => Ok(()),
-            Ok(_) => Err("more bytes instead of a close".into()),
-            Err(e) if is_reset(&e) => Ok(()),
-            Err(e) if is_timeout(&e) => Err(format!("not closed within {IO_TIMEOUT:?}")),
-            Err(e) => Err(format!("read: {e}")),
-        }
-    }
-}
-
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
-
-fn is_reset(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe
-    )
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
 /// xorshift64*: cheap, reproducible choices; not for anything secret.
 struct Rng(u64);
 
@@ -1392,19 +1107,8 @@ fn soak_release_binary(duration: Duration) -> Result<Report, String> {
     let workspace = common::workspace_dir();
     let target_dir = common::target_dir(&workspace);
     let binary = common::release_binary(&target_dir);
-
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("soak: building httpd-cli (release)");
-    let status = Command::new(&cargo)
-        .args(["build", "--release", "-p", "httpd-cli"])
-        .current_dir(&workspace)
-        .status()
-        .map_err(|e| format!("cannot run {cargo:?}: {e}"))?;
-    if !status.success() {
-        return Err(format!(
-            "cargo build --release -p httpd-cli failed: {status}"
-        ));
-    }
+    common::build_httpd(&workspace)?;
 
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -1418,10 +1122,12 @@ fn soak_release_binary(duration: Duration) -> Result<Report, String> {
         .map_err(|e| format!("copy resources to {}: {e}", root.display()))?;
     fs::create_dir_all(root.join("uploads")).map_err(|e| format!("create uploads: {e}"))?;
 
-    let httpd = Httpd::spawn(&binary, &root, &run_dir)?;
+    let mut command = Command::new(&binary);
+    command.args(httpd_args(&root, "info", SERVER_FLAGS));
+    let httpd = Server::start(command, Launch::httpd("httpd", &root, &run_dir))?;
     eprintln!(
         "soak: httpd pid {} on {} for {} s; logs in {}",
-        httpd.child.id(),
+        httpd.pid(),
         httpd.addr,
         duration.as_secs(),
         run_dir.display()
@@ -1429,7 +1135,7 @@ fn soak_release_binary(duration: Duration) -> Result<Report, String> {
     let target = Target {
         addr: httpd.addr,
         root: &root,
-        pid: httpd.child.id(),
+        pid: httpd.pid(),
     };
     let report = drive(&target, duration, &|line| eprintln!("soak: {line}"));
     drop(httpd);
@@ -1441,70 +1147,24 @@ fn soak_release_binary(duration: Duration) -> Result<Report, String> {
     Ok(report)
 }
 
-/// The server of `cargo xtask soak`; killed and reaped on drop.
-struct Httpd {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Httpd {
-    /// Starts `binary` over `root`; stdout (the listening line, then access lines) and
-    /// stderr go to files in `run_dir`.
-    fn spawn(binary: &Path, root: &Path, run_dir: &Path) -> Result<Httpd, String> {
-        let stdout_path = run_dir.join("access.log");
-        let stderr_path = run_dir.join("httpd.log");
-        let stdout = fs::File::create(&stdout_path)
-            .map_err(|e| format!("create {}: {e}", stdout_path.display()))?;
-        let stderr = fs::File::create(&stderr_path)
-            .map_err(|e| format!("create {}: {e}", stderr_path.display()))?;
-        let child = Command::new(binary)
-            .args(["--listen", "127.0.0.1:0", "--root"])
-            .arg(root)
-            .args(["--log-level", "info"])
-            .args(SERVER_FLAGS)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .map_err(|e| format!("spawn {}: {e}", binary.display()))?;
-        let mut httpd = Httpd {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        let started = Instant::now();
-        loop {
-            let text = fs::read_to_string(&stdout_path).unwrap_or_default();
-            if let Some(line) = text.lines().next().filter(|_| text.contains('\n')) {
-                httpd.addr = line
-                    .strip_prefix("listening on http://")
-                    .and_then(|a| a.parse().ok())
-                    .ok_or_else(|| format!("unexpected first stdout line {line:?}"))?;
-                return Ok(httpd);
-            }
-            if let Ok(Some(status)) = httpd.child.try_wait() {
-                return Err(format!(
-                    "httpd exited ({status}) before listening; see {}",
-                    stderr_path.display()
-                ));
-            }
-            if started.elapsed() >= STARTUP_TIMEOUT {
-                return Err(format!("no listening line within {STARTUP_TIMEOUT:?}"));
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Httpd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_soak_that_checked_too_little_fails() {
+        let mut report = Report::default();
+        check_coverage(&Tally::default(), 0, Duration::from_secs(60), &mut report);
+        // Too few checks, and each of the six kinds never passed.
+        assert_eq!((report.n_passed, report.n_failed), (0, 7));
+        let full = Tally {
+            passed: [1; Kind::ALL.len()],
+            ..Tally::default()
+        };
+        let mut report = Report::default();
+        check_coverage(&full, 600, Duration::from_secs(60), &mut report);
+        assert_eq!((report.n_passed, report.n_failed), (1, 0));
+    }
 
     #[test]
     fn upload_bodies_are_reproducible_json() {
@@ -1516,24 +1176,5 @@ mod tests {
         }
         assert_ne!(upload_body(1, 2), upload_body(2, 1));
         assert!(upload_body(0, 7).len() > 200 * 1024);
-    }
-
-    #[test]
-    fn usage_of_this_process_is_read_from_proc() {
-        let u = usage(std::process::id()).unwrap();
-        assert!(u.n_fds >= 3 && u.rss_kib > 0, "{u}");
-        let base = Usage {
-            rss_kib: 1000,
-            n_fds: 10,
-        };
-        assert!(base.is_within(base, 0, 0));
-        assert!(!Usage { n_fds: 11, ..base }.is_within(base, 0, 0));
-        assert!(
-            Usage {
-                rss_kib: 1016,
-                ..base
-            }
-            .is_within(base, 0, 16)
-        );
     }
 }

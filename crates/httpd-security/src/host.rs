@@ -42,8 +42,8 @@ use crate::PolicyError;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostPolicy {
-    /// The port the server listens on; matches entries allowed without a port.
-    port: u16,
+    /// The ports the server listens on; each matches entries allowed without a port.
+    ports: Vec<u16>,
     /// The allowed hosts, without duplicates.
     names: Vec<Entry>,
     /// Set by `allow("*")`: every well-formed host passes.
@@ -60,7 +60,7 @@ impl HostPolicy {
     /// seed does.
     pub fn new(bound_host: &str, port: u16) -> HostPolicy {
         let mut policy = HostPolicy {
-            port,
+            ports: vec![port],
             names: Vec::new(),
             any: false,
         };
@@ -76,6 +76,16 @@ impl HostPolicy {
             policy.push(entry);
         }
         policy
+    }
+
+    /// Also listens on `port`: hosts allowed without a port are accepted with it too
+    /// (a server with a plain and a TLS listener answers `example.com:8080` and
+    /// `example.com:8443` alike).
+    pub fn add_port(&mut self, port: u16) -> &mut HostPolicy {
+        if !self.ports.contains(&port) {
+            self.ports.push(port);
+        }
+        self
     }
 
     /// Also accepts `host` (with or without `:port`); `"*"` accepts every host.
@@ -156,7 +166,7 @@ impl HostPolicy {
             (Some(allowed), Some(port)) => allowed == port,
             (Some(_), None) => false,
             (None, None) => true,
-            (None, Some(port)) => port == self.port,
+            (None, Some(port)) => self.ports.contains(&port),
         };
         same_host && same_port
     }

@@ -1497,10 +1497,7 @@ mod tests {
         kit.root.write_old("b.html", b"bbb");
         let (mut conn, mut client) = kit.connect();
         // Fill the cache first.
-        for req in [
-            GET_A,
-            b"GET /b.html HTTP/1.1\r\nHost: localhost\r\n\r\n",
-        ] {
+        for req in [GET_A, b"GET /b.html HTTP/1.1\r\nHost: localhost\r\n\r\n"] {
             client.send(req);
             kit.drive(&mut conn);
             kit.finish_job(&mut conn);

@@ -148,7 +148,10 @@ impl FileAnswer {
         let mut bytes = vec![0u8; usize::try_from(len).unwrap_or(0)];
         let mut filled = 0;
         while filled < bytes.len() {
-            match self.file.read_at(start + filled as u64, &mut bytes[filled..]) {
+            match self
+                .file
+                .read_at(start + filled as u64, &mut bytes[filled..])
+            {
                 Ok(n) => filled += n,
                 Err(e) => {
                     log::warn!("cannot read {} bytes of a file: {e}", bytes.len());

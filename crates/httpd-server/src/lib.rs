@@ -453,6 +453,9 @@ impl Server {
                 }
             }
         }
+        for addr in local_addrs.iter().chain(&tls_addrs) {
+            hosts.add_port(addr.port());
+        }
         for host in &config.allowed_hosts {
             hosts.allow(host);
         }

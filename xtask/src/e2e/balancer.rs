@@ -31,10 +31,10 @@
 //! installed, the scenario is skipped.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, File};
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::fs;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
@@ -42,10 +42,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::checks::{JSON, LOG_WAIT};
 use super::client::{self, Conn, Response};
-use super::promtool::{debian_tool, is_root};
-use super::scenarios::{JSON, Outcome};
-use super::{Ctx, file_contains, skip, wait_bounded};
+use super::promtool::debian_tool;
+use super::scenarios::Outcome;
+use super::{Ctx, Server, file_contains, skip};
+use crate::common::server::{Launch, Ready, Stop};
+use crate::common::{self, free_port};
 
 /// The README section whose blocks are the tested configuration.
 const SECTION: &str = "## Deployment behind a load balancer";
@@ -130,7 +133,7 @@ pub fn nginx_failover(ctx: &Ctx) -> Outcome {
     site = swap(&site, "listen 80;", &format!("listen 127.0.0.1:{port};"))?;
     let nginx_dir = ctx.paths.e2e_dir.join("balancer-nginx");
     let _ = fs::remove_dir_all(&nginx_dir);
-    let mut lb = Nginx::start(&nginx, &nginx_dir, &site, port)?;
+    let mut lb = start_nginx(&nginx, &nginx_dir, &site, port)?;
     let lb_addr = SocketAddr::from(([127, 0, 0, 1], port));
 
     // The load, with SIGTERM to A once half of it is answered.
@@ -153,7 +156,7 @@ pub fn nginx_failover(ctx: &Ctx) -> Outcome {
         let a_exit = half_rx
             .recv_timeout(LOAD_TIMEOUT)
             .map_err(|_| "the load never reached half way".to_string())
-            .and_then(|()| signal("TERM", a.pid()))
+            .and_then(|()| a.signal("TERM"))
             .and_then(|()| {
                 a.wait_exit(PROCESS_TIMEOUT)
                     .ok_or_else(|| format!("A still running {PROCESS_TIMEOUT:?} after SIGTERM"))
@@ -227,7 +230,7 @@ pub fn nginx_failover(ctx: &Ctx) -> Outcome {
     let forged = "X-Forwarded-For: 198.51.100.1\r\n";
     probe(b.addr, "/index.html?probe=direct-trusted", forged)?;
     probe(untrusted.addr, "/index.html?probe=direct-untrusted", forged)?;
-    let wait = Duration::from_secs(5);
+    let wait = LOG_WAIT;
     ensure!(
         file_contains(&logs[1], "probe=direct-trusted", wait)
             && file_contains(&untrusted_log, "probe=direct-untrusted", wait),
@@ -296,8 +299,9 @@ pub fn nginx_failover(ctx: &Ctx) -> Outcome {
         strangers.iter().take(5).collect::<Vec<_>>()
     );
 
-    lb.stop()?;
-    let error_log = fs::read_to_string(lb.error_log()).unwrap_or_default();
+    let stopped = lb.stop().map_err(|e| format!("nginx after SIGQUIT: {e}"))?;
+    ensure!(stopped.success(), "nginx exited with {stopped}");
+    let error_log = fs::read_to_string(nginx_dir.join("error.log")).unwrap_or_default();
     let count = |needle: &str| error_log.matches(needle).count();
     let summary = format!(
         "requests through nginx: {N_OPS} ({} GETs, {N_UPLOADS} uploads), {N_THREADS} client \
@@ -546,124 +550,68 @@ fn swap(text: &str, from: &str, to: &str) -> Result<String, String> {
     Ok(text.replace(from, to))
 }
 
-/// Returns a loopback port that was free a moment ago.
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("find a free port: {e}"))
-}
-
-fn signal(name: &str, pid: u32) -> Outcome {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &pid.to_string()])
-        .status()
-        .map_err(|e| format!("run kill: {e}"))?;
-    ensure!(status.success(), "kill -{name} {pid}: {status}");
-    Ok(())
-}
-
 // ---------------------------------------------------------------------------
 // nginx
 
-/// nginx in the foreground; stopped (SIGQUIT, then SIGKILL) on drop.
-struct Nginx {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Nginx {
-    /// Writes `dir/nginx.conf` around `site` (the README's blocks) and starts
-    /// nginx; returns once its worker runs.
-    fn start(program: &Path, dir: &Path, site: &str, port: u16) -> Result<Nginx, String> {
-        fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-        let d = dir.display();
-        // As root, workers would run as nobody; keep them able to use the
-        // temporary directories of this run.
-        let user = if is_root() { "user root;\n" } else { "" };
-        let site: String = site.lines().map(|l| format!("    {l}\n")).collect();
-        let conf = format!(
-            "# Written by cargo xtask e2e (balancer/); the http block's last part is the\n\
-             # README's \"Deployment behind a load balancer\" configuration.\n\
-             {user}daemon off;\n\
-             master_process on;\n\
-             worker_processes 1;\n\
-             pid {d}/nginx.pid;\n\
-             error_log {d}/error.log notice;\n\
-             events {{ worker_connections 1024; }}\n\
-             http {{\n\
-             \x20   access_log {d}/access.log;\n\
-             \x20   client_body_temp_path {d}/client_body;\n\
-             \x20   proxy_temp_path {d}/proxy;\n\
-             \x20   fastcgi_temp_path {d}/fastcgi;\n\
-             \x20   uwsgi_temp_path {d}/uwsgi;\n\
-             \x20   scgi_temp_path {d}/scgi;\n\
-             {site}\
-             }}\n"
-        );
-        let conf_path = dir.join("nginx.conf");
-        fs::write(&conf_path, conf).map_err(|e| format!("write {}: {e}", conf_path.display()))?;
-        let out_path = dir.join("nginx.out");
-        let out =
-            File::create(&out_path).map_err(|e| format!("create {}: {e}", out_path.display()))?;
-        let err = out.try_clone().map_err(|e| format!("clone: {e}"))?;
-        let child = Command::new(program)
-            .arg("-p")
-            .arg(format!("{d}/"))
-            .arg("-e")
-            .arg(dir.join("error.log"))
-            .arg("-c")
-            .arg(&conf_path)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .map_err(|e| format!("spawn {}: {e}", program.display()))?;
-        let mut nginx = Nginx {
-            child,
-            dir: dir.to_path_buf(),
-        };
-        // The master binds before it starts its worker; connections wait in
-        // the backlog until the worker accepts them.
-        if !file_contains(&nginx.error_log(), "start worker process", PROCESS_TIMEOUT) {
-            let exit = nginx.child.try_wait().ok().flatten();
-            return Err(format!(
-                "nginx on port {port} did not start ({}): {} {}",
-                exit.map_or("still running".to_string(), |s| s.to_string()),
-                fs::read_to_string(&out_path).unwrap_or_default().trim(),
-                fs::read_to_string(nginx.error_log())
-                    .unwrap_or_default()
-                    .trim()
-            ));
-        }
-        Ok(nginx)
-    }
-
-    fn error_log(&self) -> PathBuf {
-        self.dir.join("error.log")
-    }
-
-    /// Stops nginx gracefully (SIGQUIT) and expects it to exit 0.
-    fn stop(&mut self) -> Outcome {
-        signal("QUIT", self.child.id())?;
-        let status = wait_bounded(&mut self.child, PROCESS_TIMEOUT)
-            .ok_or_else(|| format!("nginx still running {PROCESS_TIMEOUT:?} after SIGQUIT"))?;
-        ensure!(status.success(), "nginx exited with {status}");
-        Ok(())
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = signal("QUIT", self.child.id());
-            if wait_bounded(&mut self.child, Duration::from_secs(5)).is_none() {
-                let _ = self.child.kill();
-            }
-        }
-        let _ = self.child.wait();
-    }
+/// Writes `dir/nginx.conf` around `site` (the README's blocks) and starts nginx
+/// in the foreground on `port`; ready once its worker runs, stopped with SIGQUIT
+/// (then SIGKILL) on drop.
+fn start_nginx(program: &Path, dir: &Path, site: &str, port: u16) -> Result<Server, String> {
+    fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    let d = dir.display();
+    // As root, workers would run as nobody; keep them able to use the
+    // temporary directories of this run.
+    let user = if common::is_root() {
+        "user root;\n"
+    } else {
+        ""
+    };
+    let site: String = site.lines().map(|l| format!("    {l}\n")).collect();
+    let conf = format!(
+        "# Written by cargo xtask e2e (balancer/); the http block's last part is the\n\
+         # README's \"Deployment behind a load balancer\" configuration.\n\
+         {user}daemon off;\n\
+         master_process on;\n\
+         worker_processes 1;\n\
+         pid {d}/nginx.pid;\n\
+         error_log {d}/error.log notice;\n\
+         events {{ worker_connections 1024; }}\n\
+         http {{\n\
+         \x20   access_log {d}/access.log;\n\
+         \x20   client_body_temp_path {d}/client_body;\n\
+         \x20   proxy_temp_path {d}/proxy;\n\
+         \x20   fastcgi_temp_path {d}/fastcgi;\n\
+         \x20   uwsgi_temp_path {d}/uwsgi;\n\
+         \x20   scgi_temp_path {d}/scgi;\n\
+         {site}\
+         }}\n"
+    );
+    let conf_path = dir.join("nginx.conf");
+    fs::write(&conf_path, conf).map_err(|e| format!("write {}: {e}", conf_path.display()))?;
+    let mut command = Command::new(program);
+    command
+        .arg("-p")
+        .arg(format!("{d}/"))
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .arg("-c")
+        .arg(&conf_path)
+        .current_dir(dir);
+    // The master binds before it starts its worker; connections wait in the
+    // backlog until the worker accepts them.
+    let launch = Launch {
+        name: "balancer-nginx".to_string(),
+        root: dir.to_path_buf(),
+        log_path: dir.join("nginx.out"),
+        access_path: dir.join("nginx.stdout"),
+        ready: Ready::LogLine {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            log: dir.join("error.log"),
+            needle: "start worker process".to_string(),
+        },
+        stop: Stop::Signal("QUIT", PROCESS_TIMEOUT),
+    };
+    Server::start(command, launch).map_err(|e| format!("nginx on port {port}: {e}"))
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use super::checks::LOG_WAIT;
 use super::promtool::debian_tool;
 use super::scenarios::Outcome;
 use super::{Ctx, collect, skip, wait_bounded};
@@ -225,7 +226,7 @@ pub fn images_decode(ctx: &Ctx) -> Outcome {
     for src in expected.iter().map(|s| &s.src) {
         let needle = format!("\"GET /{src} HTTP/1.1\" 200");
         ensure!(
-            srv.access_contains(&needle, Duration::from_secs(2)),
+            srv.access_contains(&needle, LOG_WAIT),
             "{} lacks {needle:?}",
             srv.access_path.display()
         );

@@ -5,20 +5,20 @@
 //! page is kept in `target/e2e/promtool-metrics.txt`.
 //!
 //! promtool comes with Debian's `prometheus` package (`.ci/run` installs it).
-//! This module also holds [`debian_tool`], which `browser.rs` and
-//! `balancer.rs` use too: it finds a program, or installs its Debian package
+//! This module also holds [`debian_tool`], which `browser.rs`, `balancer.rs`
+//! and `slow.rs` use too: it finds a program, or installs its Debian package
 //! when running as root, or says why the scenario must be skipped.
 
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::thread;
+use std::process::Command;
 use std::time::Duration;
 
+use super::checks::{JSON, check_created, expect_status, localhost};
 use super::client::{self, Conn, Response};
-use super::scenarios::{JSON, Outcome, check_created, expect_status, localhost};
-use super::{Ctx, Server, collect, skip, wait_bounded};
+use super::scenarios::Outcome;
+use super::{Ctx, Server, skip};
+use crate::common::{self, run_captured};
 
 /// How long `promtool check metrics` may take.
 const PROMTOOL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -110,34 +110,17 @@ fn sample(page: &str, series: &str) -> Option<f64> {
 /// Runs `promtool check metrics` with `page` on stdin; returns its exit code
 /// and everything it printed.
 fn promtool_check(promtool: &Path, page: &[u8]) -> Result<(Option<i32>, String), String> {
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("spawn {}: {e}", promtool.display()))?;
-    let stdout = collect(child.stdout.take());
-    let stderr = collect(child.stderr.take());
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let page = page.to_vec();
-    // A separate writer: promtool may print before it has read everything.
-    let writer = thread::spawn(move || stdin.write_all(&page));
-    let status = wait_bounded(&mut child, PROMTOOL_TIMEOUT);
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
+    let mut command = Command::new(promtool);
+    command.args(["check", "metrics"]);
+    let out = run_captured(command, Some(page.to_vec()), PROMTOOL_TIMEOUT)?;
+    let output = format!("{}{}", out.stdout, out.stderr);
+    if let Some(e) = out.stdin_error {
+        return Err(format!(
+            "write the page to promtool: {e} ({})",
+            output.trim()
+        ));
     }
-    let written = writer.join().map_err(|_| "stdin writer panicked")?;
-    let output = format!(
-        "{}{}",
-        stdout.join().unwrap_or_default(),
-        stderr.join().unwrap_or_default()
-    );
-    let status =
-        status.ok_or_else(|| format!("promtool still running after {PROMTOOL_TIMEOUT:?}"))?;
-    written.map_err(|e| format!("write the page to promtool: {e} ({})", output.trim()))?;
-    Ok((status.code(), output))
+    Ok((out.status.code(), output))
 }
 
 /// Returns the path of `program`, installing Debian `package` (with
@@ -151,13 +134,13 @@ pub(super) fn debian_tool(
     package: &str,
     apt_args: &[&str],
 ) -> Result<PathBuf, String> {
-    if let Some(path) = find_program(program) {
+    if let Some(path) = common::find_program(program) {
         return Ok(path);
     }
-    if !is_root() {
+    if !common::is_root() {
         return Err(format!("not installed, and not root to apt-get {package}"));
     }
-    if find_program("apt-get").is_none() {
+    if common::find_program("apt-get").is_none() {
         return Err(format!("not installed, and no apt-get for {package}"));
     }
     fs::create_dir_all(&ctx.paths.e2e_dir).map_err(|e| format!("create target/e2e: {e}"))?;
@@ -172,62 +155,13 @@ pub(super) fn debian_tool(
     install.push(package);
     // The package lists may be missing or stale on a fresh machine: update
     // once and retry when the first attempt fails.
-    let installed = apt_get(&install, &log)
-        .or_else(|_| apt_get(&["update", "-q"], &log).and_then(|()| apt_get(&install, &log)));
-    match (installed, find_program(program)) {
+    let apt = |args: &[&str]| common::apt_get(args, &log, APT_TIMEOUT);
+    let installed = apt(&install).or_else(|_| apt(&["update", "-q"]).and_then(|()| apt(&install)));
+    match (installed, common::find_program(program)) {
         (_, Some(path)) => Ok(path),
         (Err(e), None) => Err(format!("apt-get failed ({e}); see {}", log_path.display())),
         (Ok(()), None) => Err(format!("no {program} after installing {package}")),
     }
-}
-
-/// Runs `apt-get args` non-interactively, output to `log`, with a temporary
-/// `policy-rc.d` (when there is none) so that no package starts a service.
-fn apt_get(args: &[&str], log: &File) -> Result<(), String> {
-    let policy = Path::new("/usr/sbin/policy-rc.d");
-    let made_policy = !policy.exists() && write_policy_rc_d(policy).is_ok();
-    let result = crate::common::run_logged(
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-        log,
-        APT_TIMEOUT,
-    );
-    if made_policy {
-        let _ = fs::remove_file(policy);
-    }
-    result
-}
-
-fn write_policy_rc_d(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::write(
-        path,
-        "#!/bin/sh\n# Written by cargo xtask e2e during apt-get install.\nexit 101\n",
-    )?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755))
-}
-
-/// Looks for an executable `name` in `PATH` and the sbin directories.
-pub(super) fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-/// Tells whether this process runs as root (effective user id 0).
-pub(super) fn is_root() -> bool {
-    // The second field of `Uid:` is the effective user id.
-    fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
 }
 
 #[cfg(test)]

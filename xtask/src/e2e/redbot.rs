@@ -4,7 +4,9 @@
 //! REDbot exits 0 whatever it finds, so the scenario reads its HAR output
 //! (`redbot -o har URL`): every entry has `_red_messages`, each with a
 //! `level` (`GOOD`, `INFO`, `WARN`, `BAD`) and maybe `subnotes`; a fetch
-//! that failed shows as `log._red_error`. Each HAR is kept in
+//! that failed shows as `log._red_error`. A report must show that the page was
+//! checked (an entry for its URL, answered 200, with notes), or the scenario
+//! fails: an empty report proves nothing. Each HAR is kept in
 //! `target/e2e/redbot-NAME.har`, and every note, by level, in
 //! `target/e2e/redbot-summary.txt`.
 //!
@@ -15,14 +17,15 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use super::scenarios::Outcome;
-use super::{Ctx, Kind, collect, skip, wait_bounded};
+use super::{Ctx, Kind, skip};
+use crate::common::run_captured;
 
 /// The pages REDbot checks (on the [`Kind::Files`] server): a label for the
 /// log files and the target.
@@ -102,32 +105,24 @@ pub fn no_bad_notes(ctx: &Ctx) -> Outcome {
 
 /// Runs REDbot on `url`, keeps its HAR in `har_path`, and returns its notes.
 fn lint(redbot: &Path, url: &str, har_path: &Path) -> Result<Vec<Note>, String> {
-    let mut child = Command::new(redbot)
-        .args(["-o", "har", url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("spawn {}: {e}", redbot.display()))?;
-    let stdout = collect(child.stdout.take());
-    let stderr = collect(child.stderr.take());
-    let status = wait_bounded(&mut child, RUN_TIMEOUT);
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let (stdout, stderr) = (
-        stdout.join().unwrap_or_default(),
-        stderr.join().unwrap_or_default(),
+    let mut command = Command::new(redbot);
+    command.args(["-o", "har", url]);
+    let out = run_captured(command, None, RUN_TIMEOUT)?;
+    let _ = fs::write(har_path, &out.stdout);
+    ensure!(
+        out.status.success(),
+        "exit {}; stderr: {}",
+        out.status,
+        out.stderr.trim()
     );
-    let _ = fs::write(har_path, &stdout);
-    let status = status.ok_or_else(|| format!("still running after {RUN_TIMEOUT:?}"))?;
-    ensure!(status.success(), "exit {status}; stderr: {}", stderr.trim());
-    notes_of_har(&stdout)
+    notes_of_har(&out.stdout, url)
 }
 
-/// Extracts every note (subnotes included) of the one entry of a REDbot HAR.
-fn notes_of_har(har: &str) -> Result<Vec<Note>, String> {
+/// Extracts every note (subnotes included) of the one entry of a REDbot HAR,
+/// which must be REDbot's check of `url`: an entry for that URL with a 200
+/// response and at least one note. A report without one (no entries, another
+/// URL, no notes) is an error, never a pass: it shows nothing was checked.
+fn notes_of_har(har: &str, url: &str) -> Result<Vec<Note>, String> {
     let json: Value =
         serde_json::from_str(har).map_err(|e| format!("output is not HAR JSON ({e})"))?;
     let log = &json["log"];
@@ -139,12 +134,23 @@ fn notes_of_har(har: &str) -> Result<Vec<Note>, String> {
         .filter(|e| !e.is_empty())
         .ok_or("HAR without entries")?;
     let mut notes = Vec::new();
+    let mut n_checked = 0;
     for entry in entries {
         let messages = entry["_red_messages"]
             .as_array()
             .ok_or("HAR entry without _red_messages")?;
         collect_notes(messages, &mut notes)?;
+        if entry["request"]["url"] == url {
+            let status = &entry["response"]["status"];
+            ensure!(*status == 200, "REDbot got status {status} for {url}");
+            ensure!(!messages.is_empty(), "REDbot has no note on {url}");
+            n_checked += 1;
+        }
     }
+    ensure!(
+        n_checked == 1,
+        "the HAR has {n_checked} entries for {url} (expected 1)"
+    );
     Ok(notes)
 }
 
@@ -219,12 +225,13 @@ mod tests {
 
     #[test]
     fn notes_are_read_with_their_subnotes() {
-        let har = r#"{"log": {"entries": [{"_red_messages": [
+        let har = r#"{"log": {"entries": [{"request": {"url": "http://h/a"},
+            "response": {"status": 200}, "_red_messages": [
             {"note_id": "A", "level": "GOOD", "summary": "fine", "subject": "x", "category": "GENERAL"},
             {"note_id": "B", "level": "BAD", "summary": "broken",
              "subnotes": [{"note_id": "C", "level": "WARN", "summary": "detail"}]}
         ]}]}}"#;
-        let notes = notes_of_har(har).unwrap();
+        let notes = notes_of_har(har, "http://h/a").unwrap();
         let ids: Vec<(&str, &str)> = notes
             .iter()
             .map(|n| (n.level.as_str(), n.id.as_str()))
@@ -240,8 +247,17 @@ mod tests {
             r#"{"log": {"entries": [{}]}}"#,
             r#"{"log": {"entries": [{"_red_messages": [{"level": "BAD"}]}]}}"#,
             "not json",
+            // Checked nothing: no notes, another URL, or a failed fetch.
+            r#"{"log": {"entries": [{"request": {"url": "http://h/a"},
+                "response": {"status": 200}, "_red_messages": []}]}}"#,
+            r#"{"log": {"entries": [{"request": {"url": "http://h/b"},
+                "response": {"status": 200}, "_red_messages": [
+                {"note_id": "A", "level": "GOOD", "summary": "fine"}]}]}}"#,
+            r#"{"log": {"entries": [{"request": {"url": "http://h/a"},
+                "response": {"status": 404}, "_red_messages": [
+                {"note_id": "A", "level": "GOOD", "summary": "fine"}]}]}}"#,
         ] {
-            assert!(notes_of_har(har).is_err(), "{har}");
+            assert!(notes_of_har(har, "http://h/a").is_err(), "{har}");
         }
     }
 }

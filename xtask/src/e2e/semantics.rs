@@ -19,11 +19,12 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::client::{Conn, Response};
-use super::scenarios::{
-    ALLOW, ALLOW_HEADER, Check, HTML, JSON, OCTETS, Outcome, Scenario, StatusCase, check_created,
-    expect_closed, expect_header, fill, localhost, read_root_file, row, scenario, status_case,
+use super::checks::{
+    ALLOW, ALLOW_HEADER, HTML, JSON, OCTETS, StatusCase, check_created, expect_closed,
+    expect_header, fill, localhost, read_root_file, row,
 };
+use super::client::{Conn, Response};
+use super::scenarios::{Check, Outcome, Scenario, scenario, tables};
 use super::{Ctx, Kind, Server, redbot};
 
 /// Returns the scenarios of this module, in run order.
@@ -34,11 +35,7 @@ pub fn all() -> Vec<Scenario> {
     let ranges = RANGE_CASES
         .iter()
         .map(|case| scenario(case.name, move |ctx| range_case(ctx, case)));
-    let statuses = STATUS
-        .iter()
-        .map(|case| scenario(case.name, move |ctx| status_case(ctx, case)));
-    let checks = CHECKS.iter().map(|&(name, run)| scenario(name, run));
-    heads.chain(ranges).chain(statuses).chain(checks).collect()
+    heads.chain(ranges).chain(tables(STATUS, CHECKS)).collect()
 }
 
 /// Scenarios that are one function each, in run order.

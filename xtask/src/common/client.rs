@@ -1,13 +1,19 @@
-//! A deliberately small HTTP/1.1 client for the scenarios.
+//! The one HTTP/1.1 client of every task: e2e scenarios, the soak, the benchmark.
 //!
 //! It writes literal request bytes and reads responses with its own parser,
 //! independent of httpd-proto, so the server's parser never checks itself.
-//! Every socket has 5 s read and write timeouts and every read is bounded, so
-//! a misbehaving server turns into an error, never a hang.
+//! Every socket has 5 s read and write timeouts and every read is bounded, so a
+//! misbehaving server turns into an error, never a hang.
+//!
+//! A [`Conn`] reads and writes through a [`Transport`]: plain TCP, or TLS over TCP
+//! ([`crate::common::tls`]). Scenarios only see `Conn`, so one written for
+//! plain HTTP runs over HTTPS by connecting differently.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
+
+use crate::common::tls::TlsStream;
 
 /// Read and write timeout of every client socket.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -20,6 +26,9 @@ const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
 
 /// Largest chunk-size line, trailer line or trailer section the client accepts.
 const MAX_LINE: usize = 4096;
+
+/// Size of one read from the transport.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// One parsed response.
 #[derive(Debug)]
@@ -62,6 +71,13 @@ impl Response {
             .any(|t| t.trim().eq_ignore_ascii_case(token))
     }
 
+    /// Tells whether the response says how long its body is (`Content-Length` or
+    /// chunked), or has no body by definition (1xx, 204, 304).
+    pub fn is_framed(&self) -> bool {
+        let bodiless = self.status / 100 == 1 || self.status == 204 || self.status == 304;
+        bodiless || self.chunked || self.header("content-length").is_some()
+    }
+
     /// Returns the body as (lossy) text, for messages.
     pub fn body_text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -81,7 +97,7 @@ impl Response {
 }
 
 /// How a read that expected the end of the connection ended.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Closed {
     /// The server closed cleanly (read returned 0).
     Eof,
@@ -89,42 +105,106 @@ pub enum Closed {
     Reset,
 }
 
+/// What a connection shows at one instant, without waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// Nothing to read, still open.
+    Silent,
+    /// Bytes arrived (or were buffered) that nobody asked for yet.
+    Data,
+    /// The server closed or reset the connection.
+    Closed(Closed),
+}
+
+/// What a [`Conn`] carries its bytes over.
+#[derive(Debug)]
+pub enum Transport {
+    /// Plain TCP.
+    Plain(TcpStream),
+    /// TLS over TCP (boxed: a TLS session is large).
+    Tls(Box<TlsStream>),
+}
+
+impl Transport {
+    /// Returns the TCP socket under the transport.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Transport::Plain(s) => s,
+            Transport::Tls(s) => s.tcp(),
+        }
+    }
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.read(buf),
+            Transport::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.write(buf),
+            Transport::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Plain(s) => s.flush(),
+            Transport::Tls(s) => s.flush(),
+        }
+    }
+}
+
 /// A client connection with its own read buffer.
 #[derive(Debug)]
 pub struct Conn {
-    stream: TcpStream,
+    transport: Transport,
     buf: Vec<u8>,
     /// Start of the unread bytes in `buf`.
     pos: usize,
 }
 
 impl Conn {
-    /// Connects to `addr` with 5 s read and write timeouts.
+    /// Connects to `addr` over plain TCP with 5 s read and write timeouts.
     pub fn connect(addr: SocketAddr) -> Result<Conn, String> {
-        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
-            .map_err(|e| format!("connect to {addr}: {e}"))?;
-        stream
-            .set_read_timeout(Some(IO_TIMEOUT))
-            .and_then(|()| stream.set_write_timeout(Some(IO_TIMEOUT)))
-            .map_err(|e| format!("set timeouts: {e}"))?;
-        // Small requests must leave at once, not wait for Nagle.
-        let _ = stream.set_nodelay(true);
-        Ok(Conn {
-            stream,
+        Ok(Conn::over(Transport::Plain(tcp_connect(addr)?)))
+    }
+
+    /// Wraps an established transport.
+    pub fn over(transport: Transport) -> Conn {
+        Conn {
+            transport,
             buf: Vec::new(),
             pos: 0,
-        })
+        }
     }
 
-    /// Returns the socket, e.g. to change its timeout.
-    pub fn stream(&self) -> &TcpStream {
-        &self.stream
+    /// Returns the transport, e.g. to ask a TLS session what it negotiated.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
     }
 
-    /// Writes all of `bytes` in one call.
+    /// Returns the TCP socket under the transport.
+    pub fn tcp(&self) -> &TcpStream {
+        self.transport.tcp()
+    }
+
+    /// Sets the read timeout of the socket (`None`: wait forever).
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<(), String> {
+        self.tcp()
+            .set_read_timeout(timeout)
+            .map_err(|e| format!("set read timeout: {e}"))
+    }
+
+    /// Writes all of `bytes` and flushes.
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes)?;
-        self.stream.flush()
+        self.transport.write_all(bytes)?;
+        self.transport.flush()
     }
 
     /// Like [`Conn::send`] with a readable error.
@@ -214,7 +294,7 @@ impl Conn {
             ));
         }
         let mut byte = [0u8; 512];
-        match self.stream.read(&mut byte) {
+        match read_transport(&mut self.transport, &mut byte) {
             Ok(0) => Ok(Closed::Eof),
             Ok(n) => Err(format!(
                 "expected the server to close, got {n} more bytes: {:?}",
@@ -228,24 +308,44 @@ impl Conn {
         }
     }
 
-    /// Tells whether the server has sent anything (or closed) within `wait`;
-    /// buffered bytes count. Restores the 5 s read timeout afterwards.
+    /// Tells whether the server has sent anything, closed or reset within `wait`;
+    /// buffered bytes count. Restores the 5 s read timeout afterwards. Bytes that
+    /// arrived stay buffered for the next read.
     pub fn has_data(&mut self, wait: Duration) -> Result<bool, String> {
         if self.pos < self.buf.len() {
             return Ok(true);
         }
-        self.stream
-            .set_read_timeout(Some(wait))
-            .map_err(|e| format!("set timeout: {e}"))?;
-        let result = self.fill();
-        self.stream
-            .set_read_timeout(Some(IO_TIMEOUT))
-            .map_err(|e| format!("set timeout: {e}"))?;
+        self.set_read_timeout(Some(wait))?;
+        let result = self.fill_io();
+        self.set_read_timeout(Some(IO_TIMEOUT))?;
         match result {
             // Bytes, or EOF: either way the server has acted on this connection.
             Ok(_) => Ok(true),
-            Err(e) if e.starts_with("read timed out") => Ok(false),
-            Err(e) => Err(e),
+            Err(e) if is_reset(&e) => Ok(true),
+            Err(e) if is_timeout(&e) => Ok(false),
+            Err(e) => Err(format!("read: {e}")),
+        }
+    }
+
+    /// Tells, without waiting, whether the server has sent something, closed or
+    /// reset the connection, or is silent. Bytes that arrived stay buffered.
+    pub fn peer_now(&mut self) -> Result<Peer, String> {
+        if self.pos < self.buf.len() {
+            return Ok(Peer::Data);
+        }
+        self.tcp()
+            .set_nonblocking(true)
+            .map_err(|e| format!("set nonblocking: {e}"))?;
+        let result = self.fill_io();
+        self.tcp()
+            .set_nonblocking(false)
+            .map_err(|e| format!("set blocking: {e}"))?;
+        match result {
+            Ok(0) => Ok(Peer::Closed(Closed::Eof)),
+            Ok(_) => Ok(Peer::Data),
+            Err(e) if is_reset(&e) => Ok(Peer::Closed(Closed::Reset)),
+            Err(e) if is_timeout(&e) => Ok(Peer::Silent),
+            Err(e) => Err(format!("read: {e}")),
         }
     }
 
@@ -257,7 +357,7 @@ impl Conn {
         self.pos = self.buf.len();
         let mut chunk = [0u8; 4096];
         loop {
-            match self.stream.read(&mut chunk) {
+            match read_transport(&mut self.transport, &mut chunk) {
                 Ok(0) => return Ok((got, Closed::Eof)),
                 Ok(n) => {
                     got.extend_from_slice(&chunk[..n]);
@@ -279,19 +379,24 @@ impl Conn {
 
     /// Reads more bytes into the buffer; returns how many (0 = EOF).
     fn fill(&mut self) -> Result<usize, String> {
+        self.fill_io().map_err(|e| {
+            if is_timeout(&e) {
+                "read timed out after 5 s".to_string()
+            } else {
+                format!("read: {e}")
+            }
+        })
+    }
+
+    fn fill_io(&mut self) -> io::Result<usize> {
         if self.pos == self.buf.len() {
             self.buf.clear();
             self.pos = 0;
         }
-        let mut chunk = [0u8; 16 * 1024];
-        match self.stream.read(&mut chunk) {
-            Ok(n) => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                Ok(n)
-            }
-            Err(e) if is_timeout(&e) => Err("read timed out after 5 s".into()),
-            Err(e) => Err(format!("read: {e}")),
-        }
+        let mut chunk = [0u8; READ_CHUNK];
+        let n = read_transport(&mut self.transport, &mut chunk)?;
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(n)
     }
 
     fn read_exact_body(&mut self, n: usize) -> Result<Vec<u8>, String> {
@@ -370,6 +475,19 @@ impl Conn {
     }
 }
 
+/// Opens a TCP connection to `addr` with [`IO_TIMEOUT`] for connect, reads and
+/// writes, and Nagle off (small requests must leave at once).
+pub fn tcp_connect(addr: SocketAddr) -> Result<TcpStream, String> {
+    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+        .map_err(|e| format!("connect to {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(IO_TIMEOUT))
+        .and_then(|()| stream.set_write_timeout(Some(IO_TIMEOUT)))
+        .map_err(|e| format!("set timeouts: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
 /// Connects, sends `raw`, reads one response (not to a HEAD request).
 pub fn exchange(addr: SocketAddr, raw: &[u8]) -> Result<(Conn, Response), String> {
     let mut conn = Conn::connect(addr)?;
@@ -417,6 +535,15 @@ pub fn is_reset(e: &io::Error) -> bool {
     )
 }
 
+/// Reads from `transport`; an `UnexpectedEof` error (how a TLS session reports a
+/// peer that closed without `close_notify`) reads as EOF, like a plain close.
+fn read_transport(transport: &mut Transport, buf: &mut [u8]) -> io::Result<usize> {
+    match transport.read(buf) {
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+        other => other,
+    }
+}
+
 fn parse_status_line(line: &str) -> Result<(String, u16), String> {
     let mut parts = line.splitn(3, ' ');
     let version = parts.next().unwrap_or_default();
@@ -439,7 +566,8 @@ fn parse_digits<T: std::str::FromStr>(s: &str) -> Option<T> {
     s.parse().ok()
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+/// Returns the offset of the first `needle` in `haystack`.
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
@@ -475,6 +603,7 @@ mod tests {
             (r.status, r.body.as_slice(), r.header("x-a")),
             (200, &b"abc"[..], Some("1"))
         );
+        assert!(r.is_framed());
         let r = conn.read_response(false).unwrap();
         assert!(r.chunked);
         assert_eq!(r.body, b"hello");
@@ -485,6 +614,7 @@ mod tests {
             (r.version.as_str(), r.status, r.body.as_slice()),
             ("HTTP/1.0", 404, &b"tail"[..])
         );
+        assert!(!r.is_framed());
         assert_eq!(conn.expect_closed().unwrap(), Closed::Eof);
     }
 
@@ -504,5 +634,20 @@ mod tests {
                 String::from_utf8_lossy(case)
             );
         }
+    }
+
+    #[test]
+    fn peer_state_is_read_without_waiting() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut conn = Conn::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        assert_eq!(conn.peer_now().unwrap(), Peer::Silent);
+        server.write_all(b"x").unwrap();
+        assert!(conn.has_data(IO_TIMEOUT).unwrap());
+        assert_eq!(conn.peer_now().unwrap(), Peer::Data);
+        drop(server);
+        let (got, closed) = conn.wait_closed().unwrap();
+        assert_eq!(got, b"x");
+        assert_eq!(closed, Closed::Eof);
     }
 }
