@@ -33,12 +33,15 @@ pub enum ParseError {
     BadTarget,
     /// The version is not of the form `HTTP/DIGIT.DIGIT`.
     BadVersion,
-    /// The version is well formed but neither `HTTP/1.0` nor `HTTP/1.1`.
+    /// The version is well formed but its major version is not 1 (`HTTP/2.0`, `HTTP/0.9`).
     UnsupportedVersion,
     /// A line ends in a bare LF or holds a bare CR.
     BadLineEnding,
     /// A header name is empty, holds a non-token byte, or is followed by whitespace.
     BadHeaderName,
+    /// A header name is a look-alike of `Content-Length` or `Transfer-Encoding`, such as
+    /// `Content_Length` or `Transfer--Encoding` (see [`parse_request`]).
+    FramingLookalike,
     /// A header value holds a control byte.
     BadHeaderValue,
     /// A header line starts with whitespace (obsolete line folding).
@@ -65,6 +68,9 @@ impl fmt::Display for ParseError {
             ParseError::UnsupportedVersion => "unsupported http version",
             ParseError::BadLineEnding => "bare cr or lf in head",
             ParseError::BadHeaderName => "invalid header name",
+            ParseError::FramingLookalike => {
+                "header name resembles content-length or transfer-encoding"
+            }
             ParseError::BadHeaderValue => "invalid header value",
             ParseError::ObsoleteFold => "obsolete line folding",
             ParseError::TooManyHeaders => "too many headers",
@@ -79,11 +85,15 @@ impl fmt::Display for ParseError {
 impl std::error::Error for ParseError {}
 
 /// The HTTP versions this crate accepts.
+///
+/// A request may name a later minor version of HTTP/1 (`HTTP/1.2` .. `HTTP/1.9`); it is
+/// parsed as [`Version::Http11`], the highest minor version this crate implements,
+/// so the answer says `HTTP/1.1` (RFC 9110 section 2.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Version {
     /// `HTTP/1.0`
     Http10,
-    /// `HTTP/1.1`
+    /// `HTTP/1.1`, or a later `HTTP/1.x` served as 1.1.
     Http11,
 }
 
@@ -247,11 +257,13 @@ impl<'h, 'b> Request<'h, 'b> {
     ///
     /// `Transfer-Encoding` (all such headers read as one list) must name `chunked`
     /// exactly once, as its last coding; this crate decodes no other coding.
-    /// `Content-Length` headers and list elements must all be the same number.
+    /// Each `Content-Length` value must be one decimal number (a list such as `5, 5` is
+    /// `BadContentLength`), and repeated `Content-Length` headers must agree.
     ///
     /// # Errors
     /// `ConflictingLength` for both `Transfer-Encoding` and `Content-Length` or differing
-    /// lengths, `BadContentLength`, `BadTransferEncoding`, `UnsupportedTransferCoding`.
+    /// `Content-Length` headers, `BadContentLength` for a value that is not one number,
+    /// `BadTransferEncoding`, `UnsupportedTransferCoding`.
     ///
     /// # Examples
     ///
@@ -327,9 +339,11 @@ impl<'h, 'b> Request<'h, 'b> {
     fn length_framing(&self) -> Result<Framing, ParseError> {
         let mut length = None;
         let mut differ = false;
-        for value in self.headers_named("content-length").flat_map(elements) {
-            // A malformed element anywhere outranks a disagreement, so read them all.
-            let n = parse_content_length(value)?;
+        for value in self.headers_named("content-length") {
+            // A list, even of equal numbers (`5, 5`), is refused: RFC 9110 section 8.6
+            // lets a recipient accept it, but an intermediary may read it otherwise.
+            // A malformed value anywhere outranks a disagreement, so read them all.
+            let n = parse_content_length(trim_ows(value))?;
             match length {
                 None => length = Some(n),
                 Some(seen) if seen != n => differ = true,
@@ -362,6 +376,17 @@ impl<'h, 'b> Request<'h, 'b> {
 /// visible ASCII; whitespace before a field's colon and obsolete line folding are
 /// rejected; every line must end in CRLF. Up to [`MAX_LEADING_EMPTY_LINES`] empty lines
 /// before the request line are skipped.
+///
+/// Versions: `HTTP/1.0` is [`Version::Http10`]; `HTTP/1.1` and any later `HTTP/1.x`
+/// are [`Version::Http11`] (RFC 9110 section 2.5); another major version (`HTTP/0.9`,
+/// `HTTP/2.0`) is `UnsupportedVersion`; anything else is `BadVersion`.
+///
+/// Framing look-alikes: a field name that is not `Content-Length` or
+/// `Transfer-Encoding` but spells one of them once ASCII case, `-` and `_` are
+/// ignored (`Content_Length`, `Transfer--Encoding`, `content-length-`, `ContentLength`)
+/// is `FramingLookalike`. Such a name is no framing header to this parser, but a proxy
+/// or a CGI gateway (which maps `-` to `_`) may take it for one; refusing it
+/// outright, as lighttpd does, closes that request-smuggling gap.
 ///
 /// Input that could still grow into a valid head gives [`Status::Partial`]; input that
 /// cannot gives its error without waiting for more bytes. The one exception is a byte
@@ -511,8 +536,10 @@ fn parse_version(buf: &[u8], start: usize) -> Step<(Version, usize)> {
         Some(_) => return Err(ParseError::BadVersion),
     }
     let version = match (major, minor) {
-        (b'1', b'1') => Version::Http11,
         (b'1', b'0') => Version::Http10,
+        // RFC 9110 section 2.5: a later minor version is served as the highest one we
+        // implement.
+        (b'1', _) => Version::Http11,
         _ => return Err(ParseError::UnsupportedVersion),
     };
     match buf.get(cr + 1) {
@@ -599,6 +626,9 @@ fn parse_field_line(buf: &[u8], start: usize) -> Step<FieldLine<'_>> {
         (Some(b'\r'), Some(b'\n')) => {}
         _ => return Err(ParseError::BadLineEnding),
     }
+    if buf.get(start..name_end).is_some_and(is_framing_lookalike) {
+        return Err(ParseError::FramingLookalike);
+    }
     Ok(Some(FieldLine {
         header: Header {
             name: ascii_str(buf, start, name_end)?,
@@ -606,6 +636,30 @@ fn parse_field_line(buf: &[u8], start: usize) -> Step<FieldLine<'_>> {
         },
         end: cr + 2,
     }))
+}
+
+/// Tells whether the field name `name` is a look-alike of a framing header: not
+/// `Content-Length` or `Transfer-Encoding` itself (in any case), but spelling
+/// `contentlength` or `transferencoding` once ASCII case, `-` and `_` are ignored.
+fn is_framing_lookalike(name: &[u8]) -> bool {
+    // The shortest look-alike is `contentlength`; most names are shorter.
+    if name.len() < 13 {
+        return false;
+    }
+    let mut letters = name.iter().filter(|&&b| b != b'-' && b != b'_');
+    let (squeezed, canonical): (&[u8], &[u8]) = match letters.next() {
+        Some(b'c' | b'C') => (b"ontentlength", b"content-length"),
+        Some(b't' | b'T') => (b"ransferencoding", b"transfer-encoding"),
+        _ => return false,
+    };
+    let mut want = squeezed.iter();
+    for &b in letters {
+        // Stops at the first letter that differs, so `Cache-Control` costs two steps.
+        if want.next() != Some(&b.to_ascii_lowercase()) {
+            return false;
+        }
+    }
+    want.next().is_none() && !name.eq_ignore_ascii_case(canonical)
 }
 
 /// Classifies a CR or LF found where the current element may not end.
@@ -846,6 +900,14 @@ mod tests {
             0,
         ),
         (b"get / HTTP/1.1\r\n\r\n", "get", "/", Version::Http11, 0),
+        (b"GET / HTTP/1.2\r\n\r\n", "GET", "/", Version::Http11, 0),
+        (
+            b"GET / HTTP/1.9\r\nHost: a\r\n\r\n",
+            "GET",
+            "/",
+            Version::Http11,
+            1,
+        ),
     ];
 
     #[test]
@@ -942,9 +1004,10 @@ mod tests {
         (b"GET / FOO\r\n\r\n", ParseError::BadVersion),
         (b"GET / HTTP/2.0\r\n\r\n", ParseError::UnsupportedVersion),
         (b"GET / HTTP/0.9\r\n\r\n", ParseError::UnsupportedVersion),
-        (b"GET / HTTP/1.2\r\n\r\n", ParseError::UnsupportedVersion),
         (b"GET / HTTP/3.0\r\n\r\n", ParseError::UnsupportedVersion),
         (b"GET / HTTP/9.9\r\n\r\n", ParseError::UnsupportedVersion),
+        (b"GET / HTTP/1.10\r\n\r\n", ParseError::BadVersion),
+        (b"GET / HTTP/1.x\r\n\r\n", ParseError::BadVersion),
         // Line endings.
         (b"\n", ParseError::BadLineEnding),
         (b"\r\n\nGET / HTTP/1.1\r\n\r\n", ParseError::BadLineEnding),
@@ -992,6 +1055,15 @@ mod tests {
         (
             b"GET / HTTP/1.1\r\nA\x00B: a\r\n\r\n",
             ParseError::BadHeaderName,
+        ),
+        // Framing look-alikes.
+        (
+            b"POST / HTTP/1.1\r\nTransfer_Encoding: chunked\r\n\r\n",
+            ParseError::FramingLookalike,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nContent_Length: 5\r\n\r\n",
+            ParseError::FramingLookalike,
         ),
         // Header values.
         (
@@ -1063,6 +1135,7 @@ mod tests {
             ParseError::BadHeaderName,
             ParseError::BadHeaderValue,
             ParseError::ObsoleteFold,
+            ParseError::FramingLookalike,
         ];
         for error in head_errors {
             assert!(
@@ -1118,20 +1191,74 @@ mod tests {
     }
 
     #[test]
-    fn well_formed_but_other_versions_are_unsupported() {
+    fn every_well_formed_version_has_its_outcome() {
+        // RFC 9110 section 2.5: a later HTTP/1 minor version is served as 1.1; another
+        // major version is unsupported.
         for major in b'0'..=b'9' {
             for minor in b'0'..=b'9' {
                 let mut input = b"GET / HTTP/".to_vec();
                 input.extend_from_slice(&[major, b'.', minor]);
                 input.extend_from_slice(b"\r\n\r\n");
-                let result = parse(&input).map(|s| s != Status::Partial);
-                let expected = if major == b'1' && (minor == b'0' || minor == b'1') {
-                    Ok(true)
-                } else {
-                    Err(ParseError::UnsupportedVersion)
+                let result = parse(&input).map(|s| match s {
+                    Status::Complete(parsed) => Some(parsed.version),
+                    Status::Partial => None,
+                });
+                let expected = match (major, minor) {
+                    (b'1', b'0') => Ok(Some(Version::Http10)),
+                    (b'1', _) => Ok(Some(Version::Http11)),
+                    _ => Err(ParseError::UnsupportedVersion),
                 };
                 assert_eq!(result, expected, "{}", show(&input));
             }
+        }
+    }
+
+    #[test]
+    fn framing_lookalike_names_are_refused() {
+        let cases: &[(&str, bool)] = &[
+            // The framing headers themselves, in any case, are not look-alikes.
+            ("Content-Length", false),
+            ("content-length", false),
+            ("CONTENT-LENGTH", false),
+            ("Transfer-Encoding", false),
+            ("tRANSFER-eNCODING", false),
+            // Underscores, doubled, leading, trailing or missing hyphens.
+            ("Content_Length", true),
+            ("content_length", true),
+            ("Transfer_Encoding", true),
+            ("Transfer--Encoding", true),
+            ("Content--Length", true),
+            ("content-length-", true),
+            ("-Content-Length", true),
+            ("_transfer_encoding_", true),
+            ("ContentLength", true),
+            ("TransferEncoding", true),
+            ("Content-_-Length", true),
+            ("Conte-nt-Length", true),
+            // Other names, near or far.
+            ("Content-Lengths", false),
+            ("Content-Lengt", false),
+            ("X-Content-Length", false),
+            ("Content-Location", false),
+            ("Content-Type", false),
+            ("Cache-Control", false),
+            ("Transfer-Encodings", false),
+            ("TE", false),
+            ("Accept-Encoding", false),
+            ("Upgrade-Insecure-Requests", false),
+            ("c", false),
+            ("-", false),
+            ("-------------", false),
+        ];
+        for &(name, refused) in cases {
+            assert_eq!(is_framing_lookalike(name.as_bytes()), refused, "{name}");
+            let input = format!("POST / HTTP/1.1\r\n{name}: 5\r\n\r\n");
+            let expected = if refused {
+                Err(ParseError::FramingLookalike)
+            } else {
+                Ok(())
+            };
+            assert_eq!(parse(input.as_bytes()).map(|_| ()), expected, "{name}");
         }
     }
 
@@ -1245,14 +1372,27 @@ mod tests {
         assert!(range.contains(&request.headers[0].value.as_ptr()));
     }
 
+    /// Reduces a parse to a short label, for tallying outcomes.
+    fn label(result: &Result<Status<Parsed>, ParseError>) -> String {
+        match result {
+            Ok(Status::Complete(_)) => "Complete".to_string(),
+            Ok(Status::Partial) => "Partial".to_string(),
+            Err(e) => format!("{e:?}"),
+        }
+    }
+
     #[test]
-    fn never_panics_on_any_short_input() {
-        // Every input of up to two bytes, and a set of three-byte tails after valid
-        // prefixes: the parser must return, whatever it returns.
+    fn short_inputs_have_the_expected_outcomes() {
+        // Every input of up to two bytes, and three-byte tails after valid prefixes: the
+        // parser must return, and the tally of what it returns must match the table, so
+        // that a parser that panics, accepts everything or refuses everything fails.
+        let mut tally = std::collections::BTreeMap::<(&str, String), usize>::new();
         for a in 0..=255u8 {
-            let _ = parse(&[a]);
+            *tally.entry(("1 byte", label(&parse(&[a])))).or_default() += 1;
             for b in 0..=255u8 {
-                let _ = parse(&[a, b]);
+                *tally
+                    .entry(("2 bytes", label(&parse(&[a, b]))))
+                    .or_default() += 1;
             }
         }
         let prefixes: &[&[u8]] = &[b"GET", b"GET /", b"GET / HTTP/1.1", b"GET / HTTP/1.1\r\nA:"];
@@ -1261,11 +1401,61 @@ mod tests {
                 for c in [b'\r', b'\n', b' ', b':', b'a', 0, 0xff] {
                     let mut input = prefix.to_vec();
                     input.extend_from_slice(&[b, c, b'\n']);
-                    let _ = parse(&input);
+                    *tally.entry(("tails", label(&parse(&input)))).or_default() += 1;
                 }
             }
         }
+        let got: Vec<(&str, &str, usize)> = tally
+            .iter()
+            .map(|((group, outcome), &n)| (*group, outcome.as_str(), n))
+            .collect();
+        assert_eq!(got, SHORT_INPUT_OUTCOMES);
+
+        // And a few of those inputs, one by one.
+        let cases: &[(&[u8], Result<bool, ParseError>)] = &[
+            (b"G", Ok(false)),
+            (b"\r", Ok(false)),
+            (b"\r\n", Ok(false)),
+            (b"\n", Err(ParseError::BadLineEnding)),
+            (b" ", Err(ParseError::BadRequestLine)),
+            (b"G ", Ok(false)),
+            (b"(", Err(ParseError::BadMethod)),
+            (b"GET / HTTP/1.1\r\nA:b\r\n", Ok(false)),
+            (b"GET / HTTP/1.1\r\nA:\r\n\r\n", Ok(true)),
+            (b"GET / HTTP/1.1\r\nA:a\r\n", Ok(false)),
+            (
+                b"GET / HTTP/1.1\r\nA:\x00\r\n",
+                Err(ParseError::BadHeaderValue),
+            ),
+            (b"GET /\xff\r\n", Err(ParseError::BadTarget)),
+        ];
+        for &(input, expected) in cases {
+            let result = parse(input).map(|s| s != Status::Partial);
+            assert_eq!(result, expected, "{}", show(input));
+        }
     }
+
+    /// What [`short_inputs_have_the_expected_outcomes`] must tally: (group, outcome,
+    /// number of inputs).
+    const SHORT_INPUT_OUTCOMES: &[(&str, &str, usize)] = &[
+        // 77 tchars and CR may start a head; SP and LF are wrong at once.
+        ("1 byte", "BadLineEnding", 1),
+        ("1 byte", "BadMethod", 176),
+        ("1 byte", "BadRequestLine", 1),
+        ("1 byte", "Partial", 78),
+        ("2 bytes", "BadLineEnding", 588),
+        ("2 bytes", "BadMethod", 58_608),
+        ("2 bytes", "BadRequestLine", 256),
+        ("2 bytes", "Partial", 6084),
+        // Each tail ends in a LF, so none completes a head.
+        ("tails", "BadHeaderValue", 434),
+        ("tails", "BadLineEnding", 1785),
+        ("tails", "BadMethod", 1463),
+        ("tails", "BadRequestLine", 182),
+        ("tails", "BadTarget", 1304),
+        ("tails", "BadVersion", 1776),
+        ("tails", "Partial", 224),
+    ];
 
     #[test]
     fn mutated_heads_give_the_same_answer_for_every_prefix() {
@@ -1442,11 +1632,26 @@ mod tests {
             (
                 Version::Http11,
                 &[("Content-Length", "5, 5")],
-                Ok(Length(5)),
+                Err(BadContentLength),
             ),
             (
                 Version::Http11,
                 &[("Content-Length", "5,5,5")],
+                Err(BadContentLength),
+            ),
+            (
+                Version::Http11,
+                &[("Content-Length", "1000,1000")],
+                Err(BadContentLength),
+            ),
+            (
+                Version::Http11,
+                &[("Content-Length", "5"), ("Content-Length", "5, 5")],
+                Err(BadContentLength),
+            ),
+            (
+                Version::Http11,
+                &[("Content-Length", " 5\t")],
                 Ok(Length(5)),
             ),
             (
@@ -1467,7 +1672,7 @@ mod tests {
             (
                 Version::Http11,
                 &[("Content-Length", "5, 10")],
-                Err(ConflictingLength),
+                Err(BadContentLength),
             ),
             (
                 Version::Http11,
@@ -1714,6 +1919,7 @@ mod tests {
             ParseError::UnsupportedVersion,
             ParseError::BadLineEnding,
             ParseError::BadHeaderName,
+            ParseError::FramingLookalike,
             ParseError::BadHeaderValue,
             ParseError::ObsoleteFold,
             ParseError::TooManyHeaders,

@@ -43,6 +43,7 @@ const PARSE_ERRORS: &[ParseError] = &[
     ParseError::UnsupportedVersion,
     ParseError::BadLineEnding,
     ParseError::BadHeaderName,
+    ParseError::FramingLookalike,
     ParseError::BadHeaderValue,
     ParseError::ObsoleteFold,
     ParseError::TooManyHeaders,
