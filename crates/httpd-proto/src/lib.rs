@@ -15,6 +15,13 @@
 //! - [`ResponseHead`] writes a status line and header lines that cannot be split by
 //!   injected line breaks.
 //!
+//! Parsing is fast without giving up any of these checks: bytes are classified by
+//! 256-entry tables, and request targets and field values are scanned 32 bytes at a
+//! time with AVX2 when the CPU has it (detected at run time), 16 with SSE2 on other
+//! x86-64 CPUs, and byte by byte elsewhere; all three give the same answers. That
+//! scanning is the crate's only `unsafe` code, in one module that says why.
+//! `cargo bench -p httpd-proto` compares [`parse_request`] with httparse.
+//!
 //! Every limit is a named constant: [`MAX_HEADERS`], [`MAX_LEADING_EMPTY_LINES`],
 //! [`MAX_CHUNK_SIZE_DIGITS`], [`MAX_CHUNK_LINE_BYTES`], [`MAX_TRAILER_BYTES`]. The
 //! size of a head is the caller's to bound, with the length [`HeadScanner`] reports.
@@ -69,6 +76,7 @@ mod range;
 mod request;
 mod response;
 mod scan;
+mod simd;
 mod table;
 
 pub use crate::accept::{AcceptEncoding, Coding, Q_MAX, parse_accept_encoding};

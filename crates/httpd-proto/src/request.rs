@@ -12,7 +12,8 @@ use std::fmt;
 
 use crate::Status;
 use crate::field::{elements, has_token, parse_content_length};
-use crate::table::{is_field_byte, is_tchar, is_vchar, trim_ows};
+use crate::simd::{self, Path};
+use crate::table::{is_tchar, trim_ows};
 
 /// The most header fields [`parse_request`] accepts in one head.
 pub const MAX_HEADERS: usize = 100;
@@ -418,10 +419,21 @@ pub fn parse_request<'h, 'b>(
     buf: &'b [u8],
     slots: &'h mut [Header<'b>],
 ) -> Result<Status<(Request<'h, 'b>, usize)>, ParseError> {
-    let Some(line) = parse_request_line(buf)? else {
+    // The scan implementation is chosen once per head; the scans run on every byte.
+    simd::with_best_path(|path| parse_head(buf, slots, path))
+}
+
+/// [`parse_request`] with the scans of `path`.
+#[inline(always)]
+fn parse_head<'h, 'b>(
+    buf: &'b [u8],
+    slots: &'h mut [Header<'b>],
+    path: Path,
+) -> Result<Status<(Request<'h, 'b>, usize)>, ParseError> {
+    let Some(line) = parse_request_line(buf, path)? else {
         return Ok(Status::Partial);
     };
-    let Some((n_headers, head_len)) = parse_fields(buf, line.end, slots)? else {
+    let Some((n_headers, head_len)) = parse_fields(buf, line.end, slots, path)? else {
         return Ok(Status::Partial);
     };
     let slots: &'h [Header<'b>] = slots;
@@ -446,33 +458,36 @@ struct RequestLine<'b> {
 type Step<T> = Result<Option<T>, ParseError>;
 
 /// Parses the optional empty lines and the request line.
-fn parse_request_line(buf: &[u8]) -> Step<RequestLine<'_>> {
+#[inline(always)]
+fn parse_request_line(buf: &[u8], path: Path) -> Step<RequestLine<'_>> {
     let Some(start) = skip_empty_lines(buf) else {
         return Ok(None);
     };
 
-    let method_end = skip_while(buf, start, is_tchar);
+    let (method, method_len) = simd::take_method(rest_of(buf, start));
+    let method_end = start + method_len;
     let Some(&b) = buf.get(method_end) else {
         return Ok(None);
     };
     match b {
-        b' ' if method_end > start => {}
+        b' ' if method_len > 0 => {}
         b' ' => return Err(ParseError::BadRequestLine),
         b'\r' | b'\n' => return line_cut(buf, method_end, ParseError::BadRequestLine),
         _ => return Err(ParseError::BadMethod),
     }
 
     let target_start = method_end + 1;
-    let target_end = skip_while(buf, target_start, is_vchar);
+    let (target, target_len) = simd::take_vchars(rest_of(buf, target_start), path);
+    let target_end = target_start + target_len;
     let Some(&b) = buf.get(target_end) else {
         return Ok(None);
     };
     match b {
-        b' ' if target_end > target_start => {}
+        b' ' if target_len > 0 => {}
         // Two spaces in a row.
         b' ' => return Err(ParseError::BadRequestLine),
         // `GET /` alone is an HTTP/0.9 request; `GET ` has no target at all.
-        b'\r' | b'\n' if target_end > target_start => {
+        b'\r' | b'\n' if target_len > 0 => {
             return line_cut(buf, target_end, ParseError::BadRequestLine);
         }
         b'\r' | b'\n' => return line_cut(buf, target_end, ParseError::BadTarget),
@@ -480,12 +495,18 @@ fn parse_request_line(buf: &[u8]) -> Step<RequestLine<'_>> {
     }
 
     let version_start = target_end + 1;
-    let Some((version, end)) = parse_version(buf, version_start)? else {
-        return Ok(None);
+    // Nearly every request says `HTTP/1.1` and ends its line there.
+    let (version, end) = if buf.get(version_start..version_start + 10) == Some(b"HTTP/1.1\r\n") {
+        (Version::Http11, version_start + 10)
+    } else {
+        let Some(parsed) = parse_version(buf, version_start)? else {
+            return Ok(None);
+        };
+        parsed
     };
     Ok(Some(RequestLine {
-        method: ascii_str(buf, start, method_end)?,
-        target: ascii_str(buf, target_start, target_end)?,
+        method,
+        target,
         version,
         end,
     }))
@@ -493,7 +514,11 @@ fn parse_request_line(buf: &[u8]) -> Step<RequestLine<'_>> {
 
 /// Returns the offset of the request line after at most
 /// [`MAX_LEADING_EMPTY_LINES`] CRLFs, or `None` if a final CR leaves it open.
+#[inline(always)]
 fn skip_empty_lines(buf: &[u8]) -> Option<usize> {
+    if buf.first() != Some(&b'\r') {
+        return Some(0);
+    }
     let mut pos = 0;
     for _ in 0..MAX_LEADING_EMPTY_LINES {
         match (buf.get(pos), buf.get(pos + 1)) {
@@ -561,7 +586,13 @@ fn version_byte(buf: &[u8], pos: usize, want: impl Fn(u8) -> bool) -> Step<u8> {
 
 /// Parses field lines from `start` through the blank line into `slots`; returns the
 /// number of fields and the offset past the blank line.
-fn parse_fields<'b>(buf: &'b [u8], start: usize, slots: &mut [Header<'b>]) -> Step<(usize, usize)> {
+#[inline(always)]
+fn parse_fields<'b>(
+    buf: &'b [u8],
+    start: usize,
+    slots: &mut [Header<'b>],
+    path: Path,
+) -> Step<(usize, usize)> {
     let mut pos = start;
     let mut n_headers = 0;
     loop {
@@ -580,7 +611,7 @@ fn parse_fields<'b>(buf: &'b [u8], start: usize, slots: &mut [Header<'b>]) -> St
             b' ' | b'\t' => return Err(ParseError::ObsoleteFold),
             _ => {}
         }
-        let Some(field) = parse_field_line(buf, pos)? else {
+        let Some(field) = parse_field_line(buf, pos, path)? else {
             return Ok(None);
         };
         let slot = slots.get_mut(n_headers).ok_or(ParseError::TooManyHeaders)?;
@@ -597,43 +628,45 @@ struct FieldLine<'b> {
 }
 
 /// Parses the field line starting at `start`, which is neither whitespace nor a line end.
-fn parse_field_line(buf: &[u8], start: usize) -> Step<FieldLine<'_>> {
-    let name_end = skip_while(buf, start, is_tchar);
+#[inline(always)]
+fn parse_field_line(buf: &[u8], start: usize, path: Path) -> Step<FieldLine<'_>> {
+    let (name, name_len) = simd::take_tchars(rest_of(buf, start));
+    let name_end = start + name_len;
     let Some(&b) = buf.get(name_end) else {
         return Ok(None);
     };
     match b {
-        b':' if name_end > start => {}
+        b':' if name_len > 0 => {}
         b'\r' | b'\n' => return line_cut(buf, name_end, ParseError::BadHeaderName),
         _ => return Err(ParseError::BadHeaderName),
     }
 
-    let value_start = name_end + 1;
-    let rest = buf.get(value_start..).unwrap_or_default();
-    let line_len = memchr::memchr2(b'\r', b'\n', rest);
-    let value = rest
-        .get(..line_len.unwrap_or(rest.len()))
-        .unwrap_or_default();
-    if !value.iter().all(|&b| is_field_byte(b)) {
-        return Err(ParseError::BadHeaderValue);
+    // Leading whitespace is skipped here; the scan below stops at the first byte that
+    // may not be in a value, which is the CR of the line's end unless the value is bad.
+    let mut value_start = name_end + 1;
+    while matches!(buf.get(value_start), Some(b' ' | b'\t')) {
+        value_start += 1;
     }
-    let Some(line_len) = line_len else {
-        return Ok(None);
-    };
-    let cr = value_start + line_len;
+    let rest = rest_of(buf, value_start);
+    let value_len = simd::field_value_len(rest, path);
+    let cr = value_start + value_len;
     match (buf.get(cr), buf.get(cr + 1)) {
-        (Some(b'\r'), None) => return Ok(None),
+        (None, _) | (Some(b'\r'), None) => return Ok(None),
         (Some(b'\r'), Some(b'\n')) => {}
-        _ => return Err(ParseError::BadLineEnding),
+        (Some(b'\r' | b'\n'), _) => return Err(ParseError::BadLineEnding),
+        (Some(_), _) => return Err(ParseError::BadHeaderValue),
     }
-    if buf.get(start..name_end).is_some_and(is_framing_lookalike) {
+    if is_framing_lookalike(name.as_bytes()) {
         return Err(ParseError::FramingLookalike);
     }
+    // Trailing whitespace is rare; the value cannot be all whitespace (skipped above).
+    let mut value_end = value_len;
+    while value_end > 0 && matches!(rest.get(value_end - 1), Some(b' ' | b'\t')) {
+        value_end -= 1;
+    }
+    let value = rest.get(..value_end).unwrap_or_default();
     Ok(Some(FieldLine {
-        header: Header {
-            name: ascii_str(buf, start, name_end)?,
-            value: trim_ows(value),
-        },
+        header: Header { name, value },
         end: cr + 2,
     }))
 }
@@ -641,6 +674,7 @@ fn parse_field_line(buf: &[u8], start: usize) -> Step<FieldLine<'_>> {
 /// Tells whether the field name `name` is a look-alike of a framing header: not
 /// `Content-Length` or `Transfer-Encoding` itself (in any case), but spelling
 /// `contentlength` or `transferencoding` once ASCII case, `-` and `_` are ignored.
+#[inline]
 fn is_framing_lookalike(name: &[u8]) -> bool {
     // The shortest look-alike is `contentlength`; most names are shorter.
     if name.len() < 13 {
@@ -674,17 +708,10 @@ fn line_cut<T>(buf: &[u8], pos: usize, early: ParseError) -> Step<T> {
     }
 }
 
-/// Returns the offset of the first byte at or after `pos` that fails `class`.
-fn skip_while(buf: &[u8], pos: usize, class: fn(u8) -> bool) -> usize {
-    let rest = buf.get(pos..).unwrap_or_default();
-    pos + rest.iter().position(|&b| !class(b)).unwrap_or(rest.len())
-}
-
-/// Returns `buf[start..end]` as text; the callers checked that it is ASCII.
-fn ascii_str(buf: &[u8], start: usize, end: usize) -> Result<&str, ParseError> {
-    buf.get(start..end)
-        .and_then(|bytes| std::str::from_utf8(bytes).ok())
-        .ok_or(ParseError::BadRequestLine)
+/// Returns the bytes of `buf` from `start` on; empty past the end.
+#[inline]
+fn rest_of(buf: &[u8], start: usize) -> &[u8] {
+    buf.get(start..).unwrap_or_default()
 }
 
 /// Splits a transfer coding into its name and whether parameters follow.
@@ -1119,6 +1146,47 @@ mod tests {
                     show(&input[..end]),
                     show(input)
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn every_scan_path_parses_every_prefix_alike() {
+        // The scalar, SSE2 and AVX2 scans (those this CPU has) on the same inputs.
+        let outcome = |buf: &[u8], path: Path| {
+            let mut slots = [Header::EMPTY; MAX_HEADERS];
+            parse_head(buf, &mut slots, path).map(|status| match status {
+                Status::Complete((request, len)) => Some((
+                    request.method.to_string(),
+                    request.target.to_string(),
+                    request.version,
+                    request
+                        .headers
+                        .iter()
+                        .map(|h| (h.name.to_string(), h.value.to_vec()))
+                        .collect::<Vec<_>>(),
+                    len,
+                )),
+                Status::Partial => None,
+            })
+        };
+        let mut long = b"GET /".to_vec();
+        long.extend_from_slice(&[b'a'; 100]);
+        long.extend_from_slice(b" HTTP/1.1\r\nX: ");
+        long.extend_from_slice(&[b'v'; 100]);
+        long.extend_from_slice(b"\x01\r\n\r\n");
+        let inputs = VALID
+            .iter()
+            .map(|v| v.0)
+            .chain(MALFORMED.iter().map(|m| m.0))
+            .chain([long.as_slice()]);
+        for input in inputs {
+            for end in 0..=input.len() {
+                let prefix = &input[..end];
+                let scalar = outcome(prefix, Path::Scalar);
+                for path in Path::all_available() {
+                    assert_eq!(outcome(prefix, path), scalar, "{path:?} {}", show(prefix));
+                }
             }
         }
     }
