@@ -84,7 +84,9 @@ pub use crate::chunked::{
     ChunkError, ChunkedDecoder, LAST_CHUNK, MAX_CHUNK_LINE_BYTES, MAX_CHUNK_SIZE_DIGITS,
     MAX_TRAILER_BYTES, encode_chunk,
 };
-pub use crate::field::{has_token, parse_content_length};
+pub use crate::field::{
+    EntityTag, EntityTags, entity_tags, has_token, parse_content_length, trim_ows,
+};
 pub use crate::range::{
     ByteRange, DEFAULT_MAX_RANGES, MAX_RANGE_ELEMENTS, RangeRequest, parse_range,
     unsatisfied_content_range,

@@ -11,9 +11,9 @@
 use std::fmt;
 
 use crate::Status;
-use crate::field::{elements, has_token, parse_content_length};
+use crate::field::{elements, has_token, parse_content_length, trim_ows};
 use crate::simd::{self, Path};
-use crate::table::{is_tchar, trim_ows};
+use crate::table::is_tchar;
 
 /// The most header fields [`parse_request`] accepts in one head.
 pub const MAX_HEADERS: usize = 100;
