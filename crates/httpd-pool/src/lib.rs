@@ -108,6 +108,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+// The README's examples run as doctests too.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// Number of workers a [`Builder`] starts with.
 pub const DEFAULT_N_WORKERS: usize = 4;
 

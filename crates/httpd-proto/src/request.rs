@@ -15,7 +15,12 @@ use crate::field::{elements, has_token, parse_content_length, trim_ows};
 use crate::simd::{self, Path};
 use crate::table::is_tchar;
 
-/// The most header fields [`parse_request`] accepts in one head.
+/// The number of header slots a caller declares by default, `[Header::EMPTY; MAX_HEADERS]`,
+/// and so the most header fields such a caller accepts in one head.
+///
+/// [`parse_request`] itself has no limit of its own: it fills as many slots as it is
+/// given and fails with [`ParseError::TooManyHeaders`] when a head has more fields than
+/// that. httpd-server declares this many slots per request.
 pub const MAX_HEADERS: usize = 100;
 
 /// The most empty lines (CRLF) [`parse_request`] and [`HeadScanner`](crate::HeadScanner)
@@ -23,6 +28,20 @@ pub const MAX_HEADERS: usize = 100;
 pub const MAX_LEADING_EMPTY_LINES: usize = 4;
 
 /// Why a request head or its framing headers were rejected.
+///
+/// After any of these the framing of the bytes that follow is unknown, so a server
+/// answers and closes the connection. The statuses httpd-server answers with:
+///
+/// | error | status |
+/// |---|---|
+/// | [`UnsupportedVersion`](ParseError::UnsupportedVersion) | 505 HTTP Version Not Supported |
+/// | [`UnsupportedTransferCoding`](ParseError::UnsupportedTransferCoding) | 501 Not Implemented |
+/// | [`TooManyHeaders`](ParseError::TooManyHeaders) | 431 Request Header Fields Too Large |
+/// | every other variant, including any added later | 400 Bad Request |
+///
+/// A head longer than the caller's bound (which [`HeadScanner`](crate::HeadScanner)
+/// helps enforce) is no `ParseError`: httpd-server answers it 414 when the request line
+/// alone is too long, else 431.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ParseError {
