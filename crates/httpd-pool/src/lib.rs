@@ -1245,14 +1245,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn blocking_submit_completes_once_a_worker_frees_up() {
-        let pool = job_pool(1, 0, "blocking-submit");
+    /// A pool of one worker, without queue, whose worker is running a job that ends once
+    /// the returned gate's sender is dropped.
+    fn occupied_pool(prefix: &str) -> (ThreadPool<Job>, Sender<()>) {
+        let pool = job_pool(1, 0, prefix);
         let (started_tx, started_rx) = crossbeam_channel::unbounded();
         let (gate_tx, gate_rx) = crossbeam_channel::unbounded::<()>();
-        let (done_tx, done_rx) = crossbeam_channel::unbounded();
         submit(&pool, blocker(0, &started_tx, &gate_rx));
         recv(&started_rx);
+        (pool, gate_tx)
+    }
+
+    #[test]
+    fn blocking_submit_completes_once_a_worker_frees_up() {
+        let (pool, gate_tx) = occupied_pool("blocking-submit");
+        let (done_tx, done_rx) = crossbeam_channel::unbounded();
         assert_full_hands_back(&pool, 1);
         thread::scope(|scope| {
             let pool = &pool;
@@ -1300,11 +1307,7 @@ mod tests {
 
     #[test]
     fn submit_timeout_hands_the_item_back_when_no_room_comes() {
-        let pool = job_pool(1, 0, "timeout");
-        let (started_tx, started_rx) = crossbeam_channel::unbounded();
-        let (gate_tx, gate_rx) = crossbeam_channel::unbounded::<()>();
-        submit(&pool, blocker(0, &started_tx, &gate_rx));
-        recv(&started_rx);
+        let (pool, gate_tx) = occupied_pool("timeout");
         let (tx, rx) = crossbeam_channel::unbounded();
         for timeout in [Duration::ZERO, Duration::from_millis(20)] {
             match pool.submit_timeout(reporter(7, &tx), timeout) {
@@ -1329,11 +1332,7 @@ mod tests {
 
     #[test]
     fn closing_the_pool_hands_waiting_items_back() {
-        let pool = job_pool(1, 0, "close-waiting");
-        let (started_tx, started_rx) = crossbeam_channel::unbounded();
-        let (gate_tx, gate_rx) = crossbeam_channel::unbounded::<()>();
-        submit(&pool, blocker(0, &started_tx, &gate_rx));
-        recv(&started_rx);
+        let (pool, gate_tx) = occupied_pool("close-waiting");
         let (tx, rx) = crossbeam_channel::unbounded();
         thread::scope(|scope| {
             let pool = &pool;
