@@ -224,8 +224,13 @@ mod x86 {
     use super::{Avx2, Path, field_value_len_scalar, vchar_len_scalar};
 
     /// Runs `parse` with [`Path::Avx2`], compiled for AVX2.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2, which the token proves; this is an `unsafe fn` rather than
+    /// a safe `#[target_feature]` function so that the crate builds with Rust 1.85.
     #[target_feature(enable = "avx2")]
-    pub(super) fn with_avx2<R>(avx2: Avx2, parse: impl FnOnce(Path) -> R) -> R {
+    #[allow(unsafe_code)]
+    pub(super) unsafe fn with_avx2<R>(avx2: Avx2, parse: impl FnOnce(Path) -> R) -> R {
         parse(Path::Avx2(avx2))
     }
 
