@@ -675,7 +675,8 @@ fn parse_field_line(buf: &[u8], start: usize, path: Path) -> Step<FieldLine<'_>>
         (Some(b'\r' | b'\n'), _) => return Err(ParseError::BadLineEnding),
         (Some(_), _) => return Err(ParseError::BadHeaderValue),
     }
-    if is_framing_lookalike(name.as_bytes()) {
+    // Most names are shorter than the shortest look-alike; they skip the call.
+    if name_len >= LOOKALIKE_MIN_LEN && is_framing_lookalike(name.as_bytes()) {
         return Err(ParseError::FramingLookalike);
     }
     // Trailing whitespace is rare; the value cannot be all whitespace (skipped above).
@@ -690,13 +691,15 @@ fn parse_field_line(buf: &[u8], start: usize, path: Path) -> Step<FieldLine<'_>>
     }))
 }
 
+/// The length of the shortest framing look-alike, `contentlength`.
+const LOOKALIKE_MIN_LEN: usize = 13;
+
 /// Tells whether the field name `name` is a look-alike of a framing header: not
 /// `Content-Length` or `Transfer-Encoding` itself (in any case), but spelling
 /// `contentlength` or `transferencoding` once ASCII case, `-` and `_` are ignored.
 #[inline]
 fn is_framing_lookalike(name: &[u8]) -> bool {
-    // The shortest look-alike is `contentlength`; most names are shorter.
-    if name.len() < 13 {
+    if name.len() < LOOKALIKE_MIN_LEN {
         return false;
     }
     let mut letters = name.iter().filter(|&&b| b != b'-' && b != b'_');
