@@ -12,9 +12,9 @@
 //!   hand it unchecked bytes.
 //!
 //! Each scan has up to three implementations that must agree byte for byte: AVX2
-//! (32 bytes a step, chosen at run time), SSE2 (16 bytes a step; every x86-64 CPU has
-//! it) and a scalar loop over the tables of [`crate::table`] (every target, and the
-//! tail of a buffer). [`Path`] names them so that tests can run each one on the same
+//! (chosen at run time: one 16-byte step first, which settles most values and targets,
+//! then 32 bytes a step), SSE2 (16 bytes a step; every x86-64 CPU has it) and a scalar
+//! loop over the tables of [`crate::table`] (every target, and the tail of a buffer). [`Path`] names them so that tests can run each one on the same
 //! inputs.
 
 use crate::table::{TCHAR, VCHAR, is_field_byte};
@@ -234,24 +234,22 @@ mod x86 {
         parse(Path::Avx2(avx2))
     }
 
-    /// Loads the 16 bytes of `bytes` at `at`, if there are that many.
+    /// Loads 16 bytes.
     #[inline(always)]
     #[allow(unsafe_code)]
-    fn load16(bytes: &[u8], at: usize) -> Option<__m128i> {
-        let chunk = bytes.get(at..)?.first_chunk::<16>()?;
+    fn load16(chunk: &[u8; 16]) -> __m128i {
         // SAFETY: `chunk` holds 16 readable bytes, `loadu` has no alignment requirement,
         // and every x86-64 CPU has SSE2.
-        Some(unsafe { _mm_loadu_si128(chunk.as_ptr().cast()) })
+        unsafe { _mm_loadu_si128(chunk.as_ptr().cast()) }
     }
 
-    /// Loads the 32 bytes of `bytes` at `at`, if there are that many.
+    /// Loads 32 bytes.
     #[inline(always)]
     #[allow(unsafe_code)]
-    fn load32(_: Avx2, bytes: &[u8], at: usize) -> Option<__m256i> {
-        let chunk = bytes.get(at..)?.first_chunk::<32>()?;
+    fn load32(_: Avx2, chunk: &[u8; 32]) -> __m256i {
         // SAFETY: `chunk` holds 32 readable bytes, `loadu` has no alignment requirement,
         // and the `Avx2` token proves the CPU has AVX2.
-        Some(unsafe { _mm256_loadu_si256(chunk.as_ptr().cast()) })
+        unsafe { _mm256_loadu_si256(chunk.as_ptr().cast()) }
     }
 
     /// Returns the mask of the bytes of `v` that are not `VCHAR` (`%x21-7E`).
@@ -323,57 +321,95 @@ mod x86 {
     /// Returns the VCHAR run length, 16 bytes a step.
     #[inline(always)]
     pub(super) fn vchar_len_sse2(bytes: &[u8]) -> usize {
+        let mut chunks = bytes.chunks_exact(16);
         let mut at = 0;
-        while let Some(v) = load16(bytes, at) {
+        for chunk in &mut chunks {
+            let Ok(chunk) = chunk.try_into() else {
+                break; // Never: the chunks are exactly 16 bytes.
+            };
+            let v = load16(chunk);
             let stop = not_vchar16(v);
             if stop != 0 {
                 return at + stop.trailing_zeros() as usize;
             }
             at += 16;
         }
-        at + vchar_len_scalar(bytes.get(at..).unwrap_or_default())
+        at + vchar_len_scalar(chunks.remainder())
     }
 
     /// Returns the field-value run length, 16 bytes a step.
     #[inline(always)]
     pub(super) fn field_value_len_sse2(bytes: &[u8]) -> usize {
+        let mut chunks = bytes.chunks_exact(16);
         let mut at = 0;
-        while let Some(v) = load16(bytes, at) {
+        for chunk in &mut chunks {
+            let Ok(chunk) = chunk.try_into() else {
+                break; // Never: the chunks are exactly 16 bytes.
+            };
+            let v = load16(chunk);
             let stop = not_field16(v);
             if stop != 0 {
                 return at + stop.trailing_zeros() as usize;
             }
             at += 16;
         }
-        at + field_value_len_scalar(bytes.get(at..).unwrap_or_default())
+        at + field_value_len_scalar(chunks.remainder())
     }
 
     /// Returns the VCHAR run length, 32 bytes a step.
     #[inline(always)]
     pub(super) fn vchar_len_avx2(avx2: Avx2, bytes: &[u8]) -> usize {
-        let mut at = 0;
-        while let Some(v) = load32(avx2, bytes, at) {
+        // Most values and targets are short: one 16-byte step settles them.
+        let Some(first) = bytes.first_chunk::<16>() else {
+            return vchar_len_scalar(bytes);
+        };
+        let stop = not_vchar16(load16(first));
+        if stop != 0 {
+            return stop.trailing_zeros() as usize;
+        }
+        let bytes = bytes.get(16..).unwrap_or_default();
+        let mut chunks = bytes.chunks_exact(32);
+        let mut at = 16;
+        for chunk in &mut chunks {
+            let Ok(chunk) = chunk.try_into() else {
+                break; // Never: the chunks are exactly 32 bytes.
+            };
+            let v = load32(avx2, chunk);
             let stop = not_vchar32(avx2, v);
             if stop != 0 {
                 return at + stop.trailing_zeros() as usize;
             }
             at += 32;
         }
-        at + vchar_len_sse2(bytes.get(at..).unwrap_or_default())
+        at + vchar_len_sse2(chunks.remainder())
     }
 
     /// Returns the field-value run length, 32 bytes a step.
     #[inline(always)]
     pub(super) fn field_value_len_avx2(avx2: Avx2, bytes: &[u8]) -> usize {
-        let mut at = 0;
-        while let Some(v) = load32(avx2, bytes, at) {
+        // Most values and targets are short: one 16-byte step settles them.
+        let Some(first) = bytes.first_chunk::<16>() else {
+            return field_value_len_scalar(bytes);
+        };
+        let stop = not_field16(load16(first));
+        if stop != 0 {
+            return stop.trailing_zeros() as usize;
+        }
+        let bytes = bytes.get(16..).unwrap_or_default();
+        let mut chunks = bytes.chunks_exact(32);
+        let mut at = 16;
+        for chunk in &mut chunks {
+            let Ok(chunk) = chunk.try_into() else {
+                break; // Never: the chunks are exactly 32 bytes.
+            };
+            let v = load32(avx2, chunk);
             let stop = not_field32(avx2, v);
             if stop != 0 {
                 return at + stop.trailing_zeros() as usize;
             }
             at += 32;
         }
-        at + field_value_len_sse2(bytes.get(at..).unwrap_or_default())
+        at + field_value_len_sse2(chunks.remainder())
     }
 }
 
