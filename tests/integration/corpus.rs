@@ -1,5 +1,5 @@
-//! The hostile-request corpus (`tests/fixtures/requests.json`, described in
-//! `tests/fixtures/README.md`) against one live server: every row on a fresh
+//! The hostile-request corpus (`crates/httpd-proto/tests/fixtures/requests.json`,
+//! described in the `README.md` beside it) against one live server: every row on a fresh
 //! connection, checking the status, the connection's fate and that nothing is reflected.
 
 use std::io::{Read, Write};
@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::util::{Client, Response, TestServer};
 
 /// The corpus, compiled in so that editing it rebuilds the test.
-const CORPUS: &str = include_str!("../fixtures/requests.json");
+const CORPUS: &str = include_str!("../../crates/httpd-proto/tests/fixtures/requests.json");
 
 /// The flags the corpus was written for (see the fixtures README).
 const FLAGS: &[&str] = &["--allowed-host", "[::1]:8080", "--max-body", "4096"];

@@ -2,7 +2,7 @@
 //! each for a bounded time, and reports what they did.
 //!
 //! Installs cargo-fuzz (`cargo install cargo-fuzz --locked`) when `cargo fuzz` is
-//! missing, seeds empty corpora from `tests/fixtures/requests.json`, builds every target
+//! missing, seeds empty corpora from `crates/httpd-proto/tests/fixtures/requests.json`, builds every target
 //! once, then runs each for `SECONDS` (default [`DEFAULT_SECONDS`]) with libFuzzer's
 //! `-max_total_time`. The targets need nightly compiler flags (sanitizers, coverage
 //! instrumentation), so they are built with `RUSTC_BOOTSTRAP=1` on the stable toolchain.
@@ -257,7 +257,9 @@ fn list_targets(paths: &Paths) -> Result<Vec<String>, String> {
 /// Gives every target with an empty corpus a start: the request corpus's heads,
 /// chunked bodies and paths, and a few `Range` values.
 fn seed_corpora(paths: &Paths, targets: &[String]) -> Result<(), String> {
-    let fixtures = paths.workspace.join("tests/fixtures/requests.json");
+    let fixtures = paths
+        .workspace
+        .join("crates/httpd-proto/tests/fixtures/requests.json");
     let requests = match fs::read_to_string(&fixtures) {
         Ok(text) => corpus_requests(&text)?,
         Err(e) => {

@@ -25,6 +25,7 @@
 
 mod bench;
 mod common;
+mod crates;
 mod e2e;
 mod fuzz;
 mod soak;
@@ -45,7 +46,8 @@ tasks:
                  parser; writes target/bench/results.md (--quick: 3 s runs)
   fuzz [SECONDS] [TARGET...]
                  run the cargo-fuzz targets in fuzz/ (default 60 s each)
-  soak [SECONDS] mixed, hostile and slow clients against the release binary (default 60 s)";
+  soak [SECONDS] mixed, hostile and slow clients against the release binary (default 60 s)
+  crates [NAME]  package each reusable crate, then test and document it unpacked";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
+        Some("crates") => crates::run(&args[1..]),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS

@@ -1,31 +1,35 @@
 //! A fixed-size pool of named worker threads fed by one bounded queue.
 //!
 //! [`Builder::build`] spawns a fixed number of threads named `PREFIX-1` ..
-//! `PREFIX-N`; each runs one shared handler on the items submitted with
-//! [`ThreadPool::try_submit`]. The pool knows nothing about what an item is:
-//! an HTTP server submits accepted connections, a test submits closures.
+//! `PREFIX-N`; each runs one shared handler on the items submitted to the pool. The
+//! pool knows nothing about what an item is: an HTTP server submits accepted
+//! connections, a test submits closures (see [Running closures](#running-closures)).
 //!
 //! Invariants:
 //!
 //! - **Fixed size.** The pool never grows and never shrinks. A handler that
-//!   panics is caught with [`std::panic::catch_unwind`], logged at `error`
-//!   with the worker's name and the panic message, counted in
-//!   [`ThreadPool::n_panics`], and the worker goes on with the next item.
-//! - **Bounded, never blocking submission.** An item is accepted when a worker
-//!   is idle (it is handed straight to that worker) or when fewer than
-//!   [`queue_capacity`](Builder::queue_capacity) items are waiting for a
-//!   worker. The capacity counts only *waiting* items, never running ones, so
-//!   at most `n_workers + queue_capacity` items are accepted and unfinished at
-//!   any time. Otherwise, or once the pool is closed, `try_submit` returns the
-//!   item inside a [`SubmitError`] so the caller can still deal with it (a
-//!   server answers `503` on the socket it still owns). Submission never
-//!   blocks and never panics.
+//!   panics is caught with [`std::panic::catch_unwind`], counted in
+//!   [`ThreadPool::n_panics`], reported (to the [`Builder::panic_handler`] if one is
+//!   set, else logged at `error` with the worker's name and the panic message when the
+//!   default `log` feature is on), and the worker goes on with the next item.
+//! - **Bounded queue.** An item is accepted when a worker is idle (it is handed
+//!   straight to that worker) or when fewer than
+//!   [`queue_capacity`](Builder::queue_capacity) items are waiting for a worker. The
+//!   capacity counts only *waiting* items, never running ones, so at most
+//!   `n_workers + queue_capacity` items are accepted and unfinished at any time.
+//! - **The caller chooses what overload means.** [`ThreadPool::try_submit`] never
+//!   blocks: when there is no room, or once the pool is closed, it returns the item
+//!   inside a [`SubmitError`] so the caller can still deal with it (a server answers
+//!   `503` on the socket it still owns). [`ThreadPool::submit`] waits for room, and
+//!   [`ThreadPool::submit_timeout`] waits at most a given time and then hands the item
+//!   back. Submission never panics.
 //! - **Clean shutdown.** [`ThreadPool::shutdown`] (or dropping the pool)
 //!   stops accepting items, lets the workers run every item already accepted,
 //!   and joins every thread. No thread is ever detached.
 //!
-//! The pool logs only worker panics (`error`); refusing an item is the
-//! caller's decision to report.
+//! With the default `log` feature, the pool logs worker panics (`error`) unless a
+//! panic handler is set; refusing an item is the caller's decision to report. Without
+//! the feature it depends only on crossbeam-channel and parking_lot.
 //!
 //! # Example
 //!
@@ -57,6 +61,40 @@
 //! assert_eq!(squares, [1, 4, 9, 16]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Running closures
+//!
+//! A pool whose items are boxed closures runs arbitrary jobs, like a classic thread
+//! pool: the handler calls each one.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//!
+//! use httpd_pool::{Builder, ThreadPool};
+//!
+//! /// A job: any closure that can move to a worker thread.
+//! type Job = Box<dyn FnOnce() + Send>;
+//!
+//! let pool: ThreadPool<Job> = Builder::new()
+//!     .workers(2)
+//!     .queue_capacity(16)
+//!     .build(|job: Job| job())?;
+//!
+//! let counter = Arc::new(AtomicUsize::new(0));
+//! for _ in 0..10 {
+//!     let counter = Arc::clone(&counter);
+//!     // `submit` waits while the queue is full instead of handing the job back.
+//!     pool.submit(Box::new(move || {
+//!         counter.fetch_add(1, Ordering::Relaxed);
+//!     }))?;
+//! }
+//! // Every job has run, and the pool can take more.
+//! pool.wait_idle();
+//! assert_eq!(counter.load(Ordering::Relaxed), 10);
+//! pool.shutdown();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(missing_docs)]
 
 use std::any::Any;
@@ -65,9 +103,15 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+// The README's examples run as doctests too.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 /// Number of workers a [`Builder`] starts with.
 pub const DEFAULT_N_WORKERS: usize = 4;
@@ -78,9 +122,13 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 64;
 /// Thread name prefix a [`Builder`] starts with.
 pub const DEFAULT_NAME_PREFIX: &str = "pool-worker";
 
-/// Why [`ThreadPool::try_submit`] refused an item; the item is handed back.
+/// Why the pool refused an item; the item is handed back
+/// ([`into_inner`](SubmitError::into_inner) takes it whatever the reason).
+#[non_exhaustive]
 pub enum SubmitError<T> {
-    /// No worker is idle and the queue holds as many waiting items as its capacity.
+    /// There was no room: no worker was idle and the queue held as many waiting items
+    /// as its capacity ([`ThreadPool::try_submit`]), or it still did when the timeout
+    /// passed ([`ThreadPool::submit_timeout`]).
     Full(T),
     /// The pool is shutting down.
     Closed(T),
@@ -115,6 +163,9 @@ impl<T> fmt::Display for SubmitError<T> {
 
 impl<T> std::error::Error for SubmitError<T> {}
 
+/// What a panic handler is given: the worker's thread name and the panic payload.
+type PanicHandler = dyn Fn(&str, Box<dyn Any + Send>) + Send + Sync;
+
 /// Configures a [`ThreadPool`].
 ///
 /// # Examples
@@ -130,15 +181,18 @@ impl<T> std::error::Error for SubmitError<T> {}
 /// pool.shutdown();
 /// # Ok::<(), std::io::Error>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Builder {
     n_workers: usize,
     queue_capacity: usize,
     name_prefix: String,
+    /// Called with each handler panic; `None` logs it (with the `log` feature).
+    panic_handler: Option<Arc<PanicHandler>>,
 }
 
 impl Builder {
-    /// Starts with 4 workers, a queue of 64 and thread names `pool-worker-N`.
+    /// Starts with 4 workers, a queue of 64, thread names `pool-worker-N` and panics
+    /// logged (with the `log` feature).
     ///
     /// See [`DEFAULT_N_WORKERS`], [`DEFAULT_QUEUE_CAPACITY`] and
     /// [`DEFAULT_NAME_PREFIX`].
@@ -147,6 +201,7 @@ impl Builder {
             n_workers: DEFAULT_N_WORKERS,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             name_prefix: DEFAULT_NAME_PREFIX.to_string(),
+            panic_handler: None,
         }
     }
 
@@ -176,6 +231,41 @@ impl Builder {
         self
     }
 
+    /// Sets what happens when a handler panics: `handler` is called on the worker with
+    /// the worker's thread name and the panic payload (downcast it to `&str` or
+    /// `String` for a `panic!` message), instead of the default log line.
+    ///
+    /// The panic is counted in [`ThreadPool::n_panics`] either way, and the worker goes
+    /// on with the next item. A panic inside `handler` itself is caught and ignored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let tx = std::sync::Mutex::new(tx);
+    /// let pool = httpd_pool::Builder::new()
+    ///     .workers(1)
+    ///     .name_prefix("hooked")
+    ///     .panic_handler(move |worker, payload| {
+    ///         let message = payload.downcast_ref::<&str>().copied().unwrap_or("?");
+    ///         let _ = tx.lock().unwrap().send(format!("{worker}: {message}"));
+    ///     })
+    ///     .build(|n: u32| assert!(n < 10, "too big"))?;
+    /// pool.try_submit(12)?;
+    /// pool.shutdown();
+    /// assert_eq!(rx.recv()?, "hooked-1: too big");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn panic_handler<F>(mut self, handler: F) -> Builder
+    where
+        F: Fn(&str, Box<dyn Any + Send>) + Send + Sync + 'static,
+    {
+        self.panic_handler = Some(Arc::new(handler));
+        self
+    }
+
     /// Spawns the workers; each runs `handler` on the items it receives.
     ///
     /// If a later worker cannot be spawned, the workers already spawned are
@@ -196,19 +286,25 @@ impl Builder {
                 "thread name prefix contains a NUL byte",
             ));
         }
-        // Admission control in `try_submit` keeps at most one item per worker
-        // plus `queue_capacity` waiting items in the channel, so the channel's
-        // own bound is never what refuses an item; it is a second safety net.
+        // Admission control in `offer` keeps at most one item per worker plus
+        // `queue_capacity` waiting items in the channel, so the channel's own bound is
+        // never what refuses an item; it is a second safety net.
         let channel_capacity = self.n_workers.saturating_add(self.queue_capacity);
         let (sender, receiver) = crossbeam_channel::bounded(channel_capacity);
-        let state = Arc::new(Mutex::new(State {
-            sender: Some(sender),
-            n_idle: self.n_workers,
-            n_queued: 0,
-            n_panics: 0,
-        }));
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                sender: Some(sender),
+                n_idle: self.n_workers,
+                n_queued: 0,
+                n_panics: 0,
+                n_waiting: 0,
+            }),
+            room: Condvar::new(),
+            idle: Condvar::new(),
+            n_workers: self.n_workers,
+        });
         let mut pool = ThreadPool {
-            state,
+            shared,
             n_workers: self.n_workers,
             queue_capacity: self.queue_capacity,
             handles: Vec::with_capacity(self.n_workers),
@@ -217,10 +313,11 @@ impl Builder {
         for worker_idx in 1..=self.n_workers {
             let receiver = receiver.clone();
             let handler = Arc::clone(&handler);
-            let state = Arc::clone(&pool.state);
+            let shared = Arc::clone(&pool.shared);
+            let on_panic = self.panic_handler.clone();
             let spawned = thread::Builder::new()
                 .name(format!("{}-{}", self.name_prefix, worker_idx))
-                .spawn(move || run_worker(&receiver, &*handler, &state));
+                .spawn(move || run_worker(&receiver, &*handler, &shared, on_panic.as_deref()));
             match spawned {
                 Ok(handle) => pool.handles.push(handle),
                 Err(err) => {
@@ -242,6 +339,17 @@ impl Default for Builder {
     }
 }
 
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("n_workers", &self.n_workers)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("name_prefix", &self.name_prefix)
+            .field("panic_handler", &self.panic_handler.as_ref().map(|_| ".."))
+            .finish()
+    }
+}
+
 /// A consistent snapshot of a [`ThreadPool`]'s counters, from [`ThreadPool::stats`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -256,6 +364,9 @@ pub struct Stats {
     pub queue_capacity: usize,
     /// Items whose handler panicked so far.
     pub n_panics: usize,
+    /// Callers of [`ThreadPool::submit`] or [`ThreadPool::submit_timeout`] waiting for
+    /// room right now.
+    pub n_waiting: usize,
 }
 
 /// A fixed set of worker threads consuming items from one bounded queue.
@@ -264,7 +375,7 @@ pub struct Stats {
 /// reference. Dropping it has the same effect as [`ThreadPool::shutdown`].
 pub struct ThreadPool<T> {
     /// Shared with every worker; holds the only `Sender`.
-    state: Arc<Mutex<State<T>>>,
+    shared: Arc<Shared<T>>,
     n_workers: usize,
     queue_capacity: usize,
     /// Emptied by `join_workers`; joined after the sender is dropped, since
@@ -284,7 +395,100 @@ impl<T: Send + 'static> ThreadPool<T> {
     /// [`SubmitError::Closed`] once [`close`](ThreadPool::close) was called;
     /// either holds `item`.
     pub fn try_submit(&self, item: T) -> Result<(), SubmitError<T>> {
-        let mut state = self.state.lock();
+        let mut state = self.shared.state.lock();
+        self.offer(&mut state, item)
+    }
+
+    /// Queues `item` for a worker, waiting as long as it takes for room.
+    ///
+    /// Room is what [`try_submit`](ThreadPool::try_submit) needs: an idle worker or a
+    /// free place in the queue. Waiting callers are counted in [`Stats::n_waiting`].
+    /// Calling this from the pool's own handler can wait forever (when every worker
+    /// does it); use `try_submit` there.
+    ///
+    /// # Errors
+    /// [`SubmitError::Closed`] with `item` if the pool is closed, before or while
+    /// waiting.
+    pub fn submit(&self, item: T) -> Result<(), SubmitError<T>> {
+        self.submit_until(item, None)
+    }
+
+    /// Queues `item` for a worker, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    /// [`SubmitError::Full`] with `item` if there was still no room when `timeout`
+    /// passed, or [`SubmitError::Closed`] with `item` if the pool is closed, before or
+    /// while waiting.
+    pub fn submit_timeout(&self, item: T, timeout: Duration) -> Result<(), SubmitError<T>> {
+        // A timeout too large for the clock waits without a deadline.
+        self.submit_until(item, Instant::now().checked_add(timeout))
+    }
+
+    /// Waits until every accepted item has run: the queue is empty and no worker is
+    /// busy. The pool stays open and usable.
+    ///
+    /// Items submitted meanwhile by other threads are waited for too. Calling this from
+    /// the pool's own handler waits forever (that handler's item is never done).
+    pub fn wait_idle(&self) {
+        let mut state = self.shared.state.lock();
+        while state.n_idle < self.n_workers {
+            self.shared.idle.wait(&mut state);
+        }
+    }
+
+    /// Returns the number of worker threads.
+    pub fn n_workers(&self) -> usize {
+        self.n_workers
+    }
+
+    /// Returns how many workers are running an item right now.
+    ///
+    /// An item handed to an idle worker counts from the moment
+    /// [`try_submit`](ThreadPool::try_submit) accepts it until its handler
+    /// returns (or panics).
+    pub fn n_busy(&self) -> usize {
+        self.stats().n_busy
+    }
+
+    /// Returns how many items wait in the queue.
+    ///
+    /// These are items no worker has been assigned to yet; it never exceeds
+    /// [`queue_capacity`](ThreadPool::queue_capacity).
+    pub fn n_queued(&self) -> usize {
+        self.shared.state.lock().n_queued
+    }
+
+    /// Returns the queue's capacity.
+    pub fn queue_capacity(&self) -> usize {
+        self.queue_capacity
+    }
+
+    /// Returns how many items panicked in the handler so far.
+    pub fn n_panics(&self) -> usize {
+        self.shared.state.lock().n_panics
+    }
+
+    /// Returns all counters, read together under one lock.
+    pub fn stats(&self) -> Stats {
+        let state = self.shared.state.lock();
+        Stats {
+            n_workers: self.n_workers,
+            n_busy: self.n_workers.saturating_sub(state.n_idle),
+            n_queued: state.n_queued,
+            queue_capacity: self.queue_capacity,
+            n_panics: state.n_panics,
+            n_waiting: state.n_waiting,
+        }
+    }
+
+    /// Stops taking items, lets the workers finish every queued item, and joins them.
+    pub fn shutdown(mut self) {
+        self.close();
+        self.join_workers();
+    }
+
+    /// Accepts `item` if there is room; the caller holds the lock.
+    fn offer(&self, state: &mut State<T>, item: T) -> Result<(), SubmitError<T>> {
         let Some(sender) = state.sender.as_ref() else {
             return Err(SubmitError::Closed(item));
         };
@@ -313,54 +517,33 @@ impl<T: Send + 'static> ThreadPool<T> {
         }
     }
 
-    /// Returns the number of worker threads.
-    pub fn n_workers(&self) -> usize {
-        self.n_workers
-    }
-
-    /// Returns how many workers are running an item right now.
-    ///
-    /// An item handed to an idle worker counts from the moment
-    /// [`try_submit`](ThreadPool::try_submit) accepts it until its handler
-    /// returns (or panics).
-    pub fn n_busy(&self) -> usize {
-        self.stats().n_busy
-    }
-
-    /// Returns how many items wait in the queue.
-    ///
-    /// These are items no worker has been assigned to yet; it never exceeds
-    /// [`queue_capacity`](ThreadPool::queue_capacity).
-    pub fn n_queued(&self) -> usize {
-        self.state.lock().n_queued
-    }
-
-    /// Returns the queue's capacity.
-    pub fn queue_capacity(&self) -> usize {
-        self.queue_capacity
-    }
-
-    /// Returns how many items panicked in the handler so far.
-    pub fn n_panics(&self) -> usize {
-        self.state.lock().n_panics
-    }
-
-    /// Returns all counters, read together under one lock.
-    pub fn stats(&self) -> Stats {
-        let state = self.state.lock();
-        Stats {
-            n_workers: self.n_workers,
-            n_busy: self.n_workers.saturating_sub(state.n_idle),
-            n_queued: state.n_queued,
-            queue_capacity: self.queue_capacity,
-            n_panics: state.n_panics,
-        }
-    }
-
-    /// Stops taking items, lets the workers finish every queued item, and joins them.
-    pub fn shutdown(mut self) {
-        self.close();
-        self.join_workers();
+    /// Offers `item` until it is accepted, the pool closes, or `deadline` passes.
+    fn submit_until(&self, item: T, deadline: Option<Instant>) -> Result<(), SubmitError<T>> {
+        let mut state = self.shared.state.lock();
+        let mut item = match self.offer(&mut state, item) {
+            Err(SubmitError::Full(item)) => item,
+            accepted_or_closed => return accepted_or_closed,
+        };
+        state.n_waiting += 1;
+        let result = loop {
+            let timed_out = match deadline {
+                None => {
+                    self.shared.room.wait(&mut state);
+                    false
+                }
+                Some(deadline) => self
+                    .shared
+                    .room
+                    .wait_until(&mut state, deadline)
+                    .timed_out(),
+            };
+            match self.offer(&mut state, item) {
+                Err(SubmitError::Full(back)) if !timed_out => item = back,
+                result => break result,
+            }
+        };
+        state.n_waiting -= 1;
+        result
     }
 }
 
@@ -368,18 +551,21 @@ impl<T> ThreadPool<T> {
     /// Stops accepting items without waiting; every item already accepted still runs.
     ///
     /// Later [`try_submit`](ThreadPool::try_submit) calls return
-    /// [`SubmitError::Closed`]. Each worker exits once the queue is empty;
-    /// [`shutdown`](ThreadPool::shutdown) or dropping the pool joins them.
-    /// Calling `close` again does nothing.
+    /// [`SubmitError::Closed`], and callers waiting in
+    /// [`submit`](ThreadPool::submit) get their item back the same way. Each worker
+    /// exits once the queue is empty; [`shutdown`](ThreadPool::shutdown) or dropping
+    /// the pool joins them. Calling `close` again does nothing.
     pub fn close(&self) {
-        let sender = self.state.lock().sender.take();
+        let sender = self.shared.state.lock().sender.take();
+        // Waiting submitters must see the pool closed.
+        self.shared.room.notify_all();
         // Dropped outside the lock: disconnecting wakes the idle workers.
         drop(sender);
     }
 
     /// Returns whether [`close`](ThreadPool::close) was called.
     pub fn is_closed(&self) -> bool {
-        self.state.lock().sender.is_none()
+        self.shared.state.lock().sender.is_none()
     }
 
     /// Joins every worker; the sender must already be dropped.
@@ -393,9 +579,26 @@ impl<T> ThreadPool<T> {
             }
             let name = handle.thread().name().unwrap_or("<unnamed>").to_string();
             if handle.join().is_err() {
-                log::error!("worker {name} exited with a panic outside its handler");
+                log_error(format_args!(
+                    "worker {name} exited with a panic outside its handler"
+                ));
             }
         }
+    }
+}
+
+impl<T> fmt::Debug for ThreadPool<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.state.lock();
+        f.debug_struct("ThreadPool")
+            .field("n_workers", &self.n_workers)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("n_busy", &self.n_workers.saturating_sub(state.n_idle))
+            .field("n_queued", &state.n_queued)
+            .field("n_waiting", &state.n_waiting)
+            .field("n_panics", &state.n_panics)
+            .field("is_closed", &state.sender.is_none())
+            .finish()
     }
 }
 
@@ -406,6 +609,17 @@ impl<T> Drop for ThreadPool<T> {
         self.close();
         self.join_workers();
     }
+}
+
+/// What the pool and its workers share.
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    /// Signalled when a worker finishes an item (a queue place or a worker is free)
+    /// and when the pool closes; waited on by `submit` and `submit_timeout`.
+    room: Condvar,
+    /// Signalled when the last busy worker becomes idle; waited on by `wait_idle`.
+    idle: Condvar,
+    n_workers: usize,
 }
 
 /// Bookkeeping shared by the pool and its workers.
@@ -426,22 +640,28 @@ struct State<T> {
     n_queued: usize,
     /// Items whose handler panicked.
     n_panics: usize,
+    /// Submitters waiting for room.
+    n_waiting: usize,
 }
 
 /// Runs items until the queue is closed and empty.
-fn run_worker<T, F>(receiver: &Receiver<T>, handler: &F, state: &Mutex<State<T>>)
-where
+fn run_worker<T, F>(
+    receiver: &Receiver<T>,
+    handler: &F,
+    shared: &Shared<T>,
+    on_panic: Option<&PanicHandler>,
+) where
     F: Fn(T),
 {
     while let Ok(item) = receiver.recv() {
         let panicked = match panic::catch_unwind(AssertUnwindSafe(|| handler(item))) {
             Ok(()) => false,
             Err(payload) => {
-                report_panic(payload);
+                report_panic(payload, on_panic);
                 true
             }
         };
-        let mut state = state.lock();
+        let mut state: MutexGuard<'_, State<T>> = shared.state.lock();
         if panicked {
             state.n_panics += 1;
         }
@@ -449,20 +669,45 @@ where
             state.n_queued -= 1;
         } else {
             state.n_idle += 1;
+            if state.n_idle == shared.n_workers {
+                shared.idle.notify_all();
+            }
+        }
+        // A queue place or this worker is free: one waiting submitter can go on.
+        if state.n_waiting > 0 {
+            shared.room.notify_one();
         }
     }
 }
 
-/// Logs a handler's panic with the current worker's name and drops the payload.
-fn report_panic(payload: Box<dyn Any + Send>) {
-    // A logger or a payload destructor that panics must not kill the worker.
+/// Reports a handler's panic with the current worker's name, to `on_panic` if set,
+/// else to the log (with the `log` feature); drops the payload either way.
+fn report_panic(payload: Box<dyn Any + Send>, on_panic: Option<&PanicHandler>) {
+    // A panic handler, a logger or a payload destructor that panics must not kill the
+    // worker.
     let _ = panic::catch_unwind(AssertUnwindSafe(move || {
         let current = thread::current();
         let name = current.name().unwrap_or("<unnamed>");
-        // The message may carry peer data, so it is logged escaped.
-        log::error!("worker {name} panicked: {:?}", panic_message(&*payload));
-        drop(payload);
+        match on_panic {
+            Some(handler) => handler(name, payload),
+            None => {
+                // The message may carry peer data, so it is logged escaped.
+                log_error(format_args!(
+                    "worker {name} panicked: {:?}",
+                    panic_message(&*payload)
+                ));
+                drop(payload);
+            }
+        }
     }));
+}
+
+/// Logs at `error` with the `log` feature; does nothing without it.
+fn log_error(message: fmt::Arguments<'_>) {
+    #[cfg(feature = "log")]
+    log::error!("{message}");
+    #[cfg(not(feature = "log"))]
+    let _ = message;
 }
 
 /// Returns the message of a panic payload from `panic!` (`&str` or `String`).
@@ -480,7 +725,9 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
 mod tests {
     use std::collections::BTreeSet;
     use std::panic::UnwindSafe;
-    use std::sync::{Barrier, OnceLock};
+    use std::sync::Barrier;
+    #[cfg(feature = "log")]
+    use std::sync::OnceLock;
     use std::time::Duration;
 
     use super::*;
@@ -690,6 +937,7 @@ mod tests {
                 n_queued: 0,
                 queue_capacity: 5,
                 n_panics: 0,
+                n_waiting: 0,
             }
         );
         let (started_tx, started_rx) = crossbeam_channel::unbounded();
@@ -821,10 +1069,12 @@ mod tests {
     }
 
     /// Collects `error` records from every test of this binary.
+    #[cfg(feature = "log")]
     struct CaptureLogger {
         lines: Mutex<Vec<String>>,
     }
 
+    #[cfg(feature = "log")]
     impl log::Log for CaptureLogger {
         fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
             metadata.level() <= log::Level::Error
@@ -839,6 +1089,7 @@ mod tests {
         fn flush(&self) {}
     }
 
+    #[cfg(feature = "log")]
     fn capture_logger() -> &'static CaptureLogger {
         static LOGGER: CaptureLogger = CaptureLogger {
             lines: Mutex::new(Vec::new()),
@@ -852,6 +1103,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "log")]
     fn logs_panics_with_worker_name_and_payload() {
         let logger = capture_logger();
         let pool = Builder::new()
@@ -980,6 +1232,255 @@ mod tests {
         assert_eq!(ran, accepted);
     }
 
+    /// Waits, without sleeping, until `n` submitters wait for room in `pool`.
+    fn until_waiting(pool: &ThreadPool<Job>, n: usize) {
+        let started = std::time::Instant::now();
+        while pool.stats().n_waiting != n {
+            assert!(
+                started.elapsed() < HANG_GUARD,
+                "no submitter started waiting"
+            );
+            thread::yield_now();
+        }
+    }
+
+    /// A pool of one worker, without queue, whose worker is running a job that ends once
+    /// the returned gate's sender is dropped.
+    fn occupied_pool(prefix: &str) -> (ThreadPool<Job>, Sender<()>) {
+        let pool = job_pool(1, 0, prefix);
+        let (started_tx, started_rx) = crossbeam_channel::unbounded();
+        let (gate_tx, gate_rx) = crossbeam_channel::unbounded::<()>();
+        submit(&pool, blocker(0, &started_tx, &gate_rx));
+        recv(&started_rx);
+        (pool, gate_tx)
+    }
+
+    #[test]
+    fn blocking_submit_completes_once_a_worker_frees_up() {
+        let (pool, gate_tx) = occupied_pool("blocking-submit");
+        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        assert_full_hands_back(&pool, 1);
+        thread::scope(|scope| {
+            let pool = &pool;
+            let submitter = scope.spawn(move || pool.submit(reporter(2, &done_tx)).is_ok());
+            // The submitter waits for room, and its job has not run.
+            until_waiting(pool, 1);
+            assert_eq!(
+                done_rx.try_recv(),
+                Err(crossbeam_channel::TryRecvError::Empty)
+            );
+            // The running job ends: the worker is free, the submission goes through.
+            drop(gate_tx);
+            assert!(submitter.join().unwrap());
+        });
+        assert_eq!(recv(&done_rx), 2);
+        assert_eq!(pool.stats().n_waiting, 0);
+        pool.shutdown();
+    }
+
+    #[test]
+    fn blocking_submit_takes_a_freed_queue_place() {
+        let pool = job_pool(1, 1, "blocking-queue");
+        let (started_tx, started_rx) = crossbeam_channel::unbounded();
+        let (first_gate_tx, first_gate_rx) = crossbeam_channel::unbounded::<()>();
+        let (second_gate_tx, second_gate_rx) = crossbeam_channel::unbounded::<()>();
+        submit(&pool, blocker(0, &started_tx, &first_gate_rx));
+        submit(&pool, blocker(1, &started_tx, &second_gate_rx));
+        assert_eq!(recv(&started_rx), 0);
+        thread::scope(|scope| {
+            let pool = &pool;
+            let started_tx = started_tx.clone();
+            let gate_rx = second_gate_rx.clone();
+            let submitter = scope.spawn(move || pool.submit(blocker(2, &started_tx, &gate_rx)));
+            until_waiting(pool, 1);
+            // Job 0 ends, the worker takes job 1 from the queue, job 2 takes its place.
+            drop(first_gate_tx);
+            assert!(submitter.join().unwrap().is_ok());
+        });
+        assert_eq!(recv(&started_rx), 1);
+        assert_eq!((pool.n_busy(), pool.n_queued()), (1, 1));
+        drop(second_gate_tx);
+        pool.shutdown();
+        assert_eq!(recv(&started_rx), 2);
+    }
+
+    #[test]
+    fn submit_timeout_hands_the_item_back_when_no_room_comes() {
+        let (pool, gate_tx) = occupied_pool("timeout");
+        let (tx, rx) = crossbeam_channel::unbounded();
+        for timeout in [Duration::ZERO, Duration::from_millis(20)] {
+            match pool.submit_timeout(reporter(7, &tx), timeout) {
+                Err(SubmitError::Full(job)) => {
+                    job();
+                    assert_eq!(rx.try_recv(), Ok(7));
+                }
+                other => panic!("expected Full after {timeout:?}, got {other:?}"),
+            }
+        }
+        assert_eq!(pool.stats().n_waiting, 0);
+        drop(gate_tx);
+        // With room, it is accepted at once.
+        pool.wait_idle();
+        assert!(
+            pool.submit_timeout(reporter(8, &tx), Duration::ZERO)
+                .is_ok()
+        );
+        pool.shutdown();
+        assert_eq!(recv(&rx), 8);
+    }
+
+    #[test]
+    fn closing_the_pool_hands_waiting_items_back() {
+        let (pool, gate_tx) = occupied_pool("close-waiting");
+        let (tx, rx) = crossbeam_channel::unbounded();
+        thread::scope(|scope| {
+            let pool = &pool;
+            let forever = scope.spawn({
+                let tx = tx.clone();
+                move || pool.submit(reporter(1, &tx))
+            });
+            let bounded = scope.spawn({
+                let tx = tx.clone();
+                move || pool.submit_timeout(reporter(2, &tx), HANG_GUARD)
+            });
+            until_waiting(pool, 2);
+            pool.close();
+            for handle in [forever, bounded] {
+                match handle.join().unwrap() {
+                    Err(SubmitError::Closed(job)) => job(),
+                    other => panic!("expected Closed, got {other:?}"),
+                }
+            }
+        });
+        let mut back: Vec<usize> = rx.try_iter().collect();
+        back.sort_unstable();
+        assert_eq!(back, [1, 2]);
+        assert!(matches!(
+            pool.submit(reporter(3, &tx)),
+            Err(SubmitError::Closed(_))
+        ));
+        drop(gate_tx);
+        pool.shutdown();
+    }
+
+    #[test]
+    fn wait_idle_waits_for_every_accepted_item_and_leaves_the_pool_usable() {
+        let pool = job_pool(2, 8, "wait-idle");
+        // Nothing to wait for.
+        pool.wait_idle();
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let (gate_tx, gate_rx) = crossbeam_channel::unbounded::<()>();
+        for id in 0..10 {
+            let ran = Arc::clone(&ran);
+            let gate_rx = gate_rx.clone();
+            submit(
+                &pool,
+                Box::new(move || {
+                    let _ = gate_rx.recv();
+                    ran.lock().push(id);
+                }),
+            );
+        }
+        assert_eq!((pool.n_busy(), pool.n_queued()), (2, 8));
+        thread::scope(|scope| {
+            let pool = &pool;
+            let waiter = scope.spawn(move || {
+                pool.wait_idle();
+                pool.stats()
+            });
+            drop(gate_tx);
+            let stats = waiter.join().unwrap();
+            assert_eq!((stats.n_busy, stats.n_queued), (0, 0));
+        });
+        assert_eq!(ran.lock().len(), 10);
+        // Still open: more work runs.
+        assert!(!pool.is_closed());
+        let (tx, rx) = crossbeam_channel::unbounded();
+        submit(&pool, reporter(11, &tx));
+        pool.wait_idle();
+        assert_eq!(rx.try_recv(), Ok(11));
+        pool.shutdown();
+    }
+
+    #[test]
+    fn panic_handler_receives_the_worker_name_and_payload() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let pool = Builder::new()
+            .workers(1)
+            .queue_capacity(4)
+            .name_prefix("hooked")
+            .panic_handler(move |worker, payload| {
+                let message = if let Some(text) = payload.downcast_ref::<&str>() {
+                    (*text).to_string()
+                } else if let Some(text) = payload.downcast_ref::<String>() {
+                    text.clone()
+                } else if let Some(n) = payload.downcast_ref::<u32>() {
+                    format!("u32 {n}")
+                } else {
+                    "other".to_string()
+                };
+                tx.send(format!("{worker}: {message}")).unwrap();
+            })
+            .build(|kind: u8| match kind {
+                0 => panic!("a static str"),
+                1 => panic!("a formatted {}", "String"),
+                2 => panic::panic_any(42_u32),
+                _ => {}
+            })
+            .unwrap();
+        for kind in [0, 1, 3, 2] {
+            pool.try_submit(kind).unwrap();
+        }
+        pool.shutdown();
+        let got: Vec<String> = rx.try_iter().collect();
+        assert_eq!(
+            got,
+            [
+                "hooked-1: a static str",
+                "hooked-1: a formatted String",
+                "hooked-1: u32 42"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_panicking_panic_handler_does_not_kill_the_worker() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let pool = Builder::new()
+            .workers(1)
+            .queue_capacity(4)
+            .panic_handler(|_, _| panic!("the handler fails too"))
+            .build(move |n: u8| {
+                assert!(n != 0, "zero");
+                tx.send(n).unwrap();
+            })
+            .unwrap();
+        for n in [0, 1, 0, 2] {
+            pool.try_submit(n).unwrap();
+        }
+        pool.shutdown();
+        assert_eq!(rx.try_iter().collect::<Vec<_>>(), [1, 2]);
+    }
+
+    #[test]
+    fn debug_shows_configuration_and_counters() {
+        let builder = Builder::new().workers(2).panic_handler(|_, _| {});
+        let shown = format!("{builder:?}");
+        assert!(shown.contains("n_workers: 2"), "{shown}");
+        assert!(shown.contains("panic_handler: Some"), "{shown}");
+        let pool = job_pool(2, 3, "debug");
+        let shown = format!("{pool:?}");
+        for field in [
+            "n_workers: 2",
+            "queue_capacity: 3",
+            "n_busy: 0",
+            "is_closed: false",
+        ] {
+            assert!(shown.contains(field), "{shown}");
+        }
+        pool.shutdown();
+    }
+
     #[test]
     fn zero_workers_panic() {
         let result = panic::catch_unwind(|| Builder::new().workers(0));
@@ -989,7 +1490,7 @@ mod tests {
     #[test]
     fn nul_in_name_prefix_is_an_error() {
         let result = Builder::new().name_prefix("bad\0name").build(|_: ()| {});
-        let err = result.err().expect("a NUL byte cannot be in a thread name");
+        let err = result.expect_err("a NUL byte cannot be in a thread name");
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 

@@ -12,7 +12,7 @@
 //! skipped. Parsing does not allocate.
 
 use crate::field::elements;
-use crate::table::trim_ows;
+use crate::field::trim_ows;
 
 /// The highest quality value, `q=1`, in thousandths.
 pub const Q_MAX: u16 = 1000;

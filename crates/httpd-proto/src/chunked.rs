@@ -6,8 +6,16 @@
 //! chunk-size     = 1*HEXDIG
 //! last-chunk     = 1*("0") [ chunk-ext ] CRLF
 //! chunk-ext      = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+//! chunk-ext-name = token
+//! chunk-ext-val  = token / quoted-string
+//! quoted-string  = DQUOTE *( qdtext / quoted-pair ) DQUOTE
+//! qdtext         = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text
+//! quoted-pair    = "\" ( HTAB / SP / VCHAR / obs-text )
 //! trailer-section = *( field-line CRLF )
 //! ```
+//!
+//! Extensions are checked against this grammar and then ignored; the whole size line,
+//! extensions included, is bounded by [`MAX_CHUNK_LINE_BYTES`].
 //!
 //! [`ChunkedDecoder`] is a byte-level state machine, so input may arrive split
 //! anywhere. It buffers nothing: the state holds a few counters, each capped by
@@ -16,7 +24,7 @@
 
 use std::fmt;
 
-use crate::table::{is_field_byte, is_tchar};
+use crate::table::{is_field_byte, is_tchar, is_vchar};
 
 /// The most hex digits a chunk size may have, leading zeros included.
 pub const MAX_CHUNK_SIZE_DIGITS: usize = 32;
@@ -43,7 +51,9 @@ pub enum ChunkError {
     LineTooLong,
     /// A trailer field is malformed.
     BadTrailer,
-    /// A chunk extension holds a control byte.
+    /// A chunk extension does not follow the grammar: a `;` without a name, a name that
+    /// is not a token, an empty or malformed value, an unclosed quoted string, a control
+    /// byte, or whitespace before the line's CRLF.
     BadExtension,
 }
 
@@ -65,8 +75,8 @@ impl std::error::Error for ChunkError {}
 
 /// Incremental decoder for the chunked transfer coding (RFC 9112 section 7.1).
 ///
-/// Chunk extensions are checked for control bytes and skipped; trailer fields are
-/// checked like header fields and dropped. The decoder never panics and never
+/// Chunk extensions are checked against the RFC 9112 grammar and skipped; trailer
+/// fields are checked like header fields and dropped. The decoder never panics and never
 /// allocates except to append payload to the caller's `out`.
 ///
 /// # Examples
@@ -192,8 +202,12 @@ enum State {
     Size { size: u64, n_digits: usize },
     /// After whitespace that followed the size: only more of it or `;` may come.
     SizeSpace { size: u64, line_len: usize },
-    /// Inside the chunk extensions, after a `;`.
-    Extension { size: u64, line_len: usize },
+    /// Inside the chunk extensions, at `at`.
+    Extension {
+        size: u64,
+        line_len: usize,
+        at: ExtAt,
+    },
     /// After the CR ending a size line.
     SizeLf { size: u64 },
     /// In chunk data; `remaining` is never 0.
@@ -216,6 +230,29 @@ enum State {
     Done,
     /// The body was rejected; every later call repeats the error.
     Failed(ChunkError),
+}
+
+/// Where the decoder is inside the chunk extensions of a size line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ExtAt {
+    /// After `;` and any whitespace: a name must start.
+    NameStart,
+    /// In a name.
+    Name,
+    /// After a name and whitespace: `=`, `;` or more whitespace may come.
+    AfterName,
+    /// After `=` and any whitespace: a value must start.
+    ValueStart,
+    /// In a token value.
+    Token,
+    /// In a quoted-string value.
+    Quoted,
+    /// After a backslash in a quoted string.
+    QuotedPair,
+    /// Just after a closing quote: `;`, whitespace or the line's CR may come.
+    QuotedEnd,
+    /// After a value and whitespace: only `;` or more whitespace may come.
+    AfterValue,
 }
 
 /// Advances the line-level states by one byte. Never called in `Data`, `Done` or `Failed`.
@@ -243,7 +280,7 @@ fn step(state: State, b: u8) -> Result<State, ChunkError> {
             }
             let line_len = n_digits + 1;
             match b {
-                b';' => Ok(State::Extension { size, line_len }),
+                b';' => Ok(extension(size, line_len, ExtAt::NameStart)),
                 b' ' | b'\t' => Ok(State::SizeSpace { size, line_len }),
                 b'\r' => Ok(State::SizeLf { size }),
                 b'\n' => Err(ChunkError::BadLineEnding),
@@ -253,23 +290,27 @@ fn step(state: State, b: u8) -> Result<State, ChunkError> {
         State::SizeSpace { size, line_len } => {
             let line_len = count_line_byte(line_len)?;
             match b {
-                b';' => Ok(State::Extension { size, line_len }),
+                b';' => Ok(extension(size, line_len, ExtAt::NameStart)),
                 b' ' | b'\t' => Ok(State::SizeSpace { size, line_len }),
                 b'\n' => Err(ChunkError::BadLineEnding),
                 // Whitespace may only come before an extension (`BWS ";"`): `5 5` or `5 \r\n`.
                 _ => Err(ChunkError::BadDigit),
             }
         }
-        State::Extension { size, line_len } => match b {
-            b'\r' => Ok(State::SizeLf { size }),
-            b'\n' => Err(ChunkError::BadLineEnding),
-            // Extensions are ignored, so any field byte passes; controls do not.
-            _ if is_field_byte(b) => Ok(State::Extension {
-                size,
-                line_len: count_line_byte(line_len)?,
-            }),
-            _ => Err(ChunkError::BadExtension),
-        },
+        State::Extension { size, line_len, at } => {
+            if b == b'\n' {
+                return Err(ChunkError::BadLineEnding);
+            }
+            match extension_step(at, b) {
+                // The CR ending the line is not part of its length.
+                Some(None) => Ok(State::SizeLf { size }),
+                Some(Some(at)) => Ok(extension(size, count_line_byte(line_len)?, at)),
+                None => {
+                    count_line_byte(line_len)?;
+                    Err(ChunkError::BadExtension)
+                }
+            }
+        }
         State::SizeLf { size } => match (b, size) {
             (b'\n', 0) => Ok(State::TrailerStart { n_bytes: 0 }),
             (b'\n', remaining) => Ok(State::Data { remaining }),
@@ -327,6 +368,55 @@ fn step(state: State, b: u8) -> Result<State, ChunkError> {
         }
         State::Data { .. } | State::Done | State::Failed(_) => Ok(state),
     }
+}
+
+/// The state inside the extensions of a size line.
+fn extension(size: u64, line_len: usize, at: ExtAt) -> State {
+    State::Extension { size, line_len, at }
+}
+
+/// Advances through the chunk-ext grammar by one byte other than LF: `Some(Some(at))`
+/// to go on, `Some(None)` for the CR that ends the line, `None` for a malformed
+/// extension.
+fn extension_step(at: ExtAt, b: u8) -> Option<Option<ExtAt>> {
+    let is_ws = b == b' ' || b == b'\t';
+    let next = match at {
+        ExtAt::NameStart if is_ws => ExtAt::NameStart,
+        ExtAt::NameStart if is_tchar(b) => ExtAt::Name,
+        ExtAt::Name | ExtAt::Token if is_tchar(b) => at,
+        ExtAt::Name | ExtAt::AfterName if b == b'=' => ExtAt::ValueStart,
+        ExtAt::Name if is_ws => ExtAt::AfterName,
+        ExtAt::AfterName if is_ws => ExtAt::AfterName,
+        ExtAt::ValueStart if is_ws => ExtAt::ValueStart,
+        ExtAt::ValueStart if is_tchar(b) => ExtAt::Token,
+        ExtAt::ValueStart if b == b'"' => ExtAt::Quoted,
+        ExtAt::Quoted if b == b'"' => ExtAt::QuotedEnd,
+        ExtAt::Quoted if b == b'\\' => ExtAt::QuotedPair,
+        ExtAt::Quoted if is_qdtext(b) => ExtAt::Quoted,
+        ExtAt::QuotedPair if is_ws || is_vchar(b) || b >= 0x80 => ExtAt::Quoted,
+        ExtAt::Token | ExtAt::QuotedEnd | ExtAt::AfterValue if is_ws => ExtAt::AfterValue,
+        // A `;` may follow a name or a value, after whitespace too, and starts the next.
+        ExtAt::Name | ExtAt::AfterName | ExtAt::Token | ExtAt::QuotedEnd | ExtAt::AfterValue
+            if b == b';' =>
+        {
+            ExtAt::NameStart
+        }
+        // The line may end right after a name or a value, but not after whitespace:
+        // the grammar has no BWS before CRLF.
+        ExtAt::Name | ExtAt::Token | ExtAt::QuotedEnd if b == b'\r' => return Some(None),
+        _ => return None,
+    };
+    Some(Some(next))
+}
+
+/// Tells whether `b` may appear unescaped in a quoted string (`qdtext`).
+fn is_qdtext(b: u8) -> bool {
+    b == b'\t'
+        || b == b' '
+        || b == 0x21
+        || (0x23..=0x5B).contains(&b)
+        || (0x5D..=0x7E).contains(&b)
+        || b >= 0x80
 }
 
 /// Counts one more byte of a size line.
@@ -413,6 +503,15 @@ mod tests {
         (b"5;name=value\r\nhello\r\n0;last\r\n\r\n", b"hello"),
         (b"5 ;a=\"q d\";b\r\nhello\r\n0\r\n\r\n", b"hello"),
         (b"5\t; a = b\r\nhello\r\n0\r\n\r\n", b"hello"),
+        (b"5;a=b;c=\"d\\\"e\"\r\nhello\r\n0\r\n\r\n", b"hello"),
+        (b"5 ; a ; b = \"x\" ;c\r\nhello\r\n0\r\n\r\n", b"hello"),
+        (b"5;a=\"\x80\xff \t;=,\"\r\nhello\r\n0\r\n\r\n", b"hello"),
+        (b"5;a=\"\\\t\\\x80\"\r\nhello\r\n0\r\n\r\n", b"hello"),
+        (
+            b"5;!#$%&'*+-.^_`|~=!#$%&'*+-.^_`|~\r\nhello\r\n0\r\n\r\n",
+            b"hello",
+        ),
+        (b"5;a=\"\"\r\nhello\r\n0\r\n\r\n", b"hello"),
         (b"3\r\n\r\n\r\r\n0\r\n\r\n", b"\r\n\r"),
         (b"1\r\n\0\r\n0\r\n\r\n", b"\0"),
         (b"0\r\nExpires: never\r\n\r\n", b""),
@@ -525,6 +624,28 @@ mod tests {
         (b"5;a\x00\r\nhello\r\n", ChunkError::BadExtension),
         (b"5;a=\x7f\r\nhello\r\n", ChunkError::BadExtension),
         (b"5;\x1b[31m\r\nhello\r\n", ChunkError::BadExtension),
+        // Extension grammar: `*( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )`.
+        (b"5;\r\nhello\r\n", ChunkError::BadExtension),
+        (b"5 ;\r\nhello\r\n", ChunkError::BadExtension),
+        (b"5;a;\r\nhello\r\n", ChunkError::BadExtension),
+        (b"5;;a\r\nhello\r\n", ChunkError::BadExtension),
+        (b"5;=x\r\nhello\r\n", ChunkError::BadExtension),
+        (b"5;a b\r\nhello\r\n", ChunkError::BadExtension),
+        (b"5;a(b)\r\nhello\r\n", ChunkError::BadExtension),
+        (b"5;a=\r\nhello\r\n", ChunkError::BadExtension),
+        (b"5;a==b\r\nhello\r\n", ChunkError::BadExtension),
+        (b"5;a=@\r\nhello\r\n", ChunkError::BadExtension),
+        (b"5;a=b c\r\nhello\r\n", ChunkError::BadExtension),
+        (b"5;a \r\nhello\r\n", ChunkError::BadExtension),
+        (b"5;a=b\t\r\nhello\r\n", ChunkError::BadExtension),
+        (b"5;a=\"x\r\nhello\r\n", ChunkError::BadExtension),
+        (b"5;a=\"x\"y\r\nhello\r\n", ChunkError::BadExtension),
+        (b"5;a=\"x\" \r\nhello\r\n", ChunkError::BadExtension),
+        (b"5;a=\"\x01\"\r\nhello\r\n", ChunkError::BadExtension),
+        (b"5;a=\"\\\x01\"\r\nhello\r\n", ChunkError::BadExtension),
+        (b"5;a=\"\x7f\"\r\nhello\r\n", ChunkError::BadExtension),
+        (b"5;\xc3\xa9\r\nhello\r\n", ChunkError::BadExtension),
+        (b"5;a=\"x\n", ChunkError::BadLineEnding),
     ];
 
     #[test]
@@ -656,6 +777,33 @@ mod tests {
         too_long.extend_from_slice(b"\r\nZ\r\n0\r\n\r\n");
         let result = ChunkedDecoder::default().decode(&too_long, &mut out);
         assert_eq!(result, Err(ChunkError::LineTooLong));
+
+        // Every part of an extension counts: names, values, quoted strings, whitespace.
+        for prefix in [&b"1;a=\""[..], b"1;a=", b"1; a = \"\\", b"1;a;b;c;d"] {
+            let mut ok = prefix.to_vec();
+            let fill = if prefix.ends_with(b"\\") { b'\\' } else { b'x' };
+            while ok.len() < MAX_CHUNK_LINE_BYTES - 1 {
+                ok.push(fill);
+                if fill == b'\\' {
+                    ok.push(b'x');
+                }
+            }
+            ok.truncate(MAX_CHUNK_LINE_BYTES - 1);
+            ok.push(if prefix.contains(&b'"') { b'"' } else { b'z' });
+            let mut too_long = ok.clone();
+            too_long.insert(prefix.len(), b'x');
+            ok.extend_from_slice(b"\r\nZ\r\n0\r\n\r\n");
+            too_long.extend_from_slice(b"\r\nZ\r\n0\r\n\r\n");
+            let mut out = Vec::new();
+            let shown = ok.escape_ascii().to_string();
+            assert_eq!(
+                ChunkedDecoder::default().decode(&ok, &mut out),
+                Ok(ok.len()),
+                "{shown}"
+            );
+            let result = ChunkedDecoder::default().decode(&too_long, &mut out);
+            assert_eq!(result, Err(ChunkError::LineTooLong), "{shown}");
+        }
 
         let mut spaces = b"1".to_vec();
         spaces.resize(MAX_CHUNK_LINE_BYTES + 1, b' ');

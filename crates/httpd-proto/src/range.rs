@@ -255,7 +255,7 @@ impl Spec {
 /// Returns the range set after a case-insensitive `bytes=`, or `None` for another
 /// unit or no `=` at all.
 fn strip_bytes_unit(value: &[u8]) -> Option<&[u8]> {
-    let value = crate::table::trim_ows(value);
+    let value = crate::field::trim_ows(value);
     let eq = memchr::memchr(b'=', value)?;
     let (unit, rest) = value.split_at(eq);
     if !unit.eq_ignore_ascii_case(b"bytes") {

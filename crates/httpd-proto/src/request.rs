@@ -11,10 +11,16 @@
 use std::fmt;
 
 use crate::Status;
-use crate::field::{elements, has_token, parse_content_length};
-use crate::table::{is_field_byte, is_tchar, is_vchar, trim_ows};
+use crate::field::{elements, has_token, parse_content_length, trim_ows};
+use crate::simd::{self, Path};
+use crate::table::is_tchar;
 
-/// The most header fields [`parse_request`] accepts in one head.
+/// The number of header slots a caller declares by default, `[Header::EMPTY; MAX_HEADERS]`,
+/// and so the most header fields such a caller accepts in one head.
+///
+/// [`parse_request`] itself has no limit of its own: it fills as many slots as it is
+/// given and fails with [`ParseError::TooManyHeaders`] when a head has more fields than
+/// that. httpd-server declares this many slots per request.
 pub const MAX_HEADERS: usize = 100;
 
 /// The most empty lines (CRLF) [`parse_request`] and [`HeadScanner`](crate::HeadScanner)
@@ -22,6 +28,20 @@ pub const MAX_HEADERS: usize = 100;
 pub const MAX_LEADING_EMPTY_LINES: usize = 4;
 
 /// Why a request head or its framing headers were rejected.
+///
+/// After any of these the framing of the bytes that follow is unknown, so a server
+/// answers and closes the connection. The statuses httpd-server answers with:
+///
+/// | error | status |
+/// |---|---|
+/// | [`UnsupportedVersion`](ParseError::UnsupportedVersion) | 505 HTTP Version Not Supported |
+/// | [`UnsupportedTransferCoding`](ParseError::UnsupportedTransferCoding) | 501 Not Implemented |
+/// | [`TooManyHeaders`](ParseError::TooManyHeaders) | 431 Request Header Fields Too Large |
+/// | every other variant, including any added later | 400 Bad Request |
+///
+/// A head longer than the caller's bound (which [`HeadScanner`](crate::HeadScanner)
+/// helps enforce) is no `ParseError`: httpd-server answers it 414 when the request line
+/// alone is too long, else 431.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ParseError {
@@ -33,12 +53,15 @@ pub enum ParseError {
     BadTarget,
     /// The version is not of the form `HTTP/DIGIT.DIGIT`.
     BadVersion,
-    /// The version is well formed but neither `HTTP/1.0` nor `HTTP/1.1`.
+    /// The version is well formed but its major version is not 1 (`HTTP/2.0`, `HTTP/0.9`).
     UnsupportedVersion,
     /// A line ends in a bare LF or holds a bare CR.
     BadLineEnding,
     /// A header name is empty, holds a non-token byte, or is followed by whitespace.
     BadHeaderName,
+    /// A header name is a look-alike of `Content-Length` or `Transfer-Encoding`, such as
+    /// `Content_Length` or `Transfer--Encoding` (see [`parse_request`]).
+    FramingLookalike,
     /// A header value holds a control byte.
     BadHeaderValue,
     /// A header line starts with whitespace (obsolete line folding).
@@ -65,6 +88,9 @@ impl fmt::Display for ParseError {
             ParseError::UnsupportedVersion => "unsupported http version",
             ParseError::BadLineEnding => "bare cr or lf in head",
             ParseError::BadHeaderName => "invalid header name",
+            ParseError::FramingLookalike => {
+                "header name resembles content-length or transfer-encoding"
+            }
             ParseError::BadHeaderValue => "invalid header value",
             ParseError::ObsoleteFold => "obsolete line folding",
             ParseError::TooManyHeaders => "too many headers",
@@ -79,11 +105,15 @@ impl fmt::Display for ParseError {
 impl std::error::Error for ParseError {}
 
 /// The HTTP versions this crate accepts.
+///
+/// A request may name a later minor version of HTTP/1 (`HTTP/1.2` .. `HTTP/1.9`); it is
+/// parsed as [`Version::Http11`], the highest minor version this crate implements,
+/// so the answer says `HTTP/1.1` (RFC 9110 section 2.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Version {
     /// `HTTP/1.0`
     Http10,
-    /// `HTTP/1.1`
+    /// `HTTP/1.1`, or a later `HTTP/1.x` served as 1.1.
     Http11,
 }
 
@@ -247,11 +277,13 @@ impl<'h, 'b> Request<'h, 'b> {
     ///
     /// `Transfer-Encoding` (all such headers read as one list) must name `chunked`
     /// exactly once, as its last coding; this crate decodes no other coding.
-    /// `Content-Length` headers and list elements must all be the same number.
+    /// Each `Content-Length` value must be one decimal number (a list such as `5, 5` is
+    /// `BadContentLength`), and repeated `Content-Length` headers must agree.
     ///
     /// # Errors
     /// `ConflictingLength` for both `Transfer-Encoding` and `Content-Length` or differing
-    /// lengths, `BadContentLength`, `BadTransferEncoding`, `UnsupportedTransferCoding`.
+    /// `Content-Length` headers, `BadContentLength` for a value that is not one number,
+    /// `BadTransferEncoding`, `UnsupportedTransferCoding`.
     ///
     /// # Examples
     ///
@@ -327,9 +359,11 @@ impl<'h, 'b> Request<'h, 'b> {
     fn length_framing(&self) -> Result<Framing, ParseError> {
         let mut length = None;
         let mut differ = false;
-        for value in self.headers_named("content-length").flat_map(elements) {
-            // A malformed element anywhere outranks a disagreement, so read them all.
-            let n = parse_content_length(value)?;
+        for value in self.headers_named("content-length") {
+            // A list, even of equal numbers (`5, 5`), is refused: RFC 9110 section 8.6
+            // lets a recipient accept it, but an intermediary may read it otherwise.
+            // A malformed value anywhere outranks a disagreement, so read them all.
+            let n = parse_content_length(trim_ows(value))?;
             match length {
                 None => length = Some(n),
                 Some(seen) if seen != n => differ = true,
@@ -363,6 +397,17 @@ impl<'h, 'b> Request<'h, 'b> {
 /// rejected; every line must end in CRLF. Up to [`MAX_LEADING_EMPTY_LINES`] empty lines
 /// before the request line are skipped.
 ///
+/// Versions: `HTTP/1.0` is [`Version::Http10`]; `HTTP/1.1` and any later `HTTP/1.x`
+/// are [`Version::Http11`] (RFC 9110 section 2.5); another major version (`HTTP/0.9`,
+/// `HTTP/2.0`) is `UnsupportedVersion`; anything else is `BadVersion`.
+///
+/// Framing look-alikes: a field name that is not `Content-Length` or
+/// `Transfer-Encoding` but spells one of them once ASCII case, `-` and `_` are
+/// ignored (`Content_Length`, `Transfer--Encoding`, `content-length-`, `ContentLength`)
+/// is `FramingLookalike`. Such a name is no framing header to this parser, but a proxy
+/// or a CGI gateway (which maps `-` to `_`) may take it for one; refusing it
+/// outright, as lighttpd does, closes that request-smuggling gap.
+///
 /// Input that could still grow into a valid head gives [`Status::Partial`]; input that
 /// cannot gives its error without waiting for more bytes. The one exception is a byte
 /// whose meaning depends on the next one (a final CR, or the end of a version such as
@@ -393,10 +438,21 @@ pub fn parse_request<'h, 'b>(
     buf: &'b [u8],
     slots: &'h mut [Header<'b>],
 ) -> Result<Status<(Request<'h, 'b>, usize)>, ParseError> {
-    let Some(line) = parse_request_line(buf)? else {
+    // The scan implementation is chosen once per head; the scans run on every byte.
+    simd::with_best_path(|path| parse_head(buf, slots, path))
+}
+
+/// [`parse_request`] with the scans of `path`.
+#[inline(always)]
+fn parse_head<'h, 'b>(
+    buf: &'b [u8],
+    slots: &'h mut [Header<'b>],
+    path: Path,
+) -> Result<Status<(Request<'h, 'b>, usize)>, ParseError> {
+    let Some(line) = parse_request_line(buf, path)? else {
         return Ok(Status::Partial);
     };
-    let Some((n_headers, head_len)) = parse_fields(buf, line.end, slots)? else {
+    let Some((n_headers, head_len)) = parse_fields(buf, line.end, slots, path)? else {
         return Ok(Status::Partial);
     };
     let slots: &'h [Header<'b>] = slots;
@@ -421,33 +477,36 @@ struct RequestLine<'b> {
 type Step<T> = Result<Option<T>, ParseError>;
 
 /// Parses the optional empty lines and the request line.
-fn parse_request_line(buf: &[u8]) -> Step<RequestLine<'_>> {
+#[inline(always)]
+fn parse_request_line(buf: &[u8], path: Path) -> Step<RequestLine<'_>> {
     let Some(start) = skip_empty_lines(buf) else {
         return Ok(None);
     };
 
-    let method_end = skip_while(buf, start, is_tchar);
+    let (method, method_len) = simd::take_method(rest_of(buf, start));
+    let method_end = start + method_len;
     let Some(&b) = buf.get(method_end) else {
         return Ok(None);
     };
     match b {
-        b' ' if method_end > start => {}
+        b' ' if method_len > 0 => {}
         b' ' => return Err(ParseError::BadRequestLine),
         b'\r' | b'\n' => return line_cut(buf, method_end, ParseError::BadRequestLine),
         _ => return Err(ParseError::BadMethod),
     }
 
     let target_start = method_end + 1;
-    let target_end = skip_while(buf, target_start, is_vchar);
+    let (target, target_len) = simd::take_vchars(rest_of(buf, target_start), path);
+    let target_end = target_start + target_len;
     let Some(&b) = buf.get(target_end) else {
         return Ok(None);
     };
     match b {
-        b' ' if target_end > target_start => {}
+        b' ' if target_len > 0 => {}
         // Two spaces in a row.
         b' ' => return Err(ParseError::BadRequestLine),
         // `GET /` alone is an HTTP/0.9 request; `GET ` has no target at all.
-        b'\r' | b'\n' if target_end > target_start => {
+        b'\r' | b'\n' if target_len > 0 => {
             return line_cut(buf, target_end, ParseError::BadRequestLine);
         }
         b'\r' | b'\n' => return line_cut(buf, target_end, ParseError::BadTarget),
@@ -455,12 +514,18 @@ fn parse_request_line(buf: &[u8]) -> Step<RequestLine<'_>> {
     }
 
     let version_start = target_end + 1;
-    let Some((version, end)) = parse_version(buf, version_start)? else {
-        return Ok(None);
+    // Nearly every request says `HTTP/1.1` and ends its line there.
+    let (version, end) = if buf.get(version_start..version_start + 10) == Some(b"HTTP/1.1\r\n") {
+        (Version::Http11, version_start + 10)
+    } else {
+        let Some(parsed) = parse_version(buf, version_start)? else {
+            return Ok(None);
+        };
+        parsed
     };
     Ok(Some(RequestLine {
-        method: ascii_str(buf, start, method_end)?,
-        target: ascii_str(buf, target_start, target_end)?,
+        method,
+        target,
         version,
         end,
     }))
@@ -468,7 +533,11 @@ fn parse_request_line(buf: &[u8]) -> Step<RequestLine<'_>> {
 
 /// Returns the offset of the request line after at most
 /// [`MAX_LEADING_EMPTY_LINES`] CRLFs, or `None` if a final CR leaves it open.
+#[inline(always)]
 fn skip_empty_lines(buf: &[u8]) -> Option<usize> {
+    if buf.first() != Some(&b'\r') {
+        return Some(0);
+    }
     let mut pos = 0;
     for _ in 0..MAX_LEADING_EMPTY_LINES {
         match (buf.get(pos), buf.get(pos + 1)) {
@@ -511,8 +580,10 @@ fn parse_version(buf: &[u8], start: usize) -> Step<(Version, usize)> {
         Some(_) => return Err(ParseError::BadVersion),
     }
     let version = match (major, minor) {
-        (b'1', b'1') => Version::Http11,
         (b'1', b'0') => Version::Http10,
+        // RFC 9110 section 2.5: a later minor version is served as the highest one we
+        // implement.
+        (b'1', _) => Version::Http11,
         _ => return Err(ParseError::UnsupportedVersion),
     };
     match buf.get(cr + 1) {
@@ -534,7 +605,13 @@ fn version_byte(buf: &[u8], pos: usize, want: impl Fn(u8) -> bool) -> Step<u8> {
 
 /// Parses field lines from `start` through the blank line into `slots`; returns the
 /// number of fields and the offset past the blank line.
-fn parse_fields<'b>(buf: &'b [u8], start: usize, slots: &mut [Header<'b>]) -> Step<(usize, usize)> {
+#[inline(always)]
+fn parse_fields<'b>(
+    buf: &'b [u8],
+    start: usize,
+    slots: &mut [Header<'b>],
+    path: Path,
+) -> Step<(usize, usize)> {
     let mut pos = start;
     let mut n_headers = 0;
     loop {
@@ -553,7 +630,7 @@ fn parse_fields<'b>(buf: &'b [u8], start: usize, slots: &mut [Header<'b>]) -> St
             b' ' | b'\t' => return Err(ParseError::ObsoleteFold),
             _ => {}
         }
-        let Some(field) = parse_field_line(buf, pos)? else {
+        let Some(field) = parse_field_line(buf, pos, path)? else {
             return Ok(None);
         };
         let slot = slots.get_mut(n_headers).ok_or(ParseError::TooManyHeaders)?;
@@ -570,42 +647,75 @@ struct FieldLine<'b> {
 }
 
 /// Parses the field line starting at `start`, which is neither whitespace nor a line end.
-fn parse_field_line(buf: &[u8], start: usize) -> Step<FieldLine<'_>> {
-    let name_end = skip_while(buf, start, is_tchar);
+#[inline(always)]
+fn parse_field_line(buf: &[u8], start: usize, path: Path) -> Step<FieldLine<'_>> {
+    let (name, name_len) = simd::take_tchars(rest_of(buf, start));
+    let name_end = start + name_len;
     let Some(&b) = buf.get(name_end) else {
         return Ok(None);
     };
     match b {
-        b':' if name_end > start => {}
+        b':' if name_len > 0 => {}
         b'\r' | b'\n' => return line_cut(buf, name_end, ParseError::BadHeaderName),
         _ => return Err(ParseError::BadHeaderName),
     }
 
-    let value_start = name_end + 1;
-    let rest = buf.get(value_start..).unwrap_or_default();
-    let line_len = memchr::memchr2(b'\r', b'\n', rest);
-    let value = rest
-        .get(..line_len.unwrap_or(rest.len()))
-        .unwrap_or_default();
-    if !value.iter().all(|&b| is_field_byte(b)) {
-        return Err(ParseError::BadHeaderValue);
+    // Leading whitespace is skipped here; the scan below stops at the first byte that
+    // may not be in a value, which is the CR of the line's end unless the value is bad.
+    let mut value_start = name_end + 1;
+    while matches!(buf.get(value_start), Some(b' ' | b'\t')) {
+        value_start += 1;
     }
-    let Some(line_len) = line_len else {
-        return Ok(None);
-    };
-    let cr = value_start + line_len;
+    let rest = rest_of(buf, value_start);
+    let value_len = simd::field_value_len(rest, path);
+    let cr = value_start + value_len;
     match (buf.get(cr), buf.get(cr + 1)) {
-        (Some(b'\r'), None) => return Ok(None),
+        (None, _) | (Some(b'\r'), None) => return Ok(None),
         (Some(b'\r'), Some(b'\n')) => {}
-        _ => return Err(ParseError::BadLineEnding),
+        (Some(b'\r' | b'\n'), _) => return Err(ParseError::BadLineEnding),
+        (Some(_), _) => return Err(ParseError::BadHeaderValue),
     }
+    // Most names are shorter than the shortest look-alike; they skip the call.
+    if name_len >= LOOKALIKE_MIN_LEN && is_framing_lookalike(name.as_bytes()) {
+        return Err(ParseError::FramingLookalike);
+    }
+    // Trailing whitespace is rare; the value cannot be all whitespace (skipped above).
+    let mut value_end = value_len;
+    while value_end > 0 && matches!(rest.get(value_end - 1), Some(b' ' | b'\t')) {
+        value_end -= 1;
+    }
+    let value = rest.get(..value_end).unwrap_or_default();
     Ok(Some(FieldLine {
-        header: Header {
-            name: ascii_str(buf, start, name_end)?,
-            value: trim_ows(value),
-        },
+        header: Header { name, value },
         end: cr + 2,
     }))
+}
+
+/// The length of the shortest framing look-alike, `contentlength`.
+const LOOKALIKE_MIN_LEN: usize = 13;
+
+/// Tells whether the field name `name` is a look-alike of a framing header: not
+/// `Content-Length` or `Transfer-Encoding` itself (in any case), but spelling
+/// `contentlength` or `transferencoding` once ASCII case, `-` and `_` are ignored.
+#[inline]
+fn is_framing_lookalike(name: &[u8]) -> bool {
+    if name.len() < LOOKALIKE_MIN_LEN {
+        return false;
+    }
+    let mut letters = name.iter().filter(|&&b| b != b'-' && b != b'_');
+    let (squeezed, canonical): (&[u8], &[u8]) = match letters.next() {
+        Some(b'c' | b'C') => (b"ontentlength", b"content-length"),
+        Some(b't' | b'T') => (b"ransferencoding", b"transfer-encoding"),
+        _ => return false,
+    };
+    let mut want = squeezed.iter();
+    for &b in letters {
+        // Stops at the first letter that differs, so `Cache-Control` costs two steps.
+        if want.next() != Some(&b.to_ascii_lowercase()) {
+            return false;
+        }
+    }
+    want.next().is_none() && !name.eq_ignore_ascii_case(canonical)
 }
 
 /// Classifies a CR or LF found where the current element may not end.
@@ -620,17 +730,10 @@ fn line_cut<T>(buf: &[u8], pos: usize, early: ParseError) -> Step<T> {
     }
 }
 
-/// Returns the offset of the first byte at or after `pos` that fails `class`.
-fn skip_while(buf: &[u8], pos: usize, class: fn(u8) -> bool) -> usize {
-    let rest = buf.get(pos..).unwrap_or_default();
-    pos + rest.iter().position(|&b| !class(b)).unwrap_or(rest.len())
-}
-
-/// Returns `buf[start..end]` as text; the callers checked that it is ASCII.
-fn ascii_str(buf: &[u8], start: usize, end: usize) -> Result<&str, ParseError> {
-    buf.get(start..end)
-        .and_then(|bytes| std::str::from_utf8(bytes).ok())
-        .ok_or(ParseError::BadRequestLine)
+/// Returns the bytes of `buf` from `start` on; empty past the end.
+#[inline]
+fn rest_of(buf: &[u8], start: usize) -> &[u8] {
+    buf.get(start..).unwrap_or_default()
 }
 
 /// Splits a transfer coding into its name and whether parameters follow.
@@ -846,6 +949,14 @@ mod tests {
             0,
         ),
         (b"get / HTTP/1.1\r\n\r\n", "get", "/", Version::Http11, 0),
+        (b"GET / HTTP/1.2\r\n\r\n", "GET", "/", Version::Http11, 0),
+        (
+            b"GET / HTTP/1.9\r\nHost: a\r\n\r\n",
+            "GET",
+            "/",
+            Version::Http11,
+            1,
+        ),
     ];
 
     #[test]
@@ -942,9 +1053,10 @@ mod tests {
         (b"GET / FOO\r\n\r\n", ParseError::BadVersion),
         (b"GET / HTTP/2.0\r\n\r\n", ParseError::UnsupportedVersion),
         (b"GET / HTTP/0.9\r\n\r\n", ParseError::UnsupportedVersion),
-        (b"GET / HTTP/1.2\r\n\r\n", ParseError::UnsupportedVersion),
         (b"GET / HTTP/3.0\r\n\r\n", ParseError::UnsupportedVersion),
         (b"GET / HTTP/9.9\r\n\r\n", ParseError::UnsupportedVersion),
+        (b"GET / HTTP/1.10\r\n\r\n", ParseError::BadVersion),
+        (b"GET / HTTP/1.x\r\n\r\n", ParseError::BadVersion),
         // Line endings.
         (b"\n", ParseError::BadLineEnding),
         (b"\r\n\nGET / HTTP/1.1\r\n\r\n", ParseError::BadLineEnding),
@@ -992,6 +1104,15 @@ mod tests {
         (
             b"GET / HTTP/1.1\r\nA\x00B: a\r\n\r\n",
             ParseError::BadHeaderName,
+        ),
+        // Framing look-alikes.
+        (
+            b"POST / HTTP/1.1\r\nTransfer_Encoding: chunked\r\n\r\n",
+            ParseError::FramingLookalike,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nContent_Length: 5\r\n\r\n",
+            ParseError::FramingLookalike,
         ),
         // Header values.
         (
@@ -1052,6 +1173,47 @@ mod tests {
     }
 
     #[test]
+    fn every_scan_path_parses_every_prefix_alike() {
+        // The scalar, SSE2 and AVX2 scans (those this CPU has) on the same inputs.
+        let outcome = |buf: &[u8], path: Path| {
+            let mut slots = [Header::EMPTY; MAX_HEADERS];
+            parse_head(buf, &mut slots, path).map(|status| match status {
+                Status::Complete((request, len)) => Some((
+                    request.method.to_string(),
+                    request.target.to_string(),
+                    request.version,
+                    request
+                        .headers
+                        .iter()
+                        .map(|h| (h.name.to_string(), h.value.to_vec()))
+                        .collect::<Vec<_>>(),
+                    len,
+                )),
+                Status::Partial => None,
+            })
+        };
+        let mut long = b"GET /".to_vec();
+        long.extend_from_slice(&[b'a'; 100]);
+        long.extend_from_slice(b" HTTP/1.1\r\nX: ");
+        long.extend_from_slice(&[b'v'; 100]);
+        long.extend_from_slice(b"\x01\r\n\r\n");
+        let inputs = VALID
+            .iter()
+            .map(|v| v.0)
+            .chain(MALFORMED.iter().map(|m| m.0))
+            .chain([long.as_slice()]);
+        for input in inputs {
+            for end in 0..=input.len() {
+                let prefix = &input[..end];
+                let scalar = outcome(prefix, Path::Scalar);
+                for path in Path::all_available() {
+                    assert_eq!(outcome(prefix, path), scalar, "{path:?} {}", show(prefix));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn malformed_corpus_covers_every_head_error() {
         let head_errors = [
             ParseError::BadRequestLine,
@@ -1063,6 +1225,7 @@ mod tests {
             ParseError::BadHeaderName,
             ParseError::BadHeaderValue,
             ParseError::ObsoleteFold,
+            ParseError::FramingLookalike,
         ];
         for error in head_errors {
             assert!(
@@ -1118,20 +1281,74 @@ mod tests {
     }
 
     #[test]
-    fn well_formed_but_other_versions_are_unsupported() {
+    fn every_well_formed_version_has_its_outcome() {
+        // RFC 9110 section 2.5: a later HTTP/1 minor version is served as 1.1; another
+        // major version is unsupported.
         for major in b'0'..=b'9' {
             for minor in b'0'..=b'9' {
                 let mut input = b"GET / HTTP/".to_vec();
                 input.extend_from_slice(&[major, b'.', minor]);
                 input.extend_from_slice(b"\r\n\r\n");
-                let result = parse(&input).map(|s| s != Status::Partial);
-                let expected = if major == b'1' && (minor == b'0' || minor == b'1') {
-                    Ok(true)
-                } else {
-                    Err(ParseError::UnsupportedVersion)
+                let result = parse(&input).map(|s| match s {
+                    Status::Complete(parsed) => Some(parsed.version),
+                    Status::Partial => None,
+                });
+                let expected = match (major, minor) {
+                    (b'1', b'0') => Ok(Some(Version::Http10)),
+                    (b'1', _) => Ok(Some(Version::Http11)),
+                    _ => Err(ParseError::UnsupportedVersion),
                 };
                 assert_eq!(result, expected, "{}", show(&input));
             }
+        }
+    }
+
+    #[test]
+    fn framing_lookalike_names_are_refused() {
+        let cases: &[(&str, bool)] = &[
+            // The framing headers themselves, in any case, are not look-alikes.
+            ("Content-Length", false),
+            ("content-length", false),
+            ("CONTENT-LENGTH", false),
+            ("Transfer-Encoding", false),
+            ("tRANSFER-eNCODING", false),
+            // Underscores, doubled, leading, trailing or missing hyphens.
+            ("Content_Length", true),
+            ("content_length", true),
+            ("Transfer_Encoding", true),
+            ("Transfer--Encoding", true),
+            ("Content--Length", true),
+            ("content-length-", true),
+            ("-Content-Length", true),
+            ("_transfer_encoding_", true),
+            ("ContentLength", true),
+            ("TransferEncoding", true),
+            ("Content-_-Length", true),
+            ("Conte-nt-Length", true),
+            // Other names, near or far.
+            ("Content-Lengths", false),
+            ("Content-Lengt", false),
+            ("X-Content-Length", false),
+            ("Content-Location", false),
+            ("Content-Type", false),
+            ("Cache-Control", false),
+            ("Transfer-Encodings", false),
+            ("TE", false),
+            ("Accept-Encoding", false),
+            ("Upgrade-Insecure-Requests", false),
+            ("c", false),
+            ("-", false),
+            ("-------------", false),
+        ];
+        for &(name, refused) in cases {
+            assert_eq!(is_framing_lookalike(name.as_bytes()), refused, "{name}");
+            let input = format!("POST / HTTP/1.1\r\n{name}: 5\r\n\r\n");
+            let expected = if refused {
+                Err(ParseError::FramingLookalike)
+            } else {
+                Ok(())
+            };
+            assert_eq!(parse(input.as_bytes()).map(|_| ()), expected, "{name}");
         }
     }
 
@@ -1245,14 +1462,27 @@ mod tests {
         assert!(range.contains(&request.headers[0].value.as_ptr()));
     }
 
+    /// Reduces a parse to a short label, for tallying outcomes.
+    fn label(result: &Result<Status<Parsed>, ParseError>) -> String {
+        match result {
+            Ok(Status::Complete(_)) => "Complete".to_string(),
+            Ok(Status::Partial) => "Partial".to_string(),
+            Err(e) => format!("{e:?}"),
+        }
+    }
+
     #[test]
-    fn never_panics_on_any_short_input() {
-        // Every input of up to two bytes, and a set of three-byte tails after valid
-        // prefixes: the parser must return, whatever it returns.
+    fn short_inputs_have_the_expected_outcomes() {
+        // Every input of up to two bytes, and three-byte tails after valid prefixes: the
+        // parser must return, and the tally of what it returns must match the table, so
+        // that a parser that panics, accepts everything or refuses everything fails.
+        let mut tally = std::collections::BTreeMap::<(&str, String), usize>::new();
         for a in 0..=255u8 {
-            let _ = parse(&[a]);
+            *tally.entry(("1 byte", label(&parse(&[a])))).or_default() += 1;
             for b in 0..=255u8 {
-                let _ = parse(&[a, b]);
+                *tally
+                    .entry(("2 bytes", label(&parse(&[a, b]))))
+                    .or_default() += 1;
             }
         }
         let prefixes: &[&[u8]] = &[b"GET", b"GET /", b"GET / HTTP/1.1", b"GET / HTTP/1.1\r\nA:"];
@@ -1261,11 +1491,61 @@ mod tests {
                 for c in [b'\r', b'\n', b' ', b':', b'a', 0, 0xff] {
                     let mut input = prefix.to_vec();
                     input.extend_from_slice(&[b, c, b'\n']);
-                    let _ = parse(&input);
+                    *tally.entry(("tails", label(&parse(&input)))).or_default() += 1;
                 }
             }
         }
+        let got: Vec<(&str, &str, usize)> = tally
+            .iter()
+            .map(|((group, outcome), &n)| (*group, outcome.as_str(), n))
+            .collect();
+        assert_eq!(got, SHORT_INPUT_OUTCOMES);
+
+        // And a few of those inputs, one by one.
+        let cases: &[(&[u8], Result<bool, ParseError>)] = &[
+            (b"G", Ok(false)),
+            (b"\r", Ok(false)),
+            (b"\r\n", Ok(false)),
+            (b"\n", Err(ParseError::BadLineEnding)),
+            (b" ", Err(ParseError::BadRequestLine)),
+            (b"G ", Ok(false)),
+            (b"(", Err(ParseError::BadMethod)),
+            (b"GET / HTTP/1.1\r\nA:b\r\n", Ok(false)),
+            (b"GET / HTTP/1.1\r\nA:\r\n\r\n", Ok(true)),
+            (b"GET / HTTP/1.1\r\nA:a\r\n", Ok(false)),
+            (
+                b"GET / HTTP/1.1\r\nA:\x00\r\n",
+                Err(ParseError::BadHeaderValue),
+            ),
+            (b"GET /\xff\r\n", Err(ParseError::BadTarget)),
+        ];
+        for &(input, expected) in cases {
+            let result = parse(input).map(|s| s != Status::Partial);
+            assert_eq!(result, expected, "{}", show(input));
+        }
     }
+
+    /// What [`short_inputs_have_the_expected_outcomes`] must tally: (group, outcome,
+    /// number of inputs).
+    const SHORT_INPUT_OUTCOMES: &[(&str, &str, usize)] = &[
+        // 77 tchars and CR may start a head; SP and LF are wrong at once.
+        ("1 byte", "BadLineEnding", 1),
+        ("1 byte", "BadMethod", 176),
+        ("1 byte", "BadRequestLine", 1),
+        ("1 byte", "Partial", 78),
+        ("2 bytes", "BadLineEnding", 588),
+        ("2 bytes", "BadMethod", 58_608),
+        ("2 bytes", "BadRequestLine", 256),
+        ("2 bytes", "Partial", 6084),
+        // Each tail ends in a LF, so none completes a head.
+        ("tails", "BadHeaderValue", 434),
+        ("tails", "BadLineEnding", 1785),
+        ("tails", "BadMethod", 1463),
+        ("tails", "BadRequestLine", 182),
+        ("tails", "BadTarget", 1304),
+        ("tails", "BadVersion", 1776),
+        ("tails", "Partial", 224),
+    ];
 
     #[test]
     fn mutated_heads_give_the_same_answer_for_every_prefix() {
@@ -1442,11 +1722,26 @@ mod tests {
             (
                 Version::Http11,
                 &[("Content-Length", "5, 5")],
-                Ok(Length(5)),
+                Err(BadContentLength),
             ),
             (
                 Version::Http11,
                 &[("Content-Length", "5,5,5")],
+                Err(BadContentLength),
+            ),
+            (
+                Version::Http11,
+                &[("Content-Length", "1000,1000")],
+                Err(BadContentLength),
+            ),
+            (
+                Version::Http11,
+                &[("Content-Length", "5"), ("Content-Length", "5, 5")],
+                Err(BadContentLength),
+            ),
+            (
+                Version::Http11,
+                &[("Content-Length", " 5\t")],
                 Ok(Length(5)),
             ),
             (
@@ -1467,7 +1762,7 @@ mod tests {
             (
                 Version::Http11,
                 &[("Content-Length", "5, 10")],
-                Err(ConflictingLength),
+                Err(BadContentLength),
             ),
             (
                 Version::Http11,
@@ -1714,6 +2009,7 @@ mod tests {
             ParseError::UnsupportedVersion,
             ParseError::BadLineEnding,
             ParseError::BadHeaderName,
+            ParseError::FramingLookalike,
             ParseError::BadHeaderValue,
             ParseError::ObsoleteFold,
             ParseError::TooManyHeaders,

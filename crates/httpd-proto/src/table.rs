@@ -45,24 +45,6 @@ pub(crate) fn is_field_byte(b: u8) -> bool {
     FIELD_BYTE[usize::from(b)]
 }
 
-/// Tells whether `b` is optional whitespace (`OWS = *( SP / HTAB )`).
-pub(crate) fn is_ows(b: u8) -> bool {
-    b == b' ' || b == b'\t'
-}
-
-/// Removes leading and trailing SP and HTAB from `bytes`.
-pub(crate) fn trim_ows(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|&b| !is_ows(b))
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|&b| !is_ows(b))
-        .map_or(start, |i| i + 1);
-    bytes.get(start..end).unwrap_or_default()
-}
-
 const fn build_tchar() -> [bool; 256] {
     let mut table = [false; 256];
     let mut i = 0;
@@ -143,25 +125,6 @@ mod tests {
         for b in 0..=255u8 {
             let expected = b == b'\t' || (0x20..=0x7E).contains(&b) || b >= 0x80;
             assert_eq!(is_field_byte(b), expected, "byte {b:#04x}");
-        }
-    }
-
-    #[test]
-    fn trim_ows_removes_only_spaces_and_tabs() {
-        let cases: &[(&[u8], &[u8])] = &[
-            (b"", b""),
-            (b"   ", b""),
-            (b"\t a \t", b"a"),
-            (b"a b", b"a b"),
-            (b" \x0ba\x0b ", b"\x0ba\x0b"),
-        ];
-        for &(input, expected) in cases {
-            assert_eq!(
-                trim_ows(input),
-                expected,
-                "input {:?}",
-                input.escape_ascii()
-            );
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The hostile-request corpus (`tests/fixtures/requests.json` at the workspace root)
+//! The hostile-request corpus (`tests/fixtures/requests.json` in this crate)
 //! through httpd-proto alone, the way httpd-server drives it.
 //!
 //! Each row's bytes go through [`HeadScanner::scan`], the 8192-byte head limit, then
@@ -25,7 +25,7 @@ use httpd_proto::{
 use serde_json::Value;
 
 /// The corpus, compiled in so that editing it rebuilds the test.
-const CORPUS: &str = include_str!("../../../tests/fixtures/requests.json");
+const CORPUS: &str = include_str!("fixtures/requests.json");
 
 /// httpd's default `--max-head` (`httpd_security::DEFAULT_MAX_HEAD_BYTES`); httpd-proto
 /// leaves bounding the head to its caller, as the server does with this value.
@@ -43,6 +43,7 @@ const PARSE_ERRORS: &[ParseError] = &[
     ParseError::UnsupportedVersion,
     ParseError::BadLineEnding,
     ParseError::BadHeaderName,
+    ParseError::FramingLookalike,
     ParseError::BadHeaderValue,
     ParseError::ObsoleteFold,
     ParseError::TooManyHeaders,

@@ -48,7 +48,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use httpd_files::PendingUpload;
-use httpd_pool::{SubmitError, ThreadPool};
+use httpd_pool::ThreadPool;
 use httpd_proto::{Framing, HeadScanner, Method, Request};
 
 use crate::Context;
@@ -1010,7 +1010,8 @@ impl Conn {
         };
         match env.pool.try_submit(job) {
             Ok(()) => Ok(()),
-            Err(SubmitError::Full(job) | SubmitError::Closed(job)) => {
+            Err(refused) => {
+                let job = refused.into_inner();
                 env.overload.rejected(self.peer.addr, env.pool);
                 env.ctx.counters.n_rejected.fetch_add(1, Ordering::Relaxed);
                 env.ctx.metrics.rejected();
