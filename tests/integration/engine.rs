@@ -343,3 +343,39 @@ fn log_lines_name_the_thread_that_wrote_them_and_the_pool_line_is_not_repeated()
         "{stderr}"
     );
 }
+
+#[test]
+fn refusals_of_malformed_requests_log_at_debug_only() {
+    let server = TestServer::start(&[]);
+    let cases: &[&[u8]] = &[
+        b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer_Encoding: chunked\r\n\r\n",
+        b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer--Encoding: chunked\r\n\r\n",
+        b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2,2\r\n\r\n{}",
+        b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2;\r\n{}\r\n0\r\n\r\n",
+        b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2;a b\r\n{}\r\n0\r\n\r\n",
+        b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\r\n",
+        b"HEAD / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length : 2\r\n\r\n",
+    ];
+    for raw in cases {
+        let mut c = server.connect();
+        c.write(raw);
+        let r = c.read_response(raw.starts_with(b"HEAD"));
+        assert!(
+            [400, 411].contains(&r.status),
+            "{} for {}",
+            r.status,
+            String::from_utf8_lossy(raw)
+        );
+        assert!(c.is_closed_by_server(), "{}", String::from_utf8_lossy(raw));
+    }
+    assert!(server.root.uploads().is_empty());
+    // Peer misbehaviour: debug lines only, nothing at info or above but the startup.
+    let stderr = server.stderr();
+    let loud: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.contains(" DEBUG ") && !l.contains(" TRACE "))
+        .filter(|l| !l.contains(" httpd: "))
+        .filter(|l| !l.contains("Thread pool:"))
+        .collect();
+    assert!(loud.is_empty(), "{loud:#?}");
+}

@@ -116,20 +116,38 @@ fn security_headers_are_on_by_default_and_configurable() {
             Some("strict-origin-when-cross-origin")
         );
     }
-    assert_eq!(
-        server.get("/").header("content-security-policy"),
-        Some("default-src 'self'")
-    );
+    // The docroot's pages get no CSP by default (it would break their inline scripts
+    // and styles); pages the server writes itself get a strict one.
+    assert!(server.get("/").header("content-security-policy").is_none());
     assert!(
         server
             .get("/logo.png")
             .header("content-security-policy")
             .is_none()
     );
-    let custom = TestServer::start(&["--header", "X-Frame-Options: DENY", "--no-csp"]);
+    assert_eq!(
+        server.get("/nope.html").header("content-security-policy"),
+        Some(httpd_server::GENERATED_CSP)
+    );
+    let custom = TestServer::start(&[
+        "--header",
+        "X-Frame-Options: DENY",
+        "--csp",
+        "default-src 'self'",
+    ]);
     let r = custom.get("/");
     assert_eq!(r.header("x-frame-options"), Some("DENY"));
-    assert!(r.header("content-security-policy").is_none());
+    assert_eq!(
+        r.header("content-security-policy"),
+        Some("default-src 'self'")
+    );
+    // The operator's policy is for the docroot's pages; the server's own keep theirs.
+    assert_eq!(
+        custom.get("/nope.html").header("content-security-policy"),
+        Some(httpd_server::GENERATED_CSP)
+    );
+    let off = TestServer::start(&["--no-csp"]);
+    assert!(off.get("/").header("content-security-policy").is_none());
     let none = TestServer::start(&["--no-security-headers"]);
     assert!(none.get("/").header("x-content-type-options").is_none());
 }

@@ -77,8 +77,10 @@ Options:
                            X-Frame-Options: SAMEORIGIN, Referrer-Policy:
                            strict-origin-when-cross-origin]
       --no-security-headers  drop the default headers above
-      --csp VALUE          Content-Security-Policy for html [default: default-src 'self']
-      --no-csp             send no Content-Security-Policy
+      --csp VALUE          Content-Security-Policy for the docroot's html files
+                           [default: none; pages the server writes itself, errors
+                           and listings, always get a strict one]
+      --no-csp             send none on the docroot's html files
       --cors-origin ORIGIN allow this Origin (repeatable; * for any)
       --trusted-proxy IP   believe X-Forwarded-For / Forwarded from IP (repeatable)
       --rate-limit N       requests per second per client address (burst 2N); 429 beyond

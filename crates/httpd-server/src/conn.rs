@@ -1057,7 +1057,7 @@ impl Conn {
             persistence: Persistence::Close,
             head_only,
             request_id: None,
-            extra: self.extra_lines(env.ctx, true),
+            extra: &env.ctx.extra_generated_lines,
             cors: &[],
             vary_origin: false,
             hsts: self.hsts(env.ctx),
@@ -1150,16 +1150,12 @@ impl Conn {
         let vary_origin = cors.iter().any(|(n, _)| *n == "Vary");
         let cors_lines: Vec<(&'static str, String)> =
             cors.into_iter().filter(|(n, _)| *n != "Vary").collect();
-        let is_html = answer.is_html();
+        let extra = answer.extra_lines(ctx);
         let finish = Finish {
             persistence,
             head_only: exchange.method == Method::Head,
             request_id: Some(exchange.request_id.as_str()),
-            extra: if is_html {
-                &ctx.extra_html_lines
-            } else {
-                &ctx.extra_lines
-            },
+            extra,
             cors: &cors_lines,
             vary_origin,
             hsts: if self.peer.https { &ctx.hsts_line } else { b"" },
@@ -1356,14 +1352,6 @@ impl Conn {
 
     fn scheme(&self) -> &'static str {
         if self.peer.https { "https" } else { "http" }
-    }
-
-    fn extra_lines<'c>(&self, ctx: &'c Context, html: bool) -> &'c [u8] {
-        if html {
-            &ctx.extra_html_lines
-        } else {
-            &ctx.extra_lines
-        }
     }
 
     fn hsts<'c>(&self, ctx: &'c Context) -> &'c [u8] {

@@ -87,7 +87,7 @@ pub use crate::access::AccessFormat;
 pub use crate::error::status_text;
 pub use crate::files::FileOptions;
 pub use crate::tls::{CertPair, TlsError};
-pub use crate::web::WebOptions;
+pub use crate::web::{GENERATED_CSP, WebOptions};
 pub use httpd_files::CachePolicy;
 pub use httpd_security::{Limits, TypePolicy};
 
@@ -320,8 +320,10 @@ pub(crate) struct Context {
     pub(crate) web: WebOptions,
     /// `web.security_headers` rendered as header lines once, for every reply.
     pub(crate) extra_lines: Arc<[u8]>,
-    /// The same plus `Content-Security-Policy`, for html replies.
+    /// The same plus the operator's `Content-Security-Policy`, for html files.
     pub(crate) extra_html_lines: Arc<[u8]>,
+    /// The same plus the strict policy of pages the server writes (errors, listings).
+    pub(crate) extra_generated_lines: Arc<[u8]>,
     /// `Strict-Transport-Security`, rendered once (empty without HSTS).
     pub(crate) hsts_line: Arc<[u8]>,
     pub(crate) access_format: AccessFormat,
@@ -497,8 +499,9 @@ impl Server {
             stall_path: config.stall_path,
             metrics: metrics::Metrics::default(),
             rate_limiter: config.web.rate_limit.map(httpd_security::RateLimiter::new),
-            extra_lines: web::extra_lines(&config.web, false),
-            extra_html_lines: web::extra_lines(&config.web, true),
+            extra_lines: web::extra_lines(&config.web, web::Csp::None),
+            extra_html_lines: web::extra_lines(&config.web, web::Csp::Operator),
+            extra_generated_lines: web::extra_lines(&config.web, web::Csp::Generated),
             hsts_line,
             web: config.web,
             access_format: config.access_format,

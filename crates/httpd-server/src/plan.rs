@@ -60,11 +60,13 @@ impl Answer {
         }
     }
 
-    /// Tells whether the body is html.
-    pub(crate) fn is_html(&self) -> bool {
+    /// The extra header lines for this answer: a page the server wrote itself gets
+    /// the strict policy, an html file the operator's, anything else none.
+    pub(crate) fn extra_lines<'c>(&self, ctx: &'c Context) -> &'c [u8] {
         match self {
-            Answer::Simple(r) => r.is_html(),
-            Answer::File(f) => f.is_html(),
+            Answer::Simple(r) if r.is_html() => &ctx.extra_generated_lines,
+            Answer::File(f) if f.is_html() => &ctx.extra_html_lines,
+            _ => &ctx.extra_lines,
         }
     }
 

@@ -623,7 +623,7 @@ fn busy_answer(ctx: &Context) -> Vec<u8> {
         persistence: Persistence::Close,
         head_only: false,
         request_id: None,
-        extra: &ctx.extra_lines,
+        extra: &ctx.extra_generated_lines,
         cors: &[],
         vary_origin: false,
         hsts: b"",

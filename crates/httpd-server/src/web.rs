@@ -8,13 +8,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use httpd_proto::Request;
 
+/// The `Content-Security-Policy` of the pages the server writes itself (error pages,
+/// directory listings): they need nothing but their own inline style, load nothing,
+/// and may only be framed by the site.
+pub const GENERATED_CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; frame-ancestors 'self'";
+
 /// Response headers that protect browsers, and CORS; each field documents its default.
 #[derive(Clone, Debug)]
 pub struct WebOptions {
     /// Headers added to every response; default `X-Content-Type-Options: nosniff`,
     /// `X-Frame-Options: SAMEORIGIN`, `Referrer-Policy: strict-origin-when-cross-origin`.
     pub security_headers: Vec<(String, String)>,
-    /// `Content-Security-Policy` for html responses; default `default-src 'self'`.
+    /// `Content-Security-Policy` for html files from the docroot; default `None`: a
+    /// site's own pages are sent without one (a strict default breaks every inline
+    /// script and style), as nginx and Caddy do. Pages the server writes itself
+    /// (error pages, listings) always get [`GENERATED_CSP`].
     pub html_csp: Option<String>,
     /// Origins allowed by CORS (`*` for any); default none (no CORS headers).
     pub cors_origins: Vec<String>,
@@ -40,7 +49,7 @@ impl Default for WebOptions {
                     "strict-origin-when-cross-origin".to_string(),
                 ),
             ],
-            html_csp: Some("default-src 'self'".to_string()),
+            html_csp: None,
             cors_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             rate_limit: None,
@@ -120,15 +129,32 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
     hop.rsplit_once(':')?.0.parse().ok()
 }
 
-/// Renders the operator's response headers (and, for html, the
-/// `Content-Security-Policy`) as header lines, once at start-up.
-pub(crate) fn extra_lines(web: &WebOptions, html: bool) -> std::sync::Arc<[u8]> {
+/// Which `Content-Security-Policy` a set of header lines carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Csp {
+    /// None (not html).
+    None,
+    /// The operator's (`--csp`), for html files of the docroot.
+    Operator,
+    /// [`GENERATED_CSP`], for pages the server writes.
+    Generated,
+}
+
+/// Renders the operator's response headers (and the `Content-Security-Policy` that
+/// `csp` asks for) as header lines, once at start-up.
+pub(crate) fn extra_lines(web: &WebOptions, csp: Csp) -> std::sync::Arc<[u8]> {
     let mut head = httpd_proto::ResponseHead::new(200);
     for (name, value) in &web.security_headers {
         head.header(name, value);
     }
-    if let (true, Some(csp)) = (html, &web.html_csp) {
-        head.header("Content-Security-Policy", csp);
+    match (csp, &web.html_csp) {
+        (Csp::Operator, Some(policy)) => {
+            head.header("Content-Security-Policy", policy);
+        }
+        (Csp::Generated, _) => {
+            head.header("Content-Security-Policy", GENERATED_CSP);
+        }
+        _ => {}
     }
     head.lines().into()
 }

@@ -1,9 +1,11 @@
 //! `browser/images_decode`: a real browser, Debian's headless
 //! Chromium, loads every page of `resources/` from the server.
 //!
-//! The server's CSP (`default-src 'self'`) blocks inline scripts, so the
-//! check is a same-origin page and script written into the docroot
-//! (`check.html`, `check.js`; the server runs with `--serve-type js`): the
+//! The server runs with its default options, which send no
+//! `Content-Security-Policy` on the docroot's pages, so an ordinary site's inline
+//! scripts and styles run: the check is a page written into the docroot
+//! (`check.html`) whose script and style are both inline. The style must apply
+//! (the script checks a computed style and sets `data-style="applied"`), and the
 //! script opens each page in an iframe (`X-Frame-Options: SAMEORIGIN` allows
 //! it), waits for the frame's load event (which waits for every image), and
 //! writes one line per `<img>`, `PAGE SRC NATURAL_WIDTH NATURAL_HEIGHT STATE`,
@@ -52,10 +54,11 @@ const CHECK_HTML: &str = r#"<!DOCTYPE html>
 <head>
   <meta charset="utf-8">
   <title>image check</title>
-  <script src="check.js" defer></script>
+  <style>#result { white-space: pre-wrap; }</style>
 </head>
 <body>
   <pre id="result" data-pages="{PAGES}">pending</pre>
+  <script>{SCRIPT}</script>
 </body>
 </html>
 "#;
@@ -66,6 +69,9 @@ const CHECK_JS: &str = r#""use strict";
 // has loaded (its load event waits for every image to load or fail), writes
 // one line per image into #result.
 const out = document.getElementById("result");
+// The inline <style> above must have applied, as the inline script is running.
+out.dataset.style =
+  getComputedStyle(out).whiteSpace === "pre-wrap" ? "applied" : "blocked";
 
 function loadFrame(page) {
   return new Promise((resolve) => {
@@ -121,7 +127,7 @@ struct Seen {
 }
 
 impl Seen {
-    /// The line `check.js` writes for this image.
+    /// The line the check script writes for this image.
     fn line(&self) -> String {
         format!(
             "{} {} {} {} {}",
@@ -139,16 +145,18 @@ pub fn images_decode(ctx: &Ctx) -> Outcome {
         "no .html page in {}",
         ctx.paths.resources.display()
     );
-    let srv = ctx.start("browser", &["--serve-type", "js"])?;
+    // Default options: the inline script and style must run under them.
+    let srv = ctx.start("browser", &[])?;
     let write = |name: &str, text: &str| {
         let path = srv.root.join(name);
         fs::write(&path, text).map_err(|e| format!("write {}: {e}", path.display()))
     };
     write(
         "check.html",
-        &CHECK_HTML.replace("{PAGES}", &pages.join(" ")),
+        &CHECK_HTML
+            .replace("{PAGES}", &pages.join(" "))
+            .replace("{SCRIPT}", CHECK_JS),
     )?;
-    write("check.js", CHECK_JS)?;
 
     let mut expected = Vec::new();
     for page in &pages {
@@ -337,7 +345,12 @@ fn parse_result(dom: &str) -> Result<Vec<Seen>, String> {
     let open_end = rest.find('>').ok_or("unterminated <pre> tag")?;
     ensure!(
         rest[..open_end].contains("data-done=\"yes\""),
-        "check.js did not finish: {:?}",
+        "the inline script did not run to its end: {:?}",
+        &rest[..open_end]
+    );
+    ensure!(
+        rest[..open_end].contains("data-style=\"applied\""),
+        "the inline style did not apply: {:?}",
         &rest[..open_end]
     );
     let body = &rest[open_end + 1..];
@@ -387,7 +400,8 @@ mod tests {
 
     #[test]
     fn result_lines_are_parsed_only_when_done() {
-        let dom = "<body><pre id=\"result\" data-pages=\"a.html\" data-done=\"yes\">\
+        let dom = "<body><pre id=\"result\" data-pages=\"a.html\" data-style=\"applied\" \
+                   data-done=\"yes\">\
                    a.html logo.png 160 160 decoded\na.html x.jpg 0 0 undecodable</pre>";
         let seen = parse_result(dom).unwrap();
         assert_eq!(seen.len(), 2);
@@ -396,6 +410,9 @@ mod tests {
             (160, "undecodable")
         );
         assert!(parse_result("<pre id=\"result\" data-pages=\"a\">pending</pre>").is_err());
+        // The script ran but the inline style was blocked.
+        let blocked = dom.replace("applied", "blocked");
+        assert!(parse_result(&blocked).is_err());
         assert!(parse_result("<html></html>").is_err());
     }
 }
