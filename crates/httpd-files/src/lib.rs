@@ -31,7 +31,8 @@
 //! Content types follow the seed server: HTML is shown inline, every other file is an
 //! `application/octet-stream` download with a `Content-Disposition`
 //! ([`attachment_disposition`]). [`media_type_for`] maps extensions to real media types
-//! for when the server wants them.
+//! for when the server wants them, and [`MediaTypes`] is the web preset's table (a
+//! website's types, operator overrides, and which are shown inline).
 //!
 //! Building blocks for full HTTP file semantics (RFC 9110 sections 13 and 14), which
 //! the server combines:
@@ -87,6 +88,7 @@ mod encoding;
 mod error;
 mod file_cache;
 mod gzip;
+mod media;
 mod multipart;
 mod random;
 mod root;
@@ -104,6 +106,9 @@ pub use crate::encoding::{
 pub use crate::error::{ErrorKind, ServeError};
 pub use crate::file_cache::{FileCache, FileCacheStats, MAX_KEY_BYTES, MIN_ENTRY_CHARGE};
 pub use crate::gzip::{GZIP_LEVEL, GzipSteps, gzip_stream};
+pub use crate::media::{
+    MAX_EXTENSION_BYTES, MAX_MEDIA_TYPE_BYTES, MediaTypeError, MediaTypes, is_inline_type,
+};
 pub use crate::multipart::{Multipart, Piece};
 pub use crate::root::{DirEntry, DocRoot, Kind, ROOT_RECHECK, Root};
 pub use crate::static_file::{
