@@ -42,7 +42,8 @@
 //!   `If-Unmodified-Since` and `If-Range` in the RFC's order.
 //! - [`StaticFile::send_range_to`] sends one byte range;
 //!   [`Multipart`] lays out a `multipart/byteranges` body of known length.
-//! - [`CachePolicy`] picks `Cache-Control` per extension.
+//! - [`CachePolicy`] picks `Cache-Control` per extension, and in the web preset
+//!   ([`CachePolicy::web`]) marks content-hashed names ([`is_content_hashed`]) immutable.
 //! - [`is_compressible_ext`], [`find_precompressed`] (`name.gz`, `name.br`) and
 //!   [`gzip_stream`] (on the fly) provide content codings.
 //!
@@ -98,7 +99,10 @@ mod test_util;
 mod upload;
 mod validators;
 
-pub use crate::cache::{CachePolicy, DEFAULT_CACHE_CONTROL, HTML_CACHE_CONTROL};
+pub use crate::cache::{
+    CachePolicy, DEFAULT_CACHE_CONTROL, HTML_CACHE_CONTROL, IMMUTABLE_CACHE_CONTROL,
+    MAX_HASH_CHARS, MIN_HASH_CHARS, is_content_hashed,
+};
 pub use crate::conditional::{Conditions, Precondition, evaluate};
 pub use crate::encoding::{
     find_precompressed, is_compressible, is_compressible_ext, sidecar_suffix,
