@@ -4,7 +4,8 @@
 //! root open (and opens it again when a deployment replaces it); the [`Root`] a
 //! request takes from it opens files ([`StaticFile`], streamed in constant memory),
 //! tells files from directories ([`Root::probe`]) and lists directories
-//! ([`Root::list_dir`]), each for a [`SafePath`](httpd_security::SafePath);
+//! ([`Root::list_dir`]; rendered sorted as HTML or JSON by [`Listing`]), each for a
+//! [`SafePath`](httpd_security::SafePath);
 //! [`UploadStore`] receives `POST /upload` bodies and publishes each valid JSON
 //! document under a unique name. It runs on Linux.
 //!
@@ -89,6 +90,7 @@ mod encoding;
 mod error;
 mod file_cache;
 mod gzip;
+mod listing;
 mod media;
 mod multipart;
 mod random;
@@ -110,6 +112,10 @@ pub use crate::encoding::{
 pub use crate::error::{ErrorKind, ServeError};
 pub use crate::file_cache::{FileCache, FileCacheStats, MAX_KEY_BYTES, MIN_ENTRY_CHARGE};
 pub use crate::gzip::{GZIP_LEVEL, GzipSteps, gzip_stream};
+pub use crate::listing::{
+    APPLICATION_JSON, Listing, ListingFormat, ListingQuery, SortKey, SortOrder, render_html,
+    render_json, sort_entries,
+};
 pub use crate::media::{
     MAX_EXTENSION_BYTES, MAX_MEDIA_TYPE_BYTES, MediaTypeError, MediaTypes, is_inline_type,
 };
