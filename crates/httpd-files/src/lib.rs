@@ -96,6 +96,7 @@ mod multipart;
 mod random;
 mod root;
 mod static_file;
+mod tar;
 #[cfg(test)]
 mod test_util;
 mod upload;
@@ -124,6 +125,10 @@ pub use crate::root::{DirEntry, DocRoot, Kind, ROOT_RECHECK, Root};
 pub use crate::static_file::{
     INDEX_FILE, OCTET_STREAM, SEND_BUFFER_BYTES, StaticFile, TEXT_HTML, attachment_disposition,
     media_type_for,
+};
+pub use crate::tar::{
+    MAX_ARCHIVE_DEPTH, MAX_ARCHIVE_PATH_BYTES, MAX_ENTRIES_PER_STEP, ROOT_ARCHIVE_NAME, TarSteps,
+    UPLOADS_DIR,
 };
 pub use crate::upload::{PendingUpload, StoredUpload, TEMP_PREFIX, TEMP_SUFFIX, UploadStore};
 pub use crate::validators::Validators;

@@ -216,8 +216,14 @@ impl Listing {
     }
 }
 
-/// Sorts `entries` by `key` in `order`, directories first (see the
-/// [module docs](self) for the rules).
+/// Sorts `entries` by `key` in `order`, directories first.
+///
+/// Directories always come before files, as nginx's `autoindex` and Caddy's `browse`
+/// show them; the key and the direction apply within each group. Names compare
+/// case-insensitively, then byte-wise, so the order is total and the same on every
+/// run; entries equal by size or date are ordered by name. Descending is the exact
+/// reverse of ascending within each group. Directories count as size 0; an unknown
+/// modification time sorts as the oldest.
 pub fn sort_entries(entries: &mut [DirEntry], key: SortKey, order: SortOrder) {
     entries.sort_by(|a, b| {
         let within = match key {
