@@ -38,7 +38,9 @@
 //! Building blocks for full HTTP file semantics (RFC 9110 sections 13 and 14), which
 //! the server combines:
 //!
-//! - [`Validators`]: a strong `ETag` per content coding and `Last-Modified`;
+//! - [`Validators`]: a strong `ETag` per content coding and `Last-Modified`; with
+//!   `--etag content`, the tag is computed from the bytes ([`ContentTags`]) and set with
+//!   [`Validators::with_content_tag`];
 //!   [`evaluate`] applies `If-Match`, `If-None-Match`, `If-Modified-Since`,
 //!   `If-Unmodified-Since` and `If-Range` in the RFC's order.
 //! - [`StaticFile::send_range_to`] sends one byte range;
@@ -86,10 +88,12 @@
 mod beneath;
 mod cache;
 mod conditional;
+mod content_tag;
 mod encoding;
 mod error;
 mod file_cache;
 mod gzip;
+mod identity;
 mod listing;
 mod media;
 mod multipart;
@@ -107,12 +111,14 @@ pub use crate::cache::{
     MAX_HASH_CHARS, MIN_HASH_CHARS, is_content_hashed,
 };
 pub use crate::conditional::{Conditions, Precondition, evaluate};
+pub use crate::content_tag::{ContentTag, ContentTags, DEFAULT_MAX_CONTENT_TAGS};
 pub use crate::encoding::{
     find_precompressed, is_compressible, is_compressible_ext, sidecar_suffix,
 };
 pub use crate::error::{ErrorKind, ServeError};
 pub use crate::file_cache::{FileCache, FileCacheStats, MAX_KEY_BYTES, MIN_ENTRY_CHARGE};
 pub use crate::gzip::{GZIP_LEVEL, GzipSteps, gzip_stream};
+pub use crate::identity::FileIdentity;
 pub use crate::listing::{
     APPLICATION_JSON, Listing, ListingFormat, ListingQuery, SortKey, SortOrder, render_html,
     render_json, sort_entries,
