@@ -4,8 +4,8 @@
 //! root open (and opens it again when a deployment replaces it); the [`Root`] a
 //! request takes from it opens files ([`StaticFile`], streamed in constant memory),
 //! tells files from directories ([`Root::probe`]) and lists directories
-//! ([`Root::list_dir`]; rendered sorted as HTML or JSON by [`Listing`]), each for a
-//! [`SafePath`](httpd_security::SafePath);
+//! ([`Root::list_dir`]; rendered sorted as HTML or JSON by [`Listing`]; archived as a
+//! tar download by [`TarSteps`]), each for a [`SafePath`](httpd_security::SafePath);
 //! [`UploadStore`] receives `POST /upload` bodies and publishes each valid JSON
 //! document under a unique name. It runs on Linux.
 //!
@@ -40,8 +40,7 @@
 //!
 //! - [`Validators`]: a strong `ETag` per content coding and `Last-Modified`; with
 //!   `--etag content`, the tag is computed from the bytes ([`ContentTags`]) and set with
-//!   [`Validators::with_content_tag`];
-//!   [`evaluate`] applies `If-Match`, `If-None-Match`, `If-Modified-Since`,
+//!   [`Validators::with_content_tag`]. [`evaluate`] applies `If-Match`, `If-None-Match`, `If-Modified-Since`,
 //!   `If-Unmodified-Since` and `If-Range` in the RFC's order.
 //! - [`StaticFile::send_range_to`] sends one byte range;
 //!   [`Multipart`] lays out a `multipart/byteranges` body of known length.
