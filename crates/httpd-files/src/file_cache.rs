@@ -65,6 +65,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 
+use crate::identity::FileIdentity;
 use crate::static_file::FileInfo;
 
 /// Each entry counts as at least this many bytes against the budget.
@@ -158,7 +159,7 @@ struct Entry {
     /// What a response says about the file; shared with every hit.
     info: Arc<FileInfo>,
     /// The file as it was when read; a hit needs the same.
-    identity: Identity,
+    identity: FileIdentity,
     /// Set by a hit, cleared by an eviction sweep.
     used: AtomicBool,
     /// What the entry counts against the budget.
@@ -321,68 +322,6 @@ impl Shared {
     }
 }
 
-/// What must not change for a cached file to be served: which inode it is, and
-/// its size, mtime and ctime (seconds and nanoseconds).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Identity {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Identity {
-    /// The identity of a regular file from std's metadata.
-    fn from_metadata(meta: &std::fs::Metadata) -> Identity {
-        use std::os::unix::fs::MetadataExt;
-        Identity {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        }
-    }
-
-    /// The identity from a `statx` result, or `None` when it is not a regular file
-    /// or a field is missing.
-    fn from_statx(stx: &rustix::fs::Statx) -> Option<Identity> {
-        use rustix::fs::{FileType, RawMode, StatxFlags};
-        let needed = StatxFlags::TYPE
-            | StatxFlags::INO
-            | StatxFlags::SIZE
-            | StatxFlags::MTIME
-            | StatxFlags::CTIME;
-        if !StatxFlags::from_bits_retain(stx.stx_mask).contains(needed)
-            || FileType::from_raw_mode(RawMode::from(stx.stx_mode)) != FileType::RegularFile
-        {
-            return None;
-        }
-        Some(Identity {
-            dev: rustix::fs::makedev(stx.stx_dev_major, stx.stx_dev_minor),
-            ino: stx.stx_ino,
-            size: stx.stx_size,
-            mtime: (stx.stx_mtime.tv_sec, i64::from(stx.stx_mtime.tv_nsec)),
-            ctime: (stx.stx_ctime.tv_sec, i64::from(stx.stx_ctime.tv_nsec)),
-        })
-    }
-
-    /// Looks `relative` up with one `statx` relative to `root`'s descriptor,
-    /// following links; `None` on any error.
-    fn of_path(root: &crate::Root, relative: &str) -> Option<Identity> {
-        use rustix::fs::{AtFlags, StatxFlags};
-        let stx = rustix::fs::statx(
-            root.fd(),
-            relative,
-            AtFlags::STATX_SYNC_AS_STAT,
-            StatxFlags::BASIC_STATS,
-        )
-        .ok()?;
-        Identity::from_statx(&stx)
-    }
-}
-
 /// The bytes of a path, for keys and byte-wise comparisons.
 fn key(path: &Path) -> &[u8] {
     use std::os::unix::ffi::OsStrExt;
@@ -406,7 +345,9 @@ pub(crate) fn open_cached(
     };
     let stale = shared.get(full);
     if let Some(entry) = &stale {
-        if entry.root_id == root.id() && Identity::of_path(root, relative) == Some(entry.identity) {
+        if entry.root_id == root.id()
+            && FileIdentity::of_path(root, relative) == Some(entry.identity)
+        {
             entry.used.store(true, Ordering::Relaxed);
             shared.counters.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(StaticFile::from_parts(
@@ -461,7 +402,7 @@ pub(crate) fn lookup(
     let shared = cache.shared.as_ref()?;
     let entry = shared.get(target.as_path())?;
     if entry.root_id != root.id()
-        || Identity::of_path(root, target.relative()) != Some(entry.identity)
+        || FileIdentity::of_path(root, target.relative()) != Some(entry.identity)
     {
         return None;
     }
@@ -479,7 +420,7 @@ fn read_if_cacheable(
     shared: &Shared,
     file: &std::fs::File,
     meta: &std::fs::Metadata,
-) -> Option<(Arc<[u8]>, Identity)> {
+) -> Option<(Arc<[u8]>, FileIdentity)> {
     use std::os::unix::fs::FileExt;
 
     let len = meta.len();
@@ -495,11 +436,11 @@ fn read_if_cacheable(
     if age < RACY_WINDOW {
         return None;
     }
-    let before = Identity::from_metadata(meta);
+    let before = FileIdentity::from_metadata(meta);
     let mut bytes = vec![0u8; usize::try_from(len).ok()?];
     // Positioned reads; fails with `UnexpectedEof` if the file shrank meanwhile.
     file.read_exact_at(&mut bytes, 0).ok()?;
-    let after = Identity::from_metadata(&file.metadata().ok()?);
+    let after = FileIdentity::from_metadata(&file.metadata().ok()?);
     (after == before).then(|| (Arc::from(bytes), before))
 }
 
@@ -517,7 +458,7 @@ mod tests {
     use httpd_security::resolve_path;
 
     use super::*;
-    use crate::test_util::{TempDir, through_socket};
+    use crate::test_util::{TempDir, through_socket, wait_for_a_later_ctime};
     use crate::{ErrorKind, ServeError, StaticFile, gzip_stream};
 
     /// Sets `path`'s mtime an hour (plus `extra` seconds) into the past, so that it is
@@ -529,30 +470,6 @@ mod tests {
             .open(path)
             .and_then(|f| f.set_modified(past))
             .expect("set mtime");
-    }
-
-    /// Waits (bounded) until the clock the filesystem takes ctimes from has moved
-    /// past `path`'s ctime, so that the next change of `path` gives it a later one:
-    /// ctimes come from a clock that ticks every few milliseconds, and two changes
-    /// within one tick would otherwise share a ctime.
-    fn wait_for_a_later_ctime(path: &Path) {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = fs::metadata(path).unwrap();
-        let seen = (meta.ctime(), meta.ctime_nsec());
-        let probe = path.with_extension("ctime-probe");
-        fs::write(&probe, b"").unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        for mode in [0o600, 0o644].into_iter().cycle() {
-            // A chmod sets the probe's ctime to the clock's current value.
-            fs::set_permissions(&probe, fs::Permissions::from_mode(mode)).unwrap();
-            let now = fs::metadata(&probe).unwrap();
-            if (now.ctime(), now.ctime_nsec()) > seen {
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "ctime never moves");
-            thread::yield_now();
-        }
-        fs::remove_file(&probe).unwrap();
     }
 
     fn write_old(root: &TempDir, rel: &str, contents: &[u8]) -> PathBuf {
@@ -919,7 +836,7 @@ mod tests {
         let meta = file.metadata().unwrap();
         let (bytes, identity) = read_if_cacheable(shared, &file, &meta).expect("cacheable");
         assert_eq!(&bytes[..], b"0123456789");
-        assert_eq!(identity, Identity::from_metadata(&meta));
+        assert_eq!(identity, FileIdentity::from_metadata(&meta));
 
         // Grown (and aged again) after `meta` was taken: the first 10 bytes still
         // read in full, but the file is no longer the one described.

@@ -4,7 +4,8 @@
 //! root open (and opens it again when a deployment replaces it); the [`Root`] a
 //! request takes from it opens files ([`StaticFile`], streamed in constant memory),
 //! tells files from directories ([`Root::probe`]) and lists directories
-//! ([`Root::list_dir`]), each for a [`SafePath`](httpd_security::SafePath);
+//! ([`Root::list_dir`]; rendered sorted as HTML or JSON by [`Listing`]; archived as a
+//! tar download by [`TarSteps`]), each for a [`SafePath`](httpd_security::SafePath);
 //! [`UploadStore`] receives `POST /upload` bodies and publishes each valid JSON
 //! document under a unique name. It runs on Linux.
 //!
@@ -31,17 +32,20 @@
 //! Content types follow the seed server: HTML is shown inline, every other file is an
 //! `application/octet-stream` download with a `Content-Disposition`
 //! ([`attachment_disposition`]). [`media_type_for`] maps extensions to real media types
-//! for when the server wants them.
+//! for when the server wants them, and [`MediaTypes`] is the web preset's table (a
+//! website's types, operator overrides, and which are shown inline).
 //!
 //! Building blocks for full HTTP file semantics (RFC 9110 sections 13 and 14), which
 //! the server combines:
 //!
-//! - [`Validators`]: a strong `ETag` per content coding and `Last-Modified`;
-//!   [`evaluate`] applies `If-Match`, `If-None-Match`, `If-Modified-Since`,
+//! - [`Validators`]: a strong `ETag` per content coding and `Last-Modified`; with
+//!   `--etag content`, the tag is computed from the bytes ([`ContentTags`]) and set with
+//!   [`Validators::with_content_tag`]. [`evaluate`] applies `If-Match`, `If-None-Match`, `If-Modified-Since`,
 //!   `If-Unmodified-Since` and `If-Range` in the RFC's order.
 //! - [`StaticFile::send_range_to`] sends one byte range;
 //!   [`Multipart`] lays out a `multipart/byteranges` body of known length.
-//! - [`CachePolicy`] picks `Cache-Control` per extension.
+//! - [`CachePolicy`] picks `Cache-Control` per extension, and in the web preset
+//!   ([`CachePolicy::web`]) marks content-hashed names ([`is_content_hashed`]) immutable.
 //! - [`is_compressible_ext`], [`find_precompressed`] (`name.gz`, `name.br`) and
 //!   [`gzip_stream`] (on the fly) provide content codings.
 //!
@@ -83,32 +87,53 @@
 mod beneath;
 mod cache;
 mod conditional;
+mod content_tag;
 mod encoding;
 mod error;
 mod file_cache;
 mod gzip;
+mod identity;
+mod listing;
+mod media;
 mod multipart;
 mod random;
 mod root;
 mod static_file;
+mod tar;
 #[cfg(test)]
 mod test_util;
 mod upload;
 mod validators;
 
-pub use crate::cache::{CachePolicy, DEFAULT_CACHE_CONTROL, HTML_CACHE_CONTROL};
+pub use crate::cache::{
+    CachePolicy, DEFAULT_CACHE_CONTROL, HTML_CACHE_CONTROL, IMMUTABLE_CACHE_CONTROL,
+    MAX_HASH_CHARS, MIN_HASH_CHARS, is_content_hashed,
+};
 pub use crate::conditional::{Conditions, Precondition, evaluate};
+pub use crate::content_tag::{ContentTag, ContentTags, DEFAULT_MAX_CONTENT_TAGS};
 pub use crate::encoding::{
     find_precompressed, is_compressible, is_compressible_ext, sidecar_suffix,
 };
 pub use crate::error::{ErrorKind, ServeError};
 pub use crate::file_cache::{FileCache, FileCacheStats, MAX_KEY_BYTES, MIN_ENTRY_CHARGE};
 pub use crate::gzip::{GZIP_LEVEL, GzipSteps, gzip_stream};
+pub use crate::identity::FileIdentity;
+pub use crate::listing::{
+    APPLICATION_JSON, Listing, ListingFormat, ListingQuery, SortKey, SortOrder, render_html,
+    render_json, sort_entries,
+};
+pub use crate::media::{
+    MAX_EXTENSION_BYTES, MAX_MEDIA_TYPE_BYTES, MediaTypeError, MediaTypes, is_inline_type,
+};
 pub use crate::multipart::{Multipart, Piece};
 pub use crate::root::{DirEntry, DocRoot, Kind, ROOT_RECHECK, Root};
 pub use crate::static_file::{
     INDEX_FILE, OCTET_STREAM, SEND_BUFFER_BYTES, StaticFile, TEXT_HTML, attachment_disposition,
     media_type_for,
+};
+pub use crate::tar::{
+    MAX_ARCHIVE_DEPTH, MAX_ARCHIVE_PATH_BYTES, MAX_ENTRIES_PER_STEP, ROOT_ARCHIVE_NAME, TarSteps,
+    UPLOADS_DIR,
 };
 pub use crate::upload::{PendingUpload, StoredUpload, TEMP_PREFIX, TEMP_SUFFIX, UploadStore};
 pub use crate::validators::Validators;

@@ -21,6 +21,7 @@ use rustix::io::Errno;
 
 use crate::error::{ErrorKind, ServeError};
 use crate::file_cache::FileCache;
+use crate::identity::FileIdentity;
 use crate::root::Root;
 use crate::validators::Validators;
 
@@ -76,6 +77,8 @@ pub(crate) struct FileInfo {
     pub(crate) extension: Option<String>,
     /// Computed from the same metadata as `len` and `modified`.
     pub(crate) validators: Validators,
+    /// From the same metadata too.
+    pub(crate) identity: FileIdentity,
 }
 
 impl StaticFile {
@@ -283,6 +286,27 @@ impl StaticFile {
     /// metadata of the open handle.
     pub fn validators(&self) -> &Validators {
         &self.info.validators
+    }
+
+    /// Returns the identity of the file version opened (device, inode, size, mtime,
+    /// ctime), taken from the same metadata as [`len`](Self::len): the key of its
+    /// [`ContentTags`](crate::ContentTags) entry. For a [`FileCache`] hit it is the
+    /// cached version's, which the hit checked against the file on disk.
+    pub fn identity(&self) -> FileIdentity {
+        self.info.identity
+    }
+
+    /// Returns the identity of the open handle as it is now (one `fstat`), or, for
+    /// bytes from the [`FileCache`], of the version they are; `None` if it cannot be
+    /// read.
+    pub(crate) fn current_identity(&self) -> Option<FileIdentity> {
+        match &self.body {
+            Body::File(file) => file
+                .metadata()
+                .ok()
+                .map(|m| FileIdentity::from_metadata(&m)),
+            Body::Bytes(_) => Some(self.info.identity),
+        }
     }
 
     /// Returns the extension of the name that was asked for, lowercased, or `None`
@@ -661,6 +685,7 @@ pub(crate) fn describe(target: &SafePath, full: &Path, meta: &Metadata) -> FileI
         attachment,
         extension: target.extension().map(str::to_ascii_lowercase),
         validators: Validators::new(meta.len(), modified, inode(meta)),
+        identity: FileIdentity::from_metadata(meta),
     }
 }
 

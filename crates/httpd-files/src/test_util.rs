@@ -84,6 +84,30 @@ impl TempDir {
     }
 }
 
+/// Waits (bounded) until the clock the filesystem takes ctimes from has moved
+/// past `path`'s ctime, so that the next change of `path` gives it a later one:
+/// ctimes come from a clock that ticks every few milliseconds, and two changes
+/// within one tick would otherwise share a ctime.
+pub(crate) fn wait_for_a_later_ctime(path: &Path) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = fs::metadata(path).unwrap();
+    let seen = (meta.ctime(), meta.ctime_nsec());
+    let probe = path.with_extension("ctime-probe");
+    fs::write(&probe, b"").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    for mode in [0o600, 0o644].into_iter().cycle() {
+        // A chmod sets the probe's ctime to the clock's current value.
+        fs::set_permissions(&probe, fs::Permissions::from_mode(mode)).unwrap();
+        let now = fs::metadata(&probe).unwrap();
+        if (now.ctime(), now.ctime_nsec()) > seen {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "ctime never moves");
+        std::thread::yield_now();
+    }
+    fs::remove_file(&probe).unwrap();
+}
+
 /// Sends through `send` on a loopback socket and returns what the peer read.
 pub(crate) fn through_socket(
     send: impl FnOnce(BorrowedFd<'_>) -> io::Result<u64>,

@@ -12,6 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use httpd_proto::Coding;
 
+use crate::content_tag::ContentTag;
+
 /// The `ETag` and `Last-Modified` of one file.
 ///
 /// Build it with [`Validators::new`] or [`Validators::from_metadata`]; a
@@ -74,6 +76,29 @@ impl Validators {
         #[cfg(not(unix))]
         let inode = 0;
         Validators::new(meta.len(), meta.modified().ok(), inode)
+    }
+
+    /// Returns these validators with `tag`, computed from the file's bytes, as the
+    /// entity-tag (`--etag content`); `Last-Modified` is kept.
+    ///
+    /// Everything else works on it unchanged: [`etag_for`](Self::etag_for) adds the
+    /// coding's suffix (`"c-…-gz"`), and [`evaluate`](crate::evaluate) compares it
+    /// like any strong tag. For a precompressed sidecar, use the sidecar's own
+    /// content tag, so that rebuilding the sidecar changes the tag.
+    ///
+    /// # Examples
+    /// ```
+    /// use httpd_files::{ContentTag, Validators};
+    ///
+    /// let tag = ContentTag::of_bytes(b"<h1>hi</h1>");
+    /// let validators = Validators::new(11, None, 42).with_content_tag(&tag);
+    /// assert_eq!(validators.etag(), tag.to_etag());
+    /// ```
+    pub fn with_content_tag(&self, tag: &ContentTag) -> Validators {
+        Validators {
+            etag: tag.to_etag(),
+            ..self.clone()
+        }
     }
 
     /// Returns the quoted strong entity-tag of the file as it is on disk, such as
