@@ -19,6 +19,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use httpd_proto::{EntityTag, entity_tags, trim_ows};
+
 /// The conditional header fields of a request, as raw values; `None` when absent.
 ///
 /// When a field appears more than once, pass the values joined with `, ` for the
@@ -148,80 +150,6 @@ enum Comparison {
     Weak,
 }
 
-/// One parsed entity-tag, borrowing its opaque part (quotes included).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct EntityTag<'a> {
-    /// Whether the tag had the `W/` prefix.
-    weak: bool,
-    /// The quoted `opaque-tag`, such as `"abc"`.
-    opaque: &'a [u8],
-}
-
-impl EntityTag<'_> {
-    /// Tells whether `self` and `other` match under `comparison`.
-    fn matches(&self, other: &EntityTag<'_>, comparison: Comparison) -> bool {
-        let weakness_ok = comparison == Comparison::Weak || (!self.weak && !other.weak);
-        weakness_ok && self.opaque == other.opaque
-    }
-}
-
-/// Parses a complete entity-tag such as `"abc"` or `W/"abc"`, surrounding
-/// whitespace allowed; `None` if `bytes` is anything else.
-fn parse_entity_tag(bytes: &[u8]) -> Option<EntityTag<'_>> {
-    let bytes = trim_ows(bytes);
-    let (tag, rest) = split_entity_tag(bytes)?;
-    rest.is_empty().then_some(tag)
-}
-
-/// Splits the entity-tag at the start of `bytes` from what follows it.
-fn split_entity_tag(bytes: &[u8]) -> Option<(EntityTag<'_>, &[u8])> {
-    let (weak, quoted) = match bytes.strip_prefix(b"W/") {
-        Some(rest) => (true, rest),
-        None => (false, bytes),
-    };
-    let inner = quoted.strip_prefix(b"\"")?;
-    // `etagc` excludes DQUOTE, so the next quote closes the tag; commas before it
-    // belong to the tag.
-    let close = inner.iter().position(|&b| b == b'"')?;
-    if !inner[..close].iter().all(|&b| is_etagc(b)) {
-        return None;
-    }
-    let opaque = &quoted[..close + 2];
-    Some((EntityTag { weak, opaque }, &quoted[close + 2..]))
-}
-
-/// Iterates over the entity-tags of an `If-Match` / `If-None-Match` list.
-///
-/// Empty elements and whitespace around elements are skipped (RFC 9110 section
-/// 5.6.1). Iteration ends at the first element that is not an entity-tag.
-struct EntityTags<'a> {
-    /// The part of the list not yet parsed; empty once done or after a fault.
-    rest: &'a [u8],
-}
-
-impl<'a> Iterator for EntityTags<'a> {
-    type Item = EntityTag<'a>;
-
-    fn next(&mut self) -> Option<EntityTag<'a>> {
-        let start = self
-            .rest
-            .iter()
-            .position(|&b| !matches!(b, b' ' | b'\t' | b','))?;
-        let Some((tag, after)) = split_entity_tag(&self.rest[start..]) else {
-            self.rest = &[];
-            return None;
-        };
-        let after = trim_ows(after);
-        // Another element must follow a comma; anything else is a fault, but the tag
-        // itself was well-formed and counts.
-        self.rest = match after.first() {
-            None | Some(b',') => after,
-            Some(_) => &[],
-        };
-        Some(tag)
-    }
-}
-
 /// Tells whether the `If-Match` / `If-None-Match` value `list` matches `etag`.
 fn list_matches(list: &[u8], etag: &[u8], comparison: Comparison) -> bool {
     let list = trim_ows(list);
@@ -229,18 +157,21 @@ fn list_matches(list: &[u8], etag: &[u8], comparison: Comparison) -> bool {
         // The representation exists: the caller has the file open.
         return true;
     }
-    let Some(current) = parse_entity_tag(etag) else {
+    let Some(current) = EntityTag::parse(etag) else {
         return false;
     };
-    EntityTags { rest: list }.any(|tag| tag.matches(&current, comparison))
+    entity_tags(list).any(|tag| match comparison {
+        Comparison::Strong => tag.matches_strongly(&current),
+        Comparison::Weak => tag.matches_weakly(&current),
+    })
 }
 
 /// Tells whether an `If-Range` value validates the representation.
 fn if_range_matches(value: &[u8], etag: &[u8], last_modified: Option<SystemTime>) -> bool {
     let value = trim_ows(value);
     if value.starts_with(b"\"") || value.starts_with(b"W/") {
-        return match (parse_entity_tag(value), parse_entity_tag(etag)) {
-            (Some(sent), Some(current)) => sent.matches(&current, Comparison::Strong),
+        return match (EntityTag::parse(value), EntityTag::parse(etag)) {
+            (Some(sent), Some(current)) => sent.matches_strongly(&current),
             _ => false,
         };
     }
@@ -271,24 +202,6 @@ fn unix_seconds(t: SystemTime) -> i128 {
             -i128::from(before.as_secs()) - i128::from(before.subsec_nanos() > 0)
         }
     }
-}
-
-/// Tells whether `b` is an `etagc`: `%x21 / %x23-7E / obs-text`.
-fn is_etagc(b: u8) -> bool {
-    b == 0x21 || (0x23..=0x7E).contains(&b) || b >= 0x80
-}
-
-/// Removes leading and trailing SP and HTAB.
-fn trim_ows(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|&b| b != b' ' && b != b'\t')
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|&b| b != b' ' && b != b'\t')
-        .map_or(start, |i| i + 1);
-    &bytes[start..end]
 }
 
 #[cfg(test)]
@@ -615,10 +528,14 @@ mod tests {
             (b"*", &[]),
         ];
         for &(list, expected) in cases {
-            let got: Vec<Vec<u8>> = EntityTags { rest: list }
+            let got: Vec<Vec<u8>> = entity_tags(list)
                 .map(|t| {
-                    let mut v = if t.weak { b"W/".to_vec() } else { Vec::new() };
-                    v.extend_from_slice(t.opaque);
+                    let mut v = if t.is_weak() {
+                        b"W/".to_vec()
+                    } else {
+                        Vec::new()
+                    };
+                    v.extend_from_slice(t.opaque());
                     v
                 })
                 .collect();
@@ -637,13 +554,9 @@ mod tests {
             (br#""1""#, br#""1""#, true, true),
         ];
         for &(a, b, strong, weak) in cases {
-            let (a_tag, b_tag) = (parse_entity_tag(a).unwrap(), parse_entity_tag(b).unwrap());
-            assert_eq!(
-                a_tag.matches(&b_tag, Comparison::Strong),
-                strong,
-                "{a:?} {b:?}"
-            );
-            assert_eq!(a_tag.matches(&b_tag, Comparison::Weak), weak, "{a:?} {b:?}");
+            let (a_tag, b_tag) = (EntityTag::parse(a).unwrap(), EntityTag::parse(b).unwrap());
+            assert_eq!(a_tag.matches_strongly(&b_tag), strong, "{a:?} {b:?}");
+            assert_eq!(a_tag.matches_weakly(&b_tag), weak, "{a:?} {b:?}");
         }
     }
 

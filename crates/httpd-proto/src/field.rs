@@ -12,7 +12,7 @@
 //! etagc      = %x21 / %x23-7E / obs-text
 //! ```
 
-use crate::request::ParseError;
+use crate::error::ParseError;
 
 /// Removes leading and trailing optional whitespace (`OWS = *( SP / HTAB )`) from
 /// `bytes`; other bytes, controls included, are kept.

@@ -129,6 +129,7 @@
 
 mod accept;
 mod chunked;
+mod error;
 mod field;
 mod range;
 mod request;

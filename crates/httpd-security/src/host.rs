@@ -16,6 +16,8 @@
 
 use std::net::Ipv6Addr;
 
+use httpd_proto::trim_ows;
+
 use crate::PolicyError;
 
 /// Which `Host` header values this server answers to.
@@ -271,19 +273,6 @@ fn parse_port(digits: &str) -> Result<u16, PolicyError> {
 /// Tells whether `b` may appear in a host name (RFC 3986 `unreserved`).
 fn is_reg_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
-}
-
-/// Strips optional whitespace (spaces and tabs, RFC 9110 section 5.6.3) at both ends.
-fn trim_ows(value: &[u8]) -> &[u8] {
-    let start = value
-        .iter()
-        .position(|&b| b != b' ' && b != b'\t')
-        .unwrap_or(value.len());
-    let end = value
-        .iter()
-        .rposition(|&b| b != b' ' && b != b'\t')
-        .map_or(start, |idx| idx + 1);
-    &value[start..end]
 }
 
 #[cfg(test)]
