@@ -379,3 +379,51 @@ fn refusals_of_malformed_requests_log_at_debug_only() {
         .collect();
     assert!(loud.is_empty(), "{loud:#?}");
 }
+
+#[test]
+fn an_upload_unfinished_at_the_shutdown_timeout_leaves_no_file() {
+    const LEN: usize = 1024 * 1024;
+    // A docroot of our own, which outlives the server (the harness's goes with it).
+    let keep = Dir::docroot();
+    let root = keep.path().to_str().unwrap().to_string();
+    let server = TestServer::start(&["--shutdown-timeout", "300ms", "--root", &root]);
+    let mut c = server.connect();
+    c.write(
+        format!(
+            "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+             Content-Length: {LEN}\r\n\r\n["
+        )
+        .as_bytes(),
+    );
+    // More than one write job's worth: the temporary file exists on disk.
+    c.write(&vec![b' '; 400 * 1024]);
+    let uploads = keep.path().join("uploads");
+    let temps = || {
+        std::fs::read_dir(&uploads)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".upload-")
+            })
+            .count()
+    };
+    assert!(
+        wait_until(|| temps() == 1),
+        "no temporary file while receiving"
+    );
+    server.signal("TERM");
+    let (status, stderr) = server.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("connections still busy after 0.3s"),
+        "{stderr}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&uploads)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

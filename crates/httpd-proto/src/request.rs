@@ -8,7 +8,6 @@
 //! outcome, so an error never depends on how the input was split: every prefix of
 //! a malformed head is either [`Status::Partial`] or fails with the same error.
 
-
 use crate::Status;
 pub use crate::error::ParseError;
 use crate::field::{elements, has_token, parse_content_length, trim_ows};
