@@ -101,6 +101,16 @@ pub struct FileConfig {
     pub max_ranges: Field,
     /// The value of [`Key::DirListing`].
     pub dir_listing: Field,
+    /// The value of [`Key::Web`].
+    pub web: Field,
+    /// The value of [`Key::Types`].
+    pub types: Field,
+    /// The value of [`Key::Fallback`].
+    pub fallback: Field,
+    /// The value of [`Key::ErrorPages`].
+    pub error_pages: Field,
+    /// The value of [`Key::Etag`].
+    pub etag: Field,
     /// The value of [`Key::ServeInline`].
     pub serve_inline: Field,
     /// The value of [`Key::SecurityHeaders`].
@@ -162,6 +172,11 @@ impl FileConfig {
             Key::Precompressed => &mut self.precompressed,
             Key::MaxRanges => &mut self.max_ranges,
             Key::DirListing => &mut self.dir_listing,
+            Key::Web => &mut self.web,
+            Key::Types => &mut self.types,
+            Key::Fallback => &mut self.fallback,
+            Key::ErrorPages => &mut self.error_pages,
+            Key::Etag => &mut self.etag,
             Key::ServeInline => &mut self.serve_inline,
             Key::SecurityHeaders => &mut self.security_headers,
             Key::Csp => &mut self.csp,
