@@ -291,6 +291,20 @@ fn spa_deep_links_get_the_fallback_page_and_missing_assets_stay_404() {
     assert_eq!(plain.get("/missing.html").status, 404);
 }
 
+#[test]
+fn a_missing_fallback_page_is_a_404_with_one_warning() {
+    let server = TestServer::start_in(site_root(), &["--web", "--fallback", "/app.html"]);
+    for _ in 0..3 {
+        assert_eq!(server.get("/app/settings").status, 404);
+    }
+    let needle = "the fallback page cannot be served";
+    assert!(server.wait_for_log(needle));
+    assert_eq!(server.stderr().matches(needle).count(), 1);
+    // Once it is there, deep links get it.
+    server.root.write("app.html", b"<p>app</p>");
+    assert_eq!(server.get("/app/settings").body, b"<p>app</p>");
+}
+
 /// Links `escape` in `root` to a fresh directory outside it; returns that directory
 /// and the link's name.
 fn link_out_of(root: &Dir) -> (Dir, &'static str) {
@@ -305,7 +319,16 @@ fn a_custom_404_page_keeps_its_status_and_head_gets_no_body() {
     let root = site_root();
     let page = b"<!DOCTYPE html><title>Lost</title><p>Nothing here.</p>\n";
     root.write("errors/404.html", page);
-    let server = TestServer::start_in(root, &["--error-page", "404=/errors/404.html"]);
+    root.write("errors/405.html", b"<p>Not allowed.</p>");
+    let server = TestServer::start_in(
+        root,
+        &[
+            "--error-page",
+            "404=/errors/404.html",
+            "--error-page",
+            "405=/errors/405.html",
+        ],
+    );
     // From the poller (a dot-file), from a worker (an uncached file that is missing),
     // and a second time (the page may come from memory now).
     for path in [
@@ -328,6 +351,12 @@ fn a_custom_404_page_keeps_its_status_and_head_gets_no_body() {
         Some(page.len().to_string().as_str())
     );
     assert!(no_body);
+    // A page replaces only the body: the answer's own headers stay.
+    let r =
+        server.send(b"POST /about.html HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, HEAD, OPTIONS"));
+    assert_eq!(r.body, b"<p>Not allowed.</p>");
     // Other statuses keep the built-in page.
     let r = server.get("/script.php");
     assert_eq!(r.status, 415);
@@ -765,8 +794,37 @@ fn content_etags_follow_the_bytes_not_the_dates() {
     let r = get_with(&server, "/index.html", "Accept-Encoding: gzip\r\n");
     let gz = r.header("etag").unwrap();
     assert!(gz.starts_with("\"c-") && gz.ends_with("-gz\""), "{gz}");
-    // The default stays as it was.
-    let plain = TestServer::start(&["--etag", "default"]);
+    // one.txt is in the file cache now (its mtime is old), but its tag is not kept
+    // (its status changed just now): the poller does not hash, a worker does.
+    assert!(wait_until(|| server
+        .stdout()
+        .matches("\"GET /one.txt ")
+        .count()
+        == 3));
+    for line in server
+        .stdout()
+        .lines()
+        .filter(|l| l.contains("\"GET /one.txt "))
+    {
+        assert!(line.contains(" httpd-worker-"), "{line}");
+    }
+    // The default stays as it was, and the poller answers a cached file itself.
+    let root = Dir::docroot();
+    set_mtime(&root.path().join("sample.txt"), 1);
+    let plain = TestServer::start_in(root, &["--etag", "default"]);
     let etag = plain.get("/sample.txt").header("etag").unwrap().to_string();
     assert!(!etag.starts_with("\"c-"), "{etag}");
+    assert_eq!(plain.get("/sample.txt").header("etag"), Some(etag.as_str()));
+    assert!(wait_until(|| plain
+        .stdout()
+        .matches("\"GET /sample.txt ")
+        .count()
+        == 2));
+    let last = plain
+        .stdout()
+        .lines()
+        .rfind(|l| l.contains("\"GET /sample.txt "))
+        .unwrap()
+        .to_string();
+    assert!(last.contains(" httpd-poll-"), "{last}");
 }

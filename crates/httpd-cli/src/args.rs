@@ -501,6 +501,41 @@ mod tests {
     }
 
     #[test]
+    fn site_flags_are_parsed() {
+        let s = settings(
+            "--web --type glb=model/gltf-binary --fallback /index.html \
+             --error-page 404=/404.html --error-page 503=/busy.html --etag content",
+        );
+        let files = &s.config.files;
+        assert!(files.web);
+        assert_eq!(
+            files.media_types.override_of("glb"),
+            Some("model/gltf-binary")
+        );
+        assert_eq!(files.fallback.as_deref(), Some("/index.html"));
+        assert_eq!(
+            files.error_pages,
+            vec![
+                (404, "/404.html".to_string()),
+                (503, "/busy.html".to_string())
+            ]
+        );
+        assert_eq!(files.etag, httpd_server::EtagMode::Content);
+        let s = settings("--web --no-web --fallback /a.html --no-fallback");
+        assert!(!s.config.files.web && s.config.files.fallback.is_none());
+        for bad in [
+            "--type glb",
+            "--fallback app",
+            "--error-page 404",
+            "--error-page 200=/x.html",
+            "--etag weak",
+            "--web=1",
+        ] {
+            assert!(parse(&args(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn web_options_are_parsed() {
         let s = settings(
             "--access-format json --header X-Frame-Options:DENY --header X-Extra:1 --csp none \

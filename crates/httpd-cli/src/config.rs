@@ -362,7 +362,9 @@ mod tests {
             "precompressed": false, "max_ranges": 2, "dir_listing": true,
             "security_headers": {"X-Frame-Options": "DENY"}, "csp": null,
             "cors_origins": ["https://a.example"], "trusted_proxies": ["10.0.0.1"],
-            "rate_limit": 5, "health_path": "/up", "metrics_path": null
+            "rate_limit": 5, "health_path": "/up", "metrics_path": null,
+            "web": true, "types": {"glb": "model/gltf-binary"}, "fallback": "/index.html",
+            "error_pages": {"404": "/404.html"}, "etag": "content"
         }"#;
         let options = load_text(text).unwrap();
         let once = rendered(&options);
@@ -387,6 +389,12 @@ mod tests {
         assert_eq!(s.config.files.cache.for_extension(Some("png")), "no-store");
         assert_eq!(s.log_level, log::LevelFilter::Debug);
         assert_eq!(s.access_log, Some("/tmp/a.log".into()));
+        assert!(s.config.files.web);
+        assert_eq!(s.config.files.fallback.as_deref(), Some("/index.html"));
+        assert_eq!(
+            s.config.files.error_pages,
+            vec![(404, "/404.html".to_string())]
+        );
     }
 
     #[test]
@@ -423,6 +431,12 @@ mod tests {
             (r#"{"trusted_proxies": ["example.com"]}"#, "trusted_proxies"),
             (r#"{"health_path": "up"}"#, "health_path"),
             (r#"{"log_level": "loud"}"#, "log_level"),
+            (r#"{"web": "yes"}"#, "web"),
+            (r#"{"types": ["js=text/plain"]}"#, "types"),
+            (r#"{"fallback": "index.html"}"#, "fallback"),
+            (r#"{"error_pages": {"404": 5}}"#, "error_pages"),
+            (r#"{"error_pages": {"200": "/x.html"}}"#, "error_pages"),
+            (r#"{"etag": "strong"}"#, "etag"),
         ];
         for (text, key) in cases {
             let err = load_text(text).unwrap_err().to_string();

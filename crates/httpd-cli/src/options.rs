@@ -1367,6 +1367,18 @@ mod tests {
             (Key::HealthPath, Input::Text("healthz")),
             (Key::MetricsPath, Input::Text("/a?b")),
             (Key::Gzip, Input::Text("yes")),
+            (Key::Web, Input::Text("yes")),
+            (Key::Types, Input::Text("js")),
+            (Key::Types, Input::Text("j s=text/plain")),
+            (Key::Types, Input::Entry("js", "text/plain\r\nX: y")),
+            (Key::Fallback, Input::Text("index.html")),
+            (Key::Fallback, Input::Text("/../index.html")),
+            (Key::Fallback, Input::Text("/app/")),
+            (Key::ErrorPages, Input::Text("404")),
+            (Key::ErrorPages, Input::Text("302=/x.html")),
+            (Key::ErrorPages, Input::Text("4044=/x.html")),
+            (Key::ErrorPages, Input::Entry("404", "/.hidden.html")),
+            (Key::Etag, Input::Text("weak")),
         ];
         for &(key, input) in cases {
             let err = Options::default()
@@ -1399,6 +1411,62 @@ mod tests {
         assert_eq!(s.config.files.cache.for_extension(None), "max-age=60");
         assert_eq!(s.config.files.cache.for_extension(Some("html")), "no-store");
         assert_eq!(s.config.files.cache.for_extension(Some("htm")), "no-cache");
+    }
+
+    #[test]
+    fn site_options_build_the_file_options() {
+        let mut o = Options::default();
+        o.apply(Key::Web, "t", Input::On).unwrap();
+        o.apply(Key::Types, "t", Input::Text(".GLB=model/gltf-binary"))
+            .unwrap();
+        o.apply(Key::Types, "t", Input::Entry("glb", "model/gltf+json"))
+            .unwrap();
+        o.apply(Key::Fallback, "t", Input::Text("/index.html"))
+            .unwrap();
+        o.apply(Key::ErrorPages, "t", Input::Text("404=/404.html"))
+            .unwrap();
+        o.apply(Key::ErrorPages, "t", Input::Entry("503", "/busy.html"))
+            .unwrap();
+        o.apply(Key::ErrorPages, "t", Input::Text("404=/errors/404.html"))
+            .unwrap();
+        o.apply(Key::Etag, "t", Input::Text("Content")).unwrap();
+        assert_eq!(
+            o.value(Key::Types),
+            serde_json::json!({"glb": "model/gltf+json"})
+        );
+        assert_eq!(
+            o.value(Key::ErrorPages),
+            serde_json::json!({"404": "/errors/404.html", "503": "/busy.html"})
+        );
+        assert_eq!(o.value(Key::Etag), Value::from("content"));
+        let s = o.into_settings().unwrap();
+        let files = &s.config.files;
+        assert!(files.web);
+        assert_eq!(
+            files.media_types.override_of("glb"),
+            Some("model/gltf+json")
+        );
+        // An operator's type lets its extension be served outside the preset too.
+        assert!(s.config.types.allows(Some("glb")));
+        assert_eq!(files.fallback.as_deref(), Some("/index.html"));
+        assert_eq!(files.error_pages.len(), 2);
+        assert_eq!(files.etag, httpd_server::EtagMode::Content);
+        // The preset's caching: immutable for hashed names, html revalidated.
+        assert_eq!(
+            files.cache.for_name("app.3f9a1c2b.js"),
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(files.cache.for_name("index.html"), "no-cache");
+        let mut o = Options::default();
+        o.apply(Key::Fallback, "t", Input::Text("/index.html"))
+            .unwrap();
+        o.apply(Key::Fallback, "t", Input::Off).unwrap();
+        let s = o.into_settings().unwrap();
+        assert!(s.config.files.fallback.is_none() && !s.config.files.web);
+        assert_eq!(
+            s.config.files.cache.for_name("app.3f9a1c2b.js"),
+            "public, max-age=3600"
+        );
     }
 
     #[test]

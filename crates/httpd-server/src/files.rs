@@ -13,6 +13,7 @@
 use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use httpd_files::{
@@ -111,6 +112,9 @@ pub(crate) struct Files {
     pub(crate) media_types: MediaTypes,
     /// The fallback page, resolved under the root.
     pub(crate) fallback: Option<SafePath>,
+    /// A warning was logged because the fallback page could not be opened; cleared
+    /// once it opens again, so each outage is reported once.
+    fallback_warned: AtomicBool,
     /// `Some` with `--etag content`: the tags known so far.
     pub(crate) content_tags: Option<ContentTags>,
     /// What answers are finished with while they are written. (The connection hands
@@ -161,6 +165,7 @@ impl Files {
             web,
             media_types,
             fallback: None,
+            fallback_warned: AtomicBool::new(false),
             content_tags: (etag == EtagMode::Content).then(ContentTags::default),
             cache: SiteCache {
                 policy: cache,
@@ -699,12 +704,14 @@ fn fallback(
         page.relative(),
         missing.relative()
     );
+    let warned = &ctx.files.fallback_warned;
     let file = root.open_cached(page, &ctx.file_cache).map_err(|e| {
-        if e.kind() == httpd_files::ErrorKind::NotFound {
-            log::warn!("the fallback page {:?} is missing", page.relative());
+        if !warned.swap(true, Ordering::Relaxed) {
+            log::warn!("the fallback page cannot be served: {e}");
         }
         Failure::Files(e.kind())
     })?;
+    warned.store(false, Ordering::Relaxed);
     serve_file(req, file, page, root, ctx, true).map(Some)
 }
 

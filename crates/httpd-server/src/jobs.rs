@@ -259,6 +259,7 @@ fn error_page(failure: Failure, ctx: &Context) -> Result<Served, Failure> {
     if failure.must_close() || !pages.has(failure.status()) {
         return Err(failure);
     }
+    log::debug!("{failure} -> {} with its error page", failure.status());
     let mut response = plan::failure_response(&failure);
     pages.fill_from_disk(&mut response);
     Ok(Served::Simple(response))
