@@ -262,11 +262,10 @@ fn spa_deep_links_get_the_fallback_page_and_missing_assets_stay_404() {
             "{path}"
         );
     }
-    // A client that does not take html gets the 404.
-    assert_eq!(
-        get_with(&server, "/app/settings", "Accept: application/json\r\n").status,
-        404
-    );
+    // A client that does not take html gets the 404, which says it depends on Accept.
+    let r = get_with(&server, "/app/settings", "Accept: application/json\r\n");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("vary"), Some("Accept"));
     // POST to a deep link is still 405.
     let r =
         server.send(b"POST /app/settings HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n");

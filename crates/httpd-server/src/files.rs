@@ -676,7 +676,9 @@ fn serve_file(
 /// such as `/app.missing.js` stays 404, so a broken deploy is not masked by HTML
 /// served as JavaScript), not a dot-file, not under `uploads/`, from a client that
 /// accepts `text/html` ([`site::accepts_html`]). The page goes through the same
-/// rules as a request for it. `Ok(None)` when the request does not qualify.
+/// rules as a request for it. `Ok(None)` when the request does not qualify; a
+/// request that qualifies but whose `Accept` refuses html gets its 404 (and custom
+/// page) here, with `Vary: Accept`.
 fn fallback(
     req: &FileRequest<'_>,
     missing: &SafePath,
@@ -689,10 +691,18 @@ fn fallback(
     let qualifies = matches!(req.method, Method::Get | Method::Head)
         && missing.extension().is_none()
         && !missing.is_hidden()
-        && !is_under_uploads(missing.relative())
-        && site::accepts_html(req.request.header("accept"));
+        && !is_under_uploads(missing.relative());
     if !qualifies {
         return Ok(None);
+    }
+    if !site::accepts_html(req.request.header("accept")) {
+        // Another `Accept` would get the page: say so, so that a cache does not hand
+        // this 404 to a browser.
+        let mut response =
+            crate::plan::failure_response(&Failure::Files(httpd_files::ErrorKind::NotFound))
+                .with("Vary", "Accept");
+        ctx.files.cache.error_pages.fill_from_disk(&mut response);
+        return Ok(Some(Served::Simple(response)));
     }
     if !ctx.files.allows(&ctx.types, page) {
         return Err(Failure::Policy(
