@@ -15,6 +15,7 @@ mod security;
 mod semantics;
 mod serving;
 mod shutdown;
+mod site;
 mod tls;
 mod uploads;
 mod util;

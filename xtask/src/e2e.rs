@@ -42,6 +42,7 @@ mod redbot;
 mod scenarios;
 mod seed;
 mod semantics;
+mod site;
 mod slow;
 mod tls;
 mod upload;

@@ -64,8 +64,29 @@ Options:
       --no-precompressed   ignore name.gz / name.br sidecar files
       --precompressed      use them (overrides the configuration file)
       --max-ranges N       ranges per request before Range is ignored [default: 16]
-      --dir-listing        list directories that have no index.html
+      --dir-listing        list directories that have no index.html (HTML, or JSON
+                           for ?format=json or Accept: application/json; sorted by
+                           ?sort=name|size|mtime&order=asc|desc) and download a
+                           directory as a tar archive with ?download=tar
       --no-dir-listing     do not (overrides the configuration file)
+      --web                web preset: serve every extension of the built-in
+                           media-type table inline with its real type (archives as
+                           downloads), unknown ones as octet-stream downloads;
+                           Cache-Control immutable for content-hashed names
+                           (app.3f9a1c2b.js), no-cache for html; dot-files and
+                           uploads/ keep the default rules
+      --no-web             do not (overrides the configuration file)
+      --type EXT=MEDIA     serve EXT with this media type, in either mode
+                           (repeatable), e.g. glb=model/gltf-binary
+      --fallback PATH      single-page application: a GET/HEAD of a missing path
+                           without an extension, accepting text/html, gets this
+                           file with 200, e.g. /index.html
+      --no-fallback        no fallback page (overrides the configuration file)
+      --error-page STATUS=PATH  send this file of the root, with STATUS, instead of
+                           the built-in error page (repeatable; 400-599), e.g.
+                           404=/404.html
+      --etag MODE          entity-tags from size, date and inode (default) or from
+                           the file's bytes (content) [default: default]
       --no-inline          hand every file request to a worker; by default the poller
                            answers files the file cache holds itself (--inline)
       --log-level LEVEL    off, error, warn, info, debug or trace [default: info]
@@ -189,6 +210,13 @@ fn action(flag: &str) -> Option<Action> {
         "--max-ranges" => Set(Key::MaxRanges),
         "--dir-listing" => On(Key::DirListing),
         "--no-dir-listing" => Off(Key::DirListing),
+        "--web" => On(Key::Web),
+        "--no-web" => Off(Key::Web),
+        "--type" => Set(Key::Types),
+        "--fallback" => Set(Key::Fallback),
+        "--no-fallback" => Off(Key::Fallback),
+        "--error-page" => Set(Key::ErrorPages),
+        "--etag" => Set(Key::Etag),
         "--inline" => On(Key::ServeInline),
         "--no-inline" => Off(Key::ServeInline),
         "--header" => Set(Key::SecurityHeaders),
@@ -467,6 +495,41 @@ mod tests {
             "--cache-control =x",
             "--max-ranges x",
             "--no-gzip=1",
+        ] {
+            assert!(parse(&args(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn site_flags_are_parsed() {
+        let s = settings(
+            "--web --type glb=model/gltf-binary --fallback /index.html \
+             --error-page 404=/404.html --error-page 503=/busy.html --etag content",
+        );
+        let files = &s.config.files;
+        assert!(files.web);
+        assert_eq!(
+            files.media_types.override_of("glb"),
+            Some("model/gltf-binary")
+        );
+        assert_eq!(files.fallback.as_deref(), Some("/index.html"));
+        assert_eq!(
+            files.error_pages,
+            vec![
+                (404, "/404.html".to_string()),
+                (503, "/busy.html".to_string())
+            ]
+        );
+        assert_eq!(files.etag, httpd_server::EtagMode::Content);
+        let s = settings("--web --no-web --fallback /a.html --no-fallback");
+        assert!(!s.config.files.web && s.config.files.fallback.is_none());
+        for bad in [
+            "--type glb",
+            "--fallback app",
+            "--error-page 404",
+            "--error-page 200=/x.html",
+            "--etag weak",
+            "--web=1",
         ] {
             assert!(parse(&args(bad)).is_err(), "{bad}");
         }

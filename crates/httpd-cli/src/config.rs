@@ -101,6 +101,16 @@ pub struct FileConfig {
     pub max_ranges: Field,
     /// The value of [`Key::DirListing`].
     pub dir_listing: Field,
+    /// The value of [`Key::Web`].
+    pub web: Field,
+    /// The value of [`Key::Types`].
+    pub types: Field,
+    /// The value of [`Key::Fallback`].
+    pub fallback: Field,
+    /// The value of [`Key::ErrorPages`].
+    pub error_pages: Field,
+    /// The value of [`Key::Etag`].
+    pub etag: Field,
     /// The value of [`Key::ServeInline`].
     pub serve_inline: Field,
     /// The value of [`Key::SecurityHeaders`].
@@ -162,6 +172,11 @@ impl FileConfig {
             Key::Precompressed => &mut self.precompressed,
             Key::MaxRanges => &mut self.max_ranges,
             Key::DirListing => &mut self.dir_listing,
+            Key::Web => &mut self.web,
+            Key::Types => &mut self.types,
+            Key::Fallback => &mut self.fallback,
+            Key::ErrorPages => &mut self.error_pages,
+            Key::Etag => &mut self.etag,
             Key::ServeInline => &mut self.serve_inline,
             Key::SecurityHeaders => &mut self.security_headers,
             Key::Csp => &mut self.csp,
@@ -347,7 +362,9 @@ mod tests {
             "precompressed": false, "max_ranges": 2, "dir_listing": true,
             "security_headers": {"X-Frame-Options": "DENY"}, "csp": null,
             "cors_origins": ["https://a.example"], "trusted_proxies": ["10.0.0.1"],
-            "rate_limit": 5, "health_path": "/up", "metrics_path": null
+            "rate_limit": 5, "health_path": "/up", "metrics_path": null,
+            "web": true, "types": {"glb": "model/gltf-binary"}, "fallback": "/index.html",
+            "error_pages": {"404": "/404.html"}, "etag": "content"
         }"#;
         let options = load_text(text).unwrap();
         let once = rendered(&options);
@@ -372,6 +389,12 @@ mod tests {
         assert_eq!(s.config.files.cache.for_extension(Some("png")), "no-store");
         assert_eq!(s.log_level, log::LevelFilter::Debug);
         assert_eq!(s.access_log, Some("/tmp/a.log".into()));
+        assert!(s.config.files.web);
+        assert_eq!(s.config.files.fallback.as_deref(), Some("/index.html"));
+        assert_eq!(
+            s.config.files.error_pages,
+            vec![(404, "/404.html".to_string())]
+        );
     }
 
     #[test]
@@ -408,6 +431,12 @@ mod tests {
             (r#"{"trusted_proxies": ["example.com"]}"#, "trusted_proxies"),
             (r#"{"health_path": "up"}"#, "health_path"),
             (r#"{"log_level": "loud"}"#, "log_level"),
+            (r#"{"web": "yes"}"#, "web"),
+            (r#"{"types": ["js=text/plain"]}"#, "types"),
+            (r#"{"fallback": "index.html"}"#, "fallback"),
+            (r#"{"error_pages": {"404": 5}}"#, "error_pages"),
+            (r#"{"error_pages": {"200": "/x.html"}}"#, "error_pages"),
+            (r#"{"etag": "strong"}"#, "etag"),
         ];
         for (text, key) in cases {
             let err = load_text(text).unwrap_err().to_string();

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use httpd_server::{AccessFormat, Config, Limits, TypePolicy};
+use httpd_server::{
+    AccessFormat, CachePolicy, Config, EtagMode, Limits, MediaTypes, TypePolicy, check_site_path,
+};
 
 /// Most worker threads.
 const MAX_THREADS: usize = 4096;
@@ -129,8 +131,18 @@ pub enum Key {
     Precompressed,
     /// Ranges per request (`--max-ranges`).
     MaxRanges,
-    /// Directory listings (`--dir-listing`).
+    /// Directory listings and folder downloads (`--dir-listing`).
     DirListing,
+    /// The web preset (`--web`).
+    Web,
+    /// Media types per extension (`--type`).
+    Types,
+    /// The page of a single-page application (`--fallback`, `--no-fallback`).
+    Fallback,
+    /// Custom error pages per status (`--error-page`).
+    ErrorPages,
+    /// How entity-tags are made (`--etag`).
+    Etag,
     /// Small requests answered by the poller itself (`--no-inline`).
     ServeInline,
     /// Headers added to every response (`--header`, `--no-security-headers`).
@@ -189,7 +201,7 @@ impl Kind {
 
 impl Key {
     /// Every key, in the order of the configuration file.
-    pub const ALL: [Key; 42] = [
+    pub const ALL: [Key; 47] = [
         Key::Listen,
         Key::ReusePort,
         Key::Root,
@@ -219,6 +231,11 @@ impl Key {
         Key::Precompressed,
         Key::MaxRanges,
         Key::DirListing,
+        Key::Web,
+        Key::Types,
+        Key::Fallback,
+        Key::ErrorPages,
+        Key::Etag,
         Key::ServeInline,
         Key::SecurityHeaders,
         Key::Csp,
@@ -266,6 +283,11 @@ impl Key {
             Key::Precompressed => "precompressed",
             Key::MaxRanges => "max_ranges",
             Key::DirListing => "dir_listing",
+            Key::Web => "web",
+            Key::Types => "types",
+            Key::Fallback => "fallback",
+            Key::ErrorPages => "error_pages",
+            Key::Etag => "etag",
             Key::ServeInline => "serve_inline",
             Key::SecurityHeaders => "security_headers",
             Key::Csp => "csp",
@@ -290,9 +312,11 @@ impl Key {
             | Key::Gzip
             | Key::Precompressed
             | Key::DirListing
+            | Key::Web
             | Key::ServeInline
             | Key::RedirectHttps => Kind::Bool,
             Key::AccessLog
+            | Key::Fallback
             | Key::Csp
             | Key::RateLimit
             | Key::HealthPath
@@ -306,7 +330,7 @@ impl Key {
             | Key::TlsListen
             | Key::TlsCertFile
             | Key::TlsKeyFile => Kind::List,
-            Key::CacheControl | Key::SecurityHeaders => Kind::Map,
+            Key::CacheControl | Key::SecurityHeaders | Key::Types | Key::ErrorPages => Kind::Map,
             Key::Root
             | Key::Threads
             | Key::Queue
@@ -325,7 +349,8 @@ impl Key {
             | Key::DeferAccept
             | Key::LogLevel
             | Key::AccessFormat
-            | Key::MaxRanges => Kind::Text,
+            | Key::MaxRanges
+            | Key::Etag => Kind::Text,
         }
     }
 }
@@ -401,6 +426,13 @@ pub struct Options {
     precompressed: bool,
     max_ranges: usize,
     dir_listing: bool,
+    web: bool,
+    /// Lowercase extension and media type, each extension once, as set.
+    types: Vec<(String, String)>,
+    fallback: Option<String>,
+    /// Status and URL path, each status once, as set.
+    error_pages: Vec<(u16, String)>,
+    etag: EtagMode,
     serve_inline: bool,
     security_headers: Vec<(String, String)>,
     csp: Option<String>,
@@ -500,6 +532,15 @@ impl Default for Options {
             precompressed: files.precompressed,
             max_ranges: files.max_ranges,
             dir_listing: files.listing,
+            web: files.web,
+            types: files
+                .media_types
+                .overrides()
+                .map(|(e, t)| (e.to_string(), t.to_string()))
+                .collect(),
+            fallback: files.fallback,
+            error_pages: files.error_pages,
+            etag: files.etag,
             serve_inline,
             security_headers: web.security_headers,
             csp: web.html_csp,
@@ -636,6 +677,30 @@ impl Options {
                 self.max_ranges = parse_count(name, v, 0, MAX_RANGES)?;
             }
             (Key::DirListing, Input::On | Input::Off) => self.dir_listing = input == Input::On,
+            (Key::Web, Input::On | Input::Off) => self.web = input == Input::On,
+            (Key::Types, Input::Text(v)) => {
+                let (ext, media_type) = v.split_once('=').ok_or_else(|| {
+                    UsageError::new(format!("{name} needs EXT=MEDIA-TYPE, not '{v}'"))
+                })?;
+                self.set_type(name, ext, media_type)?;
+            }
+            (Key::Types, Input::Entry(ext, media_type)) => self.set_type(name, ext, media_type)?,
+            (Key::Fallback, Input::Text(v)) => self.fallback = Some(site_path(name, v)?),
+            (Key::Fallback, Input::Off) => self.fallback = None,
+            (Key::ErrorPages, Input::Text(v)) => {
+                let (status, path) = v.split_once('=').ok_or_else(|| {
+                    UsageError::new(format!("{name} needs STATUS=/PATH, not '{v}'"))
+                })?;
+                self.set_error_page(name, status, path)?;
+            }
+            (Key::ErrorPages, Input::Entry(status, path)) => {
+                self.set_error_page(name, status, path)?;
+            }
+            (Key::Etag, Input::Text(v)) => {
+                self.etag = EtagMode::from_name(v).ok_or_else(|| {
+                    UsageError::new(format!("{name} takes content or default, not '{v}'"))
+                })?;
+            }
             (Key::ServeInline, Input::On | Input::Off) => self.serve_inline = input == Input::On,
             (Key::SecurityHeaders, Input::Text(v)) => {
                 let (header, value) = v.split_once(':').ok_or_else(|| {
@@ -707,6 +772,8 @@ impl Options {
             Key::AllowedHosts => self.allowed_hosts.clear(),
             Key::ServeTypes => self.serve_types.clear(),
             Key::CacheControl => self.cache_control.clear(),
+            Key::Types => self.types.clear(),
+            Key::ErrorPages => self.error_pages.clear(),
             Key::SecurityHeaders => self.security_headers.clear(),
             Key::CorsOrigins => self.cors_origins.clear(),
             Key::TrustedProxies => self.trusted_proxies.clear(),
@@ -787,6 +854,16 @@ impl Options {
             Key::Precompressed => Value::Bool(self.precompressed),
             Key::MaxRanges => self.max_ranges.into(),
             Key::DirListing => Value::Bool(self.dir_listing),
+            Key::Web => Value::Bool(self.web),
+            Key::Types => map(&self.types),
+            Key::Fallback => nullable(self.fallback.as_ref()),
+            Key::ErrorPages => Value::Object(
+                self.error_pages
+                    .iter()
+                    .map(|(status, path)| (status.to_string(), Value::String(path.clone())))
+                    .collect(),
+            ),
+            Key::Etag => Value::String(self.etag.name().to_string()),
             Key::ServeInline => Value::Bool(self.serve_inline),
             Key::SecurityHeaders => map(&self.security_headers),
             Key::Csp => nullable(self.csp.as_ref()),
@@ -871,6 +948,23 @@ impl Options {
             types.allow_extension(ext);
         }
         let files = &mut file_options;
+        let mut media_types = MediaTypes::default();
+        for (ext, media_type) in &self.types {
+            // Validated when applied; an operator's type also lets its extension be
+            // served outside the web preset.
+            media_types
+                .set(ext, media_type)
+                .map_err(|e| UsageError::new(format!("{}: {e}", Key::Types.name())))?;
+            types.allow_extension(ext);
+        }
+        files.media_types = media_types;
+        files.web = self.web;
+        if self.web {
+            files.cache = CachePolicy::web();
+        }
+        files.fallback = self.fallback;
+        files.error_pages = self.error_pages;
+        files.etag = self.etag;
         files.inline_images = self.inline_images;
         for (ext, value) in &self.cache_control {
             if ext == "*" {
@@ -956,6 +1050,45 @@ impl Options {
         Ok(())
     }
 
+    /// Validates and stores one media type, replacing one for the same extension.
+    fn set_type(&mut self, name: &str, ext: &str, media_type: &str) -> Result<(), UsageError> {
+        // The one validation of the server's table, so both say the same.
+        let mut check = MediaTypes::default();
+        check
+            .set(ext.trim(), media_type)
+            .map_err(|e| UsageError::new(format!("{name}: {e} in '{ext}={media_type}'")))?;
+        let (ext, media_type) = check
+            .overrides()
+            .next()
+            .map(|(e, t)| (e.to_string(), t.to_string()))
+            .expect("one override was just set");
+        match self.types.iter_mut().find(|(e, _)| *e == ext) {
+            Some((_, old)) => *old = media_type,
+            None => self.types.push((ext, media_type)),
+        }
+        Ok(())
+    }
+
+    /// Validates and stores one custom error page, replacing one for the same status.
+    fn set_error_page(&mut self, name: &str, status: &str, path: &str) -> Result<(), UsageError> {
+        let status = status.trim();
+        let code = status
+            .parse::<u16>()
+            .ok()
+            .filter(|c| status.len() == 3 && (400..=599).contains(c))
+            .ok_or_else(|| {
+                UsageError::new(format!(
+                    "{name} needs a status from 400 to 599, not '{status}'"
+                ))
+            })?;
+        let path = site_path(name, path.trim())?;
+        match self.error_pages.iter_mut().find(|(s, _)| *s == code) {
+            Some((_, old)) => *old = path,
+            None => self.error_pages.push((code, path)),
+        }
+        Ok(())
+    }
+
     /// Validates and stores one response header, replacing one of the same name.
     fn set_header(&mut self, name: &str, header: &str, value: &str) -> Result<(), UsageError> {
         let header = header.trim();
@@ -1008,6 +1141,14 @@ fn header_value<'a>(name: &str, value: &'a str) -> Result<&'a str, UsageError> {
         )));
     }
     Ok(value)
+}
+
+/// Checks a URL path of a file of the root (`/index.html`), as a request for it would
+/// be checked.
+fn site_path(name: &str, value: &str) -> Result<String, UsageError> {
+    check_site_path(value)
+        .map(|()| value.to_string())
+        .map_err(|e| UsageError::new(format!("{name}: '{value}': {e}")))
 }
 
 /// Resolves `host` (brackets allowed around IPv6) and `port` to the first address.
@@ -1226,6 +1367,18 @@ mod tests {
             (Key::HealthPath, Input::Text("healthz")),
             (Key::MetricsPath, Input::Text("/a?b")),
             (Key::Gzip, Input::Text("yes")),
+            (Key::Web, Input::Text("yes")),
+            (Key::Types, Input::Text("js")),
+            (Key::Types, Input::Text("j s=text/plain")),
+            (Key::Types, Input::Entry("js", "text/plain\r\nX: y")),
+            (Key::Fallback, Input::Text("index.html")),
+            (Key::Fallback, Input::Text("/../index.html")),
+            (Key::Fallback, Input::Text("/app/")),
+            (Key::ErrorPages, Input::Text("404")),
+            (Key::ErrorPages, Input::Text("302=/x.html")),
+            (Key::ErrorPages, Input::Text("4044=/x.html")),
+            (Key::ErrorPages, Input::Entry("404", "/.hidden.html")),
+            (Key::Etag, Input::Text("weak")),
         ];
         for &(key, input) in cases {
             let err = Options::default()
@@ -1258,6 +1411,62 @@ mod tests {
         assert_eq!(s.config.files.cache.for_extension(None), "max-age=60");
         assert_eq!(s.config.files.cache.for_extension(Some("html")), "no-store");
         assert_eq!(s.config.files.cache.for_extension(Some("htm")), "no-cache");
+    }
+
+    #[test]
+    fn site_options_build_the_file_options() {
+        let mut o = Options::default();
+        o.apply(Key::Web, "t", Input::On).unwrap();
+        o.apply(Key::Types, "t", Input::Text(".GLB=model/gltf-binary"))
+            .unwrap();
+        o.apply(Key::Types, "t", Input::Entry("glb", "model/gltf+json"))
+            .unwrap();
+        o.apply(Key::Fallback, "t", Input::Text("/index.html"))
+            .unwrap();
+        o.apply(Key::ErrorPages, "t", Input::Text("404=/404.html"))
+            .unwrap();
+        o.apply(Key::ErrorPages, "t", Input::Entry("503", "/busy.html"))
+            .unwrap();
+        o.apply(Key::ErrorPages, "t", Input::Text("404=/errors/404.html"))
+            .unwrap();
+        o.apply(Key::Etag, "t", Input::Text("Content")).unwrap();
+        assert_eq!(
+            o.value(Key::Types),
+            serde_json::json!({"glb": "model/gltf+json"})
+        );
+        assert_eq!(
+            o.value(Key::ErrorPages),
+            serde_json::json!({"404": "/errors/404.html", "503": "/busy.html"})
+        );
+        assert_eq!(o.value(Key::Etag), Value::from("content"));
+        let s = o.into_settings().unwrap();
+        let files = &s.config.files;
+        assert!(files.web);
+        assert_eq!(
+            files.media_types.override_of("glb"),
+            Some("model/gltf+json")
+        );
+        // An operator's type lets its extension be served outside the preset too.
+        assert!(s.config.types.allows(Some("glb")));
+        assert_eq!(files.fallback.as_deref(), Some("/index.html"));
+        assert_eq!(files.error_pages.len(), 2);
+        assert_eq!(files.etag, httpd_server::EtagMode::Content);
+        // The preset's caching: immutable for hashed names, html revalidated.
+        assert_eq!(
+            files.cache.for_name("app.3f9a1c2b.js"),
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(files.cache.for_name("index.html"), "no-cache");
+        let mut o = Options::default();
+        o.apply(Key::Fallback, "t", Input::Text("/index.html"))
+            .unwrap();
+        o.apply(Key::Fallback, "t", Input::Off).unwrap();
+        let s = o.into_settings().unwrap();
+        assert!(s.config.files.fallback.is_none() && !s.config.files.web);
+        assert_eq!(
+            s.config.files.cache.for_name("app.3f9a1c2b.js"),
+            "public, max-age=3600"
+        );
     }
 
     #[test]

@@ -126,6 +126,26 @@ impl CachePolicy {
     /// this is [`for_extension`](Self::for_extension) of the name's extension.
     pub fn for_name(&self, file_name: &str) -> &str {
         let ext = file_name.rfind('.').map(|dot| &file_name[dot + 1..]);
+        self.for_file(ext, is_content_hashed(file_name))
+    }
+
+    /// Returns the value for a file with extension `ext` whose name
+    /// [is content-hashed](is_content_hashed) or not, as [`for_name`](Self::for_name)
+    /// does for its name: for a server that learnt both facts earlier (while it still
+    /// had the name) and chooses the value later without the name.
+    ///
+    /// # Examples
+    /// ```
+    /// use httpd_files::{CachePolicy, is_content_hashed};
+    ///
+    /// let policy = CachePolicy::web();
+    /// let hashed = is_content_hashed("app.3f9a1c2b.js");
+    /// assert_eq!(policy.for_file(Some("js"), hashed), policy.for_name("app.3f9a1c2b.js"));
+    /// assert_eq!(policy.for_file(Some("html"), true), "no-cache");
+    /// // Without a hashed-name value, only the extension counts.
+    /// assert_eq!(CachePolicy::default().for_file(Some("js"), true), "public, max-age=3600");
+    /// ```
+    pub fn for_file(&self, ext: Option<&str>, is_hashed: bool) -> &str {
         if let Some(ext) = ext {
             if let Some((_, value)) = self
                 .by_extension
@@ -136,7 +156,7 @@ impl CachePolicy {
             }
         }
         match &self.hashed {
-            Some(value) if is_content_hashed(file_name) => value,
+            Some(value) if is_hashed => value,
             _ => &self.fallback,
         }
     }

@@ -199,6 +199,58 @@ impl MediaTypes {
             .map(|&(_, media_type)| media_type)
     }
 
+    /// Returns the operator's override for extension `ext` (case-insensitive, without
+    /// the dot), or `None` when the operator set none, whatever the built-in table
+    /// holds: for a server that keeps its own rules unless the operator asked for a
+    /// type.
+    ///
+    /// # Examples
+    /// ```
+    /// use httpd_files::MediaTypes;
+    ///
+    /// let mut types = MediaTypes::default();
+    /// types.set("txt", "text/plain; charset=utf-8")?;
+    /// assert_eq!(types.override_of("TXT"), Some("text/plain; charset=utf-8"));
+    /// assert_eq!(types.override_of("css"), None);
+    /// assert!(types.lookup("css").is_some());
+    /// # Ok::<(), httpd_files::MediaTypeError>(())
+    /// ```
+    pub fn override_of(&self, ext: &str) -> Option<&str> {
+        self.overrides
+            .iter()
+            .find(|(known, _)| known.eq_ignore_ascii_case(ext))
+            .map(|(_, media_type)| media_type.as_str())
+    }
+
+    /// Tells whether the operator set any override.
+    pub fn has_overrides(&self) -> bool {
+        !self.overrides.is_empty()
+    }
+
+    /// Returns the built-in table's media type for extension `ext`
+    /// (case-insensitive, without the dot), ignoring overrides: a `'static` value a
+    /// response can carry without copying it.
+    ///
+    /// # Examples
+    /// ```
+    /// use httpd_files::MediaTypes;
+    ///
+    /// assert_eq!(MediaTypes::built_in("woff2"), Some("font/woff2"));
+    /// assert_eq!(MediaTypes::built_in("exe"), None);
+    /// ```
+    pub fn built_in(ext: &str) -> Option<&'static str> {
+        WEB_TYPES
+            .iter()
+            .find(|(known, _)| known.eq_ignore_ascii_case(ext))
+            .map(|&(_, media_type)| media_type)
+    }
+
+    /// Returns the overrides in the order they were set: lowercased extension and
+    /// media type.
+    pub fn overrides(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.overrides.iter().map(|(e, t)| (e.as_str(), t.as_str()))
+    }
+
     /// Returns the `Content-Type` to send for a file with extension `ext` (as
     /// [`StaticFile::extension`](crate::StaticFile::extension) gives it):
     /// [`lookup`](Self::lookup)'s answer, or [`application/octet-stream`](OCTET_STREAM)

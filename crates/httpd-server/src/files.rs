@@ -1,37 +1,48 @@
 //! GET and HEAD of files: representation choice (identity, precompressed sidecar, gzip
 //! on the fly), validators and conditional requests (RFC 9110 section 13), byte ranges
-//! (RFC 9110 section 14), directory redirects, indexes and optional listings.
+//! (RFC 9110 section 14), directory redirects, indexes, optional listings (HTML or
+//! JSON) and folder downloads (tar), and the site features: the web preset's media
+//! types and caching, the fallback page of a single-page application, content ETags.
 //!
 //! The same rules run in two places. On the poller, [`route_cached`] answers from the
 //! file cache alone (one `statx`, no open) or says that the disk is needed; a worker
-//! then runs [`serve`], which may open, stat, read sidecars, list directories and
-//! compress. Which of the two answers is decided once, before any byte is written.
+//! then runs [`serve`], which may open, stat, read sidecars, hash contents, list
+//! directories and compress. Which of the two answers is decided once, before any
+//! byte is written.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use httpd_files::{
-    CachePolicy, Conditions, GzipSteps, Kind, Multipart, Precondition, Root, StaticFile,
-    is_compressible_ext,
+    CachePolicy, Conditions, ContentTags, DocRoot, GzipSteps, Kind, Listing, ListingFormat,
+    ListingQuery, MediaTypes, Multipart, Precondition, Root, StaticFile, TarSteps, is_compressible,
+    is_compressible_ext, is_content_hashed,
 };
 use httpd_proto::{ByteRange, Coding, Method, RangeRequest, Request, Version};
-use httpd_security::SafePath;
+use httpd_security::{SafePath, TypePolicy};
 
 use crate::Context;
 use crate::error::Failure;
 use crate::out::Stream;
 use crate::response::{self, Finish, Response};
+use crate::site::{self, ErrorPages, EtagMode, SitePathError};
 
 /// Files up to this size are gzipped into memory, so the response has a
 /// `Content-Length` (and HEAD and HTTP/1.0 clients get the same representation);
 /// larger ones are compressed while they are sent, chunked.
 const GZIP_IN_MEMORY_MAX_BYTES: u64 = 1024 * 1024;
 
+/// The `Content-Type` of a folder download.
+const TAR_MEDIA_TYPE: &str = "application/x-tar";
+
 /// File-serving options; each field documents its default.
 #[derive(Clone, Debug)]
 pub struct FileOptions {
-    /// `Cache-Control` per extension; default `no-cache` for html, else
+    /// `Cache-Control` per extension (and, with [`CachePolicy::web`], for
+    /// content-hashed names); default `no-cache` for html, else
     /// `public, max-age=3600`.
     pub cache: CachePolicy,
     /// Compress compressible files with gzip when the client accepts it; default true.
@@ -44,8 +55,31 @@ pub struct FileOptions {
     /// Serve png, jpg and jpeg inline with their real media types instead of the seed's
     /// `application/octet-stream` downloads; default false.
     pub inline_images: bool,
-    /// List a directory that has no `index.html`; default false.
+    /// List a directory that has no `index.html` (as HTML, or JSON for `?format=json`
+    /// or an `Accept` that asks for it), and archive a directory as a tar download
+    /// for `GET /dir/?download=tar`; default false.
     pub listing: bool,
+    /// The web preset: every extension may be served, with the media type of
+    /// [`MediaTypes`] (inline when [`MediaTypes::is_inline`], else a download), and an
+    /// unknown extension (or none) as an `application/octet-stream` download, never
+    /// sniffed. Dot-files and everything under `uploads/` keep the seed's rules
+    /// (`Config::types`, downloads). Pair it with [`CachePolicy::web`]. Default false.
+    pub web: bool,
+    /// The operator's media types (`--type EXT=MEDIA`), in either mode: each such
+    /// extension is served with its type (inline when the type is one a browser
+    /// shows), overriding the web preset's table and the seed's downloads; the
+    /// extension must also be allowed by `Config::types` outside the web preset.
+    /// Default none.
+    pub media_types: MediaTypes,
+    /// The page of a single-page application (`--fallback /index.html`): a GET or
+    /// HEAD of a path that does not exist, whose last segment has no extension, from a
+    /// client that accepts `text/html`, gets this file with status 200. Default `None`.
+    pub fallback: Option<String>,
+    /// Custom error pages: a status (400 to 599) and the URL path of the file of the
+    /// root sent, with that status, instead of the built-in page; default none.
+    pub error_pages: Vec<(u16, String)>,
+    /// How entity-tags are made; default [`EtagMode::Default`].
+    pub etag: EtagMode,
 }
 
 impl Default for FileOptions {
@@ -57,8 +91,166 @@ impl Default for FileOptions {
             max_ranges: httpd_proto::DEFAULT_MAX_RANGES,
             inline_images: false,
             listing: false,
+            web: false,
+            media_types: MediaTypes::default(),
+            fallback: None,
+            error_pages: Vec::new(),
+            etag: EtagMode::Default,
         }
     }
+}
+
+/// The file options in force, with what the server built from them at start-up.
+#[derive(Debug)]
+pub(crate) struct Files {
+    pub(crate) gzip: bool,
+    pub(crate) precompressed: bool,
+    pub(crate) max_ranges: usize,
+    pub(crate) inline_images: bool,
+    pub(crate) listing: bool,
+    pub(crate) web: bool,
+    pub(crate) media_types: MediaTypes,
+    /// The fallback page, resolved under the root.
+    pub(crate) fallback: Option<SafePath>,
+    /// A warning was logged because the fallback page could not be opened; cleared
+    /// once it opens again, so each outage is reported once.
+    fallback_warned: AtomicBool,
+    /// `Some` with `--etag content`: the tags known so far.
+    pub(crate) content_tags: Option<ContentTags>,
+    /// What answers are finished with while they are written. (The connection hands
+    /// `&ctx.files.cache` to [`Answer::write`](crate::plan::Answer::write), hence the
+    /// name.)
+    pub(crate) cache: SiteCache,
+}
+
+/// What answers consult while they are written on the poller: the `Cache-Control`
+/// policy of file answers, and the custom error pages held in memory.
+#[derive(Debug)]
+pub(crate) struct SiteCache {
+    pub(crate) policy: CachePolicy,
+    pub(crate) error_pages: ErrorPages,
+}
+
+impl Files {
+    /// Builds the options in force from `opts`, for the canonical `root` served
+    /// through `doc_root`; reads nothing.
+    ///
+    /// # Errors
+    /// A fallback or error-page path that is refused, with why.
+    pub(crate) fn new(
+        opts: FileOptions,
+        types: &TypePolicy,
+        root: &Path,
+        doc_root: Arc<DocRoot>,
+    ) -> Result<Files, (String, SitePathError)> {
+        let FileOptions {
+            cache,
+            gzip,
+            precompressed,
+            max_ranges,
+            inline_images,
+            listing,
+            web,
+            media_types,
+            fallback,
+            error_pages,
+            etag,
+        } = opts;
+        let mut files = Files {
+            gzip,
+            precompressed,
+            max_ranges,
+            inline_images,
+            listing,
+            web,
+            media_types,
+            fallback: None,
+            fallback_warned: AtomicBool::new(false),
+            content_tags: (etag == EtagMode::Content).then(ContentTags::default),
+            cache: SiteCache {
+                policy: cache,
+                error_pages: ErrorPages::new(Arc::clone(&doc_root), root, &[])?,
+            },
+        };
+        if let Some(path) = fallback {
+            files.fallback =
+                Some(site::resolve_site_path(root, &path).map_err(|e| (path.clone(), e))?);
+        }
+        let pages: Vec<_> = error_pages
+            .into_iter()
+            .map(|(status, path)| {
+                let ext = path
+                    .rsplit_once('.')
+                    .map(|(_, ext)| ext.to_ascii_lowercase());
+                let under_uploads = is_under_uploads(path.trim_start_matches('/'));
+                let (content_type, _) = files.media(ext.as_deref(), under_uploads, types);
+                (status, path, content_type)
+            })
+            .collect();
+        files.cache.error_pages = ErrorPages::new(doc_root, root, &pages)?;
+        Ok(files)
+    }
+
+    /// Tells whether `path` (a file's, not directory-form) may be served: every path
+    /// in the web preset but those under `uploads/`, which keep `types` as everything
+    /// does outside the preset.
+    fn allows(&self, types: &TypePolicy, path: &SafePath) -> bool {
+        if self.web && !is_under_uploads(path.relative()) {
+            return true;
+        }
+        types.check(path).is_ok()
+    }
+
+    /// Returns the `Content-Type` of a file with extension `ext` (lowercase, as
+    /// [`StaticFile::extension`] gives it), and whether to send it as a download (with
+    /// its `Content-Disposition`).
+    fn media(
+        &self,
+        ext: Option<&str>,
+        under_uploads: bool,
+        types: &TypePolicy,
+    ) -> (Cow<'static, str>, bool) {
+        let ext = ext.unwrap_or("");
+        if let Some(media_type) = self.media_types.override_of(ext) {
+            let inline = httpd_files::is_inline_type(media_type);
+            return (Cow::Owned(media_type.to_string()), !inline);
+        }
+        if self.web && !under_uploads {
+            return match MediaTypes::built_in(ext) {
+                Some(media_type) => (
+                    Cow::Borrowed(media_type),
+                    !httpd_files::is_inline_type(media_type),
+                ),
+                // `--serve-type` names a type a browser shows; the table does not know it.
+                None if !ext.is_empty() && types.allows(Some(ext)) => {
+                    (Cow::Borrowed(httpd_files::media_type_for(ext)), false)
+                }
+                None => (Cow::Borrowed(httpd_files::OCTET_STREAM), true),
+            };
+        }
+        match ext {
+            // The seed's download types keep their octet-stream attachments by default.
+            "txt" => (Cow::Borrowed(httpd_files::OCTET_STREAM), true),
+            "png" | "jpg" | "jpeg" if !self.inline_images => {
+                (Cow::Borrowed(httpd_files::OCTET_STREAM), true)
+            }
+            "html" => (Cow::Borrowed(httpd_files::TEXT_HTML), false),
+            // Everything else the operator allowed is served inline with its real type.
+            other => (Cow::Borrowed(httpd_files::media_type_for(other)), false),
+        }
+    }
+}
+
+/// Tells whether the root-relative `relative` path lies under the root's `uploads/`.
+fn is_under_uploads(relative: &str) -> bool {
+    relative
+        .strip_prefix(httpd_files::UPLOADS_DIR)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Tells whether a query string asks for a folder download: it holds `download=tar`.
+pub(crate) fn asks_for_tar(query: Option<&str>) -> bool {
+    query.is_some_and(|q| q.split('&').any(|pair| pair == "download=tar"))
 }
 
 /// What one file request is, borrowed from the parsed request.
@@ -92,11 +284,16 @@ impl FileRequest<'_> {
 pub(crate) struct FileAnswer {
     status: u16,
     file: StaticFile,
-    /// The entity-tag of a coded representation; the file's own otherwise.
-    coded_etag: Option<String>,
+    /// The entity-tag to send when it is not the file's own: a coded representation's,
+    /// or a content tag.
+    etag: Option<String>,
     coding: Coding,
     /// `Vary: Accept-Encoding`.
     negotiable: bool,
+    /// `Vary: Accept`: the answer is the fallback page, which depends on it.
+    vary_accept: bool,
+    /// The name is content-hashed (for the web preset's `Cache-Control`).
+    hashed: bool,
     content_type: Cow<'static, str>,
     /// Send the file's `Content-Disposition`.
     attachment: bool,
@@ -170,14 +367,16 @@ impl FileAnswer {
         self,
         buf: Vec<u8>,
         finish: &Finish<'_>,
-        cache: &CachePolicy,
+        cache: &SiteCache,
     ) -> (Vec<u8>, Option<Stream>, u64) {
         let FileAnswer {
             status,
             file,
-            coded_etag,
+            etag,
             coding,
             negotiable,
+            vary_accept,
+            hashed,
             content_type,
             attachment,
             content_range,
@@ -185,7 +384,7 @@ impl FileAnswer {
         } = self;
         let validators = file.validators();
         let mut head = response::begin(status, buf);
-        head.header("ETag", coded_etag.as_deref().unwrap_or(validators.etag()));
+        head.header("ETag", etag.as_deref().unwrap_or(validators.etag()));
         match validators.last_modified_text() {
             Some(text) => {
                 head.header("Last-Modified", text);
@@ -196,12 +395,17 @@ impl FileAnswer {
                 }
             }
         }
-        head.header("Cache-Control", cache.for_extension(file.extension()));
-        response::write_vary(
-            &mut head,
-            negotiable.then_some("Accept-Encoding"),
-            finish.vary_origin,
+        head.header(
+            "Cache-Control",
+            cache.policy.for_file(file.extension(), hashed),
         );
+        let vary = match (vary_accept, negotiable) {
+            (true, true) => Some("Accept, Accept-Encoding"),
+            (true, false) => Some("Accept"),
+            (false, true) => Some("Accept-Encoding"),
+            (false, false) => None,
+        };
+        response::write_vary(&mut head, vary, finish.vary_origin);
         if status == 304 {
             return (finish.end(head, status, None), None, 0);
         }
@@ -272,7 +476,7 @@ impl FileAnswer {
                 if !send {
                     return (buf, None, 0);
                 }
-                (buf, Some(Stream::gzip(Box::new(GzipSteps::new(file)))), 0)
+                (buf, Some(Stream::gzip(GzipSteps::new(file))), 0)
             }
         }
     }
@@ -310,12 +514,15 @@ pub(crate) fn route_cached(req: &FileRequest<'_>, resolved: &SafePath, ctx: &Con
     } else {
         resolved
     };
-    if let Err(refused) = ctx.types.check(file_path) {
-        // A directory without an allowed extension is redirected: only the disk knows.
+    if !opts.allows(&ctx.types, file_path) {
+        // A directory without an allowed extension is redirected, and a path that
+        // does not exist may get the fallback page: only the disk knows.
         return if may_be_dir {
             Route::Disk
         } else {
-            Route::Refuse(Failure::Policy(refused))
+            Route::Refuse(Failure::Policy(
+                httpd_security::PolicyError::UnsupportedType,
+            ))
         };
     }
     if file_path.is_hidden() {
@@ -337,7 +544,7 @@ pub(crate) fn route_cached(req: &FileRequest<'_>, resolved: &SafePath, ctx: &Con
 pub(crate) enum Served {
     /// A file answer.
     File(FileAnswer),
-    /// A redirect or a listing.
+    /// A redirect, a listing, a tar download, or a custom error page.
     Simple(Response),
 }
 
@@ -363,18 +570,29 @@ pub(crate) fn serve(
         Served::Simple(Response::error(301).with("Location", location))
     };
     let may_be_dir = !resolved.is_dir_form() && !resolved.is_hidden();
+    // For `/dir/`: the directory, while `file_path` is its index.
+    let mut dir = None;
     let file_path = if resolved.is_dir_form() {
+        if opts.listing && !resolved.is_hidden() && asks_for_tar(req.query) {
+            return tar(req, &root, &resolved).map(Served::Simple);
+        }
         let index = resolved
             .join(httpd_files::INDEX_FILE)
             .map_err(Failure::Policy)?;
         if opts.listing && !resolved.is_hidden() && is_missing(&root, &index) {
-            return list_directory(&root, &resolved).map(Served::Simple);
+            if is_missing(&root, &resolved) {
+                if let Some(served) = fallback(req, &resolved, &root, ctx)? {
+                    return Ok(served);
+                }
+            }
+            return list_directory(req, &root, &resolved).map(Served::Simple);
         }
+        dir = Some(resolved);
         index
     } else {
         resolved
     };
-    if let Err(refused) = ctx.types.check(&file_path) {
+    if !opts.allows(&ctx.types, &file_path) {
         // Directories rarely have an allowed extension: only then look at the disk.
         if may_be_dir {
             match root.probe(&file_path) {
@@ -383,10 +601,17 @@ pub(crate) fn serve(
                 Err(e) if e.kind() == httpd_files::ErrorKind::Forbidden => {
                     return Err(Failure::Files(e.kind()));
                 }
+                Err(e) if e.kind() == httpd_files::ErrorKind::NotFound => {
+                    if let Some(served) = fallback(req, &file_path, &root, ctx)? {
+                        return Ok(served);
+                    }
+                }
                 _ => {}
             }
         }
-        return Err(Failure::Policy(refused));
+        return Err(Failure::Policy(
+            httpd_security::PolicyError::UnsupportedType,
+        ));
     }
     if file_path.is_hidden() {
         // Dot-files are never served, whatever their extension.
@@ -398,6 +623,20 @@ pub(crate) fn serve(
         Err(e) if may_be_dir && e.kind() == httpd_files::ErrorKind::IsDirectory => {
             return Ok(redirect());
         }
+        Err(e) if e.kind() == httpd_files::ErrorKind::NotFound => {
+            // `/app/route` (the web preset allows it), or `/app/` when the directory
+            // itself is missing (an existing one without an index stays 404).
+            let missing = match &dir {
+                None => Some(&file_path),
+                Some(dir) => is_missing(&root, dir).then_some(dir),
+            };
+            if let Some(missing) = missing {
+                if let Some(served) = fallback(req, missing, &root, ctx)? {
+                    return Ok(served);
+                }
+            }
+            return Err(Failure::Files(e.kind()));
+        }
         Err(e) => {
             if e.kind() == httpd_files::ErrorKind::Io {
                 log::warn!("cannot serve: {e}");
@@ -405,8 +644,22 @@ pub(crate) fn serve(
             return Err(Failure::Files(e.kind()));
         }
     };
-    match respond(req, file, &file_path, &root, ctx, true)? {
+    serve_file(req, file, &file_path, &root, ctx, false)
+}
+
+/// Answers with the open `file` at `file_path`, on a worker; `vary_accept` marks the
+/// fallback page.
+fn serve_file(
+    req: &FileRequest<'_>,
+    file: StaticFile,
+    file_path: &SafePath,
+    root: &Root,
+    ctx: &Context,
+    vary_accept: bool,
+) -> Result<Served, Failure> {
+    match respond(req, file, file_path, root, ctx, true)? {
         Some(mut answer) => {
+            answer.vary_accept = vary_accept;
             if req.method != Method::Head {
                 answer.read_small_body()?;
             }
@@ -417,6 +670,61 @@ pub(crate) fn serve(
     }
 }
 
+/// Serves the fallback page for `missing` (a path found not to exist), if the
+/// request qualifies: there is a fallback page, the request is a GET or HEAD whose
+/// path's last segment has no extension (`/app/settings`, `/app/`: a missing asset
+/// such as `/app.missing.js` stays 404, so a broken deploy is not masked by HTML
+/// served as JavaScript), not a dot-file, not under `uploads/`, from a client that
+/// accepts `text/html` ([`site::accepts_html`]). The page goes through the same
+/// rules as a request for it. `Ok(None)` when the request does not qualify; a
+/// request that qualifies but whose `Accept` refuses html gets its 404 (and custom
+/// page) here, with `Vary: Accept`.
+fn fallback(
+    req: &FileRequest<'_>,
+    missing: &SafePath,
+    root: &Root,
+    ctx: &Context,
+) -> Result<Option<Served>, Failure> {
+    let Some(page) = &ctx.files.fallback else {
+        return Ok(None);
+    };
+    let qualifies = matches!(req.method, Method::Get | Method::Head)
+        && missing.extension().is_none()
+        && !missing.is_hidden()
+        && !is_under_uploads(missing.relative());
+    if !qualifies {
+        return Ok(None);
+    }
+    if !site::accepts_html(req.request.header("accept")) {
+        // Another `Accept` would get the page: say so, so that a cache does not hand
+        // this 404 to a browser.
+        let mut response =
+            crate::plan::failure_response(&Failure::Files(httpd_files::ErrorKind::NotFound))
+                .with("Vary", "Accept");
+        ctx.files.cache.error_pages.fill_from_disk(&mut response);
+        return Ok(Some(Served::Simple(response)));
+    }
+    if !ctx.files.allows(&ctx.types, page) {
+        return Err(Failure::Policy(
+            httpd_security::PolicyError::UnsupportedType,
+        ));
+    }
+    log::debug!(
+        "fallback page {:?} for missing {:?}",
+        page.relative(),
+        missing.relative()
+    );
+    let warned = &ctx.files.fallback_warned;
+    let file = root.open_cached(page, &ctx.file_cache).map_err(|e| {
+        if !warned.swap(true, Ordering::Relaxed) {
+            log::warn!("the fallback page cannot be served: {e}");
+        }
+        Failure::Files(e.kind())
+    })?;
+    warned.store(false, Ordering::Relaxed);
+    serve_file(req, file, page, root, ctx, true).map(Some)
+}
+
 /// Bodies up to this size are read by the worker that opened the file, so the poller
 /// writes them from memory: a cold file's disk read never stalls the poller, and the
 /// answer is queued whole at once.
@@ -424,7 +732,7 @@ const READ_ON_WORKER_MAX_BYTES: u64 = 64 * 1024;
 
 /// Chooses the representation, evaluates the preconditions and the range, and
 /// describes the answer. Without `disk`, gives up (`Ok(None)`) where a sidecar would
-/// have to be looked for or the file compressed.
+/// have to be looked for, the file compressed or its content tag computed.
 fn respond(
     req: &FileRequest<'_>,
     file: StaticFile,
@@ -436,8 +744,15 @@ fn respond(
     let opts = &ctx.files;
     let mut file = file;
     let ext = file.extension();
-    let (content_type, attachment) = media(ext, opts);
-    let negotiable = is_compressible_ext(ext) && (opts.gzip || opts.precompressed);
+    let (content_type, attachment) =
+        opts.media(ext, is_under_uploads(file_path.relative()), &ctx.types);
+    let compressible = if opts.web {
+        is_compressible(&content_type)
+    } else {
+        is_compressible_ext(ext)
+    };
+    let negotiable = compressible && (opts.gzip || opts.precompressed);
+    let hashed = opts.web && file_path.file_name().is_some_and(is_content_hashed);
     let range_header = req.request.header("range");
     let wants_range = req.method == Method::Get && range_header.is_some();
 
@@ -483,9 +798,31 @@ fn respond(
         }
     }
 
-    let validators = file.validators();
-    let coded_etag = (coding != Coding::Identity).then(|| validators.etag_for(coding));
-    let etag = coded_etag.as_deref().unwrap_or(validators.etag());
+    // With content tags, the tag of the bytes chosen (the sidecar's own for a
+    // sidecar): known already, or computed here on a worker, never on the poller.
+    let content_validators = match &opts.content_tags {
+        None => None,
+        Some(tags) => {
+            let tag = match tags.cached(&file.identity()) {
+                Some(tag) => tag,
+                None if !disk => return Ok(None),
+                None => tags.compute(&file).map_err(|e| {
+                    log::warn!("cannot hash {:?}: {e}", file_path.relative());
+                    Failure::Files(httpd_files::ErrorKind::Io)
+                })?,
+            };
+            Some(file.validators().with_content_tag(&tag))
+        }
+    };
+    let validators = content_validators
+        .as_ref()
+        .unwrap_or_else(|| file.validators());
+    let etag_owned = match (coding, &content_validators) {
+        (Coding::Identity, None) => None,
+        (Coding::Identity, Some(v)) => Some(v.etag().to_string()),
+        (coding, _) => Some(validators.etag_for(coding)),
+    };
+    let etag = etag_owned.as_deref().unwrap_or(validators.etag());
     let last_modified = validators.last_modified();
     let if_match = req.list("if-match");
     let if_none_match = req.list("if-none-match");
@@ -506,9 +843,11 @@ fn respond(
     let mut answer = FileAnswer {
         status: 200,
         file,
-        coded_etag,
+        etag: etag_owned,
         coding,
         negotiable,
+        vary_accept: false,
+        hashed,
         content_type,
         attachment,
         content_range: None,
@@ -573,21 +912,6 @@ fn respond(
     Ok(Some(answer))
 }
 
-/// Returns the `Content-Type` and whether to send the `Content-Disposition`.
-fn media(ext: Option<&str>, opts: &FileOptions) -> (Cow<'static, str>, bool) {
-    let ext = ext.unwrap_or("");
-    match ext {
-        // The seed's download types keep their octet-stream attachments by default.
-        "txt" => (Cow::Borrowed(httpd_files::OCTET_STREAM), true),
-        "png" | "jpg" | "jpeg" if !opts.inline_images => {
-            (Cow::Borrowed(httpd_files::OCTET_STREAM), true)
-        }
-        "html" => (Cow::Borrowed(httpd_files::TEXT_HTML), false),
-        // Everything else the operator allowed is served inline with its real type.
-        other => (Cow::Borrowed(httpd_files::media_type_for(other)), false),
-    }
-}
-
 /// Tells whether `path` names nothing beneath `root`; a link leaving the root or an
 /// unreadable entry is not "missing" (it answers 403 instead of a listing).
 fn is_missing(root: &Root, path: &SafePath) -> bool {
@@ -595,58 +919,48 @@ fn is_missing(root: &Root, path: &SafePath) -> bool {
         .is_err_and(|e| e.kind() == httpd_files::ErrorKind::NotFound)
 }
 
-/// Renders an HTML listing of a directory: names escaped, links percent-encoded,
-/// dot-files left out (and links out of the root, see [`Root::list_dir`]).
-fn list_directory(root: &Root, dir: &SafePath) -> Result<Response, Failure> {
-    let entries = root.list_dir(dir).map_err(|e| Failure::Files(e.kind()))?;
-    let title = format!("Index of /{}", html_escape(dir.relative()));
-    let mut page = format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
-         <body><h1>{title}</h1>\n<ul>\n"
-    );
-    for entry in entries {
-        let slash = if entry.is_dir { "/" } else { "" };
-        let _ = writeln!(
-            page,
-            "<li><a href=\"./{}{slash}\">{}{slash}</a></li>",
-            percent_encode(&entry.name),
-            html_escape(&entry.name)
-        );
+/// Lists a directory with [`Listing`]: sorted as `?sort=&order=` ask, HTML (names
+/// escaped, links percent-encoded) or JSON (`?format=json`, or without a `format` an
+/// `Accept` that prefers `application/json`, [`site::prefers_json`]); dot-files and
+/// links out of the root are left out ([`Root::list_dir`]).
+fn list_directory(req: &FileRequest<'_>, root: &Root, dir: &SafePath) -> Result<Response, Failure> {
+    let query = req.query.unwrap_or("");
+    let mut asked = ListingQuery::parse(query);
+    let format_given = query
+        .split('&')
+        .any(|pair| pair.split('=').next() == Some("format"));
+    if !format_given && site::prefers_json(req.request.header("accept")) {
+        asked.format = ListingFormat::Json;
     }
-    page.push_str("</ul></body></html>\n");
+    let listing = Listing::read(root, dir, &asked).map_err(|e| Failure::Files(e.kind()))?;
     let mut response = Response::new(200)
-        .with("Content-Type", httpd_files::TEXT_HTML)
-        .with("Cache-Control", "no-cache");
-    response.body = page.into_bytes();
+        .with("Content-Type", listing.content_type())
+        .with("Cache-Control", "no-cache")
+        .with("Vary", "Accept");
+    response.body = listing.into_body();
     Ok(response)
 }
 
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved bytes.
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+/// Starts the tar download of the directory `dir`: its head now (the directory is
+/// opened here, so a missing or forbidden one is answered as such), the archive a
+/// step at a time on workers while it is sent ([`TarSteps`]: regular files and
+/// directories under the root only, no links, no dot-files, not `uploads/`).
+fn tar(req: &FileRequest<'_>, root: &Root, dir: &SafePath) -> Result<Response, Failure> {
+    let steps = TarSteps::new(root, dir).map_err(|e| Failure::Files(e.kind()))?;
+    log::debug!("tar download of {:?}", dir.relative());
+    let mut response = Response::new(200)
+        .with("Content-Type", TAR_MEDIA_TYPE)
+        .with(
+            "Content-Disposition",
+            httpd_files::attachment_disposition(steps.file_name()),
+        )
+        .with("Cache-Control", "no-cache");
+    // HTTP/1.1 gets chunks; HTTP/1.0 the bytes until the close its exchange was
+    // planned with ([`crate::plan::decide`]). A HEAD answer writes the same head and
+    // drops the stream.
+    let chunked = req.request.version == Version::Http11;
+    response.stream = Some(Stream::tar(steps, chunked));
+    Ok(response)
 }
 
 #[cfg(test)]
@@ -654,11 +968,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn listing_names_are_escaped_and_links_encoded() {
-        assert_eq!(
-            html_escape("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
-        assert_eq!(percent_encode("a b/ü?.txt"), "a%20b%2F%C3%BC%3F.txt");
+    fn tar_downloads_are_asked_by_an_exact_pair() {
+        assert!(asks_for_tar(Some("download=tar")));
+        assert!(asks_for_tar(Some("sort=size&download=tar")));
+        assert!(!asks_for_tar(Some("download=tarball")));
+        assert!(!asks_for_tar(Some("xdownload=tar")));
+        assert!(!asks_for_tar(None));
+    }
+
+    #[test]
+    fn uploads_are_the_top_level_folder_only() {
+        assert!(is_under_uploads("uploads"));
+        assert!(is_under_uploads("uploads/a.json"));
+        assert!(!is_under_uploads("uploadsx/a.json"));
+        assert!(!is_under_uploads("docs/uploads/a.json"));
     }
 }

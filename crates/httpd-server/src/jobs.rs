@@ -1,5 +1,6 @@
 //! The work that may block, done by the pool's workers: opening and statting files
-//! the cache does not hold, directory listings, gzip, and writing, syncing and
+//! the cache does not hold, directory listings, content tags, custom error pages the
+//! memory does not hold, the steps of gzip and tar bodies, and writing, syncing and
 //! committing uploads. Never a client socket.
 //!
 //! A [`Job`] is plain data: what to do, and which connection and exchange it is for
@@ -17,7 +18,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use httpd_files::{GzipSteps, PendingUpload, StoredUpload};
+use httpd_files::{PendingUpload, StoredUpload};
 use httpd_proto::Method;
 use httpd_security::SafePath;
 use mio::Waker;
@@ -26,6 +27,9 @@ use crate::Context;
 use crate::error::Failure;
 use crate::files::{self, FileRequest, Served};
 use crate::h1::{self, OwnedHead};
+use crate::out::Producer;
+use crate::plan;
+use crate::response::Response;
 
 /// One piece of blocking work for a connection.
 #[derive(Debug)]
@@ -43,10 +47,16 @@ pub(crate) struct Job {
 /// What a job does.
 #[derive(Debug)]
 pub(crate) enum Work {
-    /// Answer a GET or HEAD of a file the cache could not answer.
+    /// Answer a GET or HEAD of a file the cache could not answer (or a listing, a tar
+    /// download, a file whose content tag is not known yet, a fallback page).
     File(Box<FileJob>),
-    /// Compress the next part of a gzip body.
-    Gzip(Box<GzipSteps>),
+    /// Produce the next step of a body made while it is sent: gzip output or a tar
+    /// archive ([`Producer`]). The connection submits it under this name, which
+    /// predates tar; it is the tar job as much as the gzip one.
+    Gzip(Box<Producer>),
+    /// Put the operator's custom page into this error answer, reading it from the
+    /// disk (the page cache did not hold it unchanged).
+    ErrorPage(Box<Response>),
     /// Append `bytes` to an upload's temporary file (creating it first if `file` is
     /// `None`).
     UploadWrite {
@@ -90,10 +100,10 @@ pub(crate) struct Done {
 pub(crate) enum Outcome {
     /// A file answer, a redirect or a listing, or the failure to answer with.
     File(Result<Served, Failure>),
-    /// A gzip step: the compressor back, the bytes it produced, and whether it was the
-    /// last step.
+    /// A step of a produced body (gzip or tar): the producer back, the bytes it
+    /// produced, and whether it was the last step.
     Gzip {
-        steps: Box<GzipSteps>,
+        steps: Box<Producer>,
         bytes: Vec<u8>,
         result: io::Result<bool>,
     },
@@ -190,11 +200,16 @@ fn perform(work: Work, ctx: &Context) -> Outcome {
                 raw_path: &raw_path,
                 query: query.as_deref(),
             };
-            Outcome::File(files::serve(&req, resolved, ctx))
+            let served = files::serve(&req, resolved, ctx);
+            Outcome::File(served.or_else(|failure| error_page(failure, ctx)))
+        }
+        Work::ErrorPage(mut response) => {
+            ctx.files.cache.error_pages.fill_from_disk(&mut response);
+            Outcome::File(Ok(Served::Simple(*response)))
         }
         Work::Gzip(mut steps) => {
             let mut bytes = Vec::new();
-            let result = steps.step(crate::out::GZIP_STEP_INPUT, &mut bytes);
+            let result = steps.step(&mut bytes);
             Outcome::Gzip {
                 steps,
                 bytes,
@@ -234,6 +249,20 @@ fn perform(work: Work, ctx: &Context) -> Outcome {
             Outcome::Released
         }
     }
+}
+
+/// The answer to a file job's `failure`: its status's custom page, read here on the
+/// worker, when the operator set one and the failure lets the connection stay open;
+/// else the failure itself, for the connection to answer.
+fn error_page(failure: Failure, ctx: &Context) -> Result<Served, Failure> {
+    let pages = &ctx.files.cache.error_pages;
+    if failure.must_close() || !pages.has(failure.status()) {
+        return Err(failure);
+    }
+    log::debug!("{failure} -> {} with its error page", failure.status());
+    let mut response = plan::failure_response(&failure);
+    pages.fill_from_disk(&mut response);
+    Ok(Served::Simple(response))
 }
 
 /// Appends `bytes` to an upload, creating its temporary file first if need be.

@@ -62,6 +62,7 @@ mod out;
 mod plan;
 mod poller;
 mod response;
+mod site;
 mod sys;
 #[cfg(test)]
 mod testkit;
@@ -86,9 +87,12 @@ use mio::{Poll, Waker};
 pub use crate::access::AccessFormat;
 pub use crate::error::status_text;
 pub use crate::files::FileOptions;
+pub use crate::site::{
+    ERROR_PAGE_CACHE_BYTES, ERROR_PAGE_MAX_BYTES, EtagMode, SitePathError, check_site_path,
+};
 pub use crate::tls::{CertPair, TlsError};
 pub use crate::web::{GENERATED_CSP, WebOptions};
-pub use httpd_files::CachePolicy;
+pub use httpd_files::{CachePolicy, MediaTypeError, MediaTypes};
 pub use httpd_security::{Limits, TypePolicy};
 
 /// The `Server` header value sent with every response.
@@ -251,6 +255,8 @@ pub enum ServerError {
     Io(io::Error),
     /// The TLS certificates could not be loaded.
     Tls(TlsError),
+    /// A file the site names (the fallback page, an error page) has an unusable path.
+    SitePath(String, SitePathError),
 }
 
 impl fmt::Display for ServerError {
@@ -263,6 +269,7 @@ impl fmt::Display for ServerError {
             ServerError::Spawn(_) => f.write_str("cannot start worker threads"),
             ServerError::Io(_) => f.write_str("listener failed"),
             ServerError::Tls(_) => f.write_str("cannot set up TLS"),
+            ServerError::SitePath(path, _) => write!(f, "cannot serve {path:?}"),
         }
     }
 }
@@ -275,6 +282,7 @@ impl std::error::Error for ServerError {
             | ServerError::Spawn(e)
             | ServerError::Io(e) => Some(e),
             ServerError::Tls(e) => Some(e),
+            ServerError::SitePath(_, e) => Some(e),
         }
     }
 }
@@ -301,12 +309,12 @@ pub(crate) struct Context {
     /// The canonical root at bind: what request paths are resolved against.
     pub(crate) root: PathBuf,
     /// The root as configured, re-opened when a deployment replaces it; every file
-    /// operation goes through it.
-    pub(crate) doc_root: httpd_files::DocRoot,
+    /// operation goes through it (the error pages' too, which share it).
+    pub(crate) doc_root: Arc<httpd_files::DocRoot>,
     pub(crate) limits: Limits,
     pub(crate) hosts: HostPolicy,
     pub(crate) types: TypePolicy,
-    pub(crate) files: FileOptions,
+    pub(crate) files: files::Files,
     pub(crate) file_cache: httpd_files::FileCache,
     /// Open connections under every poller, for the caps.
     pub(crate) admission: httpd_security::Admission,
@@ -463,8 +471,14 @@ impl Server {
         }
         // Configured, not canonical: with `--root current` (a link flipped at each
         // deployment) uploads follow the release served, as files do.
-        let doc_root = httpd_files::DocRoot::open(&config.root)
-            .map_err(|e| ServerError::Root(config.root.clone(), e))?;
+        let doc_root = Arc::new(
+            httpd_files::DocRoot::open(&config.root)
+                .map_err(|e| ServerError::Root(config.root.clone(), e))?,
+        );
+        let files = files::Files::new(config.files, &config.types, &root, Arc::clone(&doc_root))
+            .map_err(|(path, e)| ServerError::SitePath(path, e))?;
+        // Read once now, so the pollers can serve the pages the page cache keeps.
+        files.cache.error_pages.preload();
         let uploads = UploadStore::new(&config.root.join("uploads"), "/uploads");
         if let Err(e) = std::fs::create_dir_all(uploads.dir()) {
             log::warn!("cannot create {}: {e}", uploads.dir().display());
@@ -486,7 +500,7 @@ impl Server {
             limits: config.limits,
             hosts,
             types: config.types,
-            files: config.files,
+            files,
             file_cache: httpd_files::FileCache::new(
                 config.file_cache_bytes,
                 FILE_CACHE_MAX_FILE_BYTES.min(config.file_cache_bytes / 16),

@@ -1,16 +1,21 @@
 //! A connection's output: bytes ready to send (heads and bodies held in memory), then
 //! at most one body still to be produced while sending ([`Stream`]): a file range
 //! (`sendfile` on plain TCP; read and encrypted under TLS), the pieces of a multipart
-//! body, or gzip output that workers compress a step at a time.
+//! body, or a body that workers produce a bounded step at a time ([`Producer`]: gzip
+//! output, or a folder's tar archive).
 //!
 //! The poller owns it and calls [`Out::flush`] whenever the socket may take more; a
 //! flush never blocks. A slow reader therefore costs a parked connection and an open
-//! file, never a thread.
+//! file, never a thread. A produced body asks for its next step only once the bytes
+//! of the last one are handed to the transport, so it holds at most one step in
+//! memory; a connection that closes drops its stream, and with it the producer (or,
+//! while a worker runs a step, the step's result, which finds no connection), so no
+//! further step is run.
 
 use std::collections::VecDeque;
 use std::io;
 
-use httpd_files::{GzipSteps, Piece, StaticFile};
+use httpd_files::{GzipSteps, Piece, StaticFile, TarSteps};
 
 use crate::transport::Transport;
 
@@ -24,6 +29,9 @@ const SENDFILE_STEP: usize = 1 << 30;
 /// How much of the file one gzip job compresses.
 pub(crate) const GZIP_STEP_INPUT: usize = 256 * 1024;
 
+/// How many archive bytes one tar job appends.
+pub(crate) const TAR_STEP_BYTES: usize = 256 * 1024;
+
 /// What [`Out::flush`] got to.
 #[derive(Debug)]
 pub(crate) enum Flushed {
@@ -31,10 +39,10 @@ pub(crate) enum Flushed {
     Done,
     /// The socket takes nothing more now; wait for writability.
     Blocked,
-    /// The gzip stream needs its next step: take it with [`Out::take_gzip`] and run it
-    /// on a worker.
+    /// The produced body (gzip or tar) needs its next step: take the producer with
+    /// [`Out::take_gzip`] and run the step on a worker.
     NeedsGzip,
-    /// A gzip step is running on a worker.
+    /// A step of the produced body is running on a worker.
     Waiting,
     /// The connection is broken, or the body could not be produced; close it.
     Failed(io::Error),
@@ -56,20 +64,47 @@ pub(crate) enum Stream {
         /// The range being sent: next offset and end.
         current: Option<(u64, u64)>,
     },
-    /// Gzip output, framed as chunks.
-    Gzip(Gzip),
+    /// A body produced a step at a time by workers: gzip output or a tar archive.
+    Produced(Produced),
 }
 
-/// A gzip body compressed a step at a time by workers.
+/// What produces a body a bounded step at a time, on a worker.
 #[derive(Debug)]
-pub(crate) struct Gzip {
-    /// The compressor, when no worker holds it.
-    steps: Option<Box<GzipSteps>>,
+pub(crate) enum Producer {
+    /// Gzip output of a file, [`GZIP_STEP_INPUT`] of input per step.
+    Gzip(GzipSteps),
+    /// A folder as a tar archive, at most [`TAR_STEP_BYTES`] per step.
+    Tar(TarSteps),
+}
+
+impl Producer {
+    /// Appends the next part of the body to `out`; true once the body is complete.
+    /// Blocks on the disk (and the CPU): run it on a worker.
+    ///
+    /// # Errors
+    /// The `io::Error` of a read: the body cannot be completed and the connection
+    /// must close.
+    pub(crate) fn step(&mut self, out: &mut Vec<u8>) -> io::Result<bool> {
+        match self {
+            Producer::Gzip(gzip) => gzip.step(GZIP_STEP_INPUT, out),
+            Producer::Tar(tar) => tar.step(TAR_STEP_BYTES, out),
+        }
+    }
+}
+
+/// A body produced a step at a time by workers while it is sent.
+#[derive(Debug)]
+pub(crate) struct Produced {
+    /// The producer, when no worker holds it.
+    producer: Option<Box<Producer>>,
+    /// Each step is sent as a chunk, and a last chunk ends the body (HTTP/1.1);
+    /// otherwise the bytes go as they are and the connection's close ends the body.
+    chunked: bool,
     /// The last step ran: only the last chunk is left to write.
     done: bool,
     /// The last chunk was queued.
     ended: bool,
-    /// Compressed bytes queued so far (for the access line).
+    /// Body bytes produced and queued so far (for the access line).
     n_bytes: u64,
 }
 
@@ -89,13 +124,30 @@ impl Stream {
     }
 
     /// A gzip body, chunked.
-    pub(crate) fn gzip(steps: Box<GzipSteps>) -> Stream {
-        Stream::Gzip(Gzip {
-            steps: Some(steps),
+    pub(crate) fn gzip(steps: GzipSteps) -> Stream {
+        Stream::produced(Producer::Gzip(steps), true)
+    }
+
+    /// A tar archive: chunked for HTTP/1.1, else ended by the connection's close.
+    pub(crate) fn tar(steps: TarSteps, chunked: bool) -> Stream {
+        Stream::produced(Producer::Tar(steps), chunked)
+    }
+
+    fn produced(producer: Producer, chunked: bool) -> Stream {
+        Stream::Produced(Produced {
+            producer: Some(Box::new(producer)),
+            chunked,
             done: false,
             ended: false,
             n_bytes: 0,
         })
+    }
+
+    /// Tells whether the body is sent as chunks, so its head announces
+    /// `Transfer-Encoding: chunked`; the others are sent with a `Content-Length` or
+    /// (an unchunked produced body) until the connection closes.
+    pub(crate) fn is_chunked(&self) -> bool {
+        matches!(self, Stream::Produced(p) if p.chunked)
     }
 }
 
@@ -181,31 +233,37 @@ impl Out {
         self.pos = 0;
     }
 
-    /// Takes the gzip compressor for its next step on a worker.
-    pub(crate) fn take_gzip(&mut self) -> Option<Box<GzipSteps>> {
+    /// Takes the producer of the body being sent (gzip or tar) for its next step on a
+    /// worker. (Named for gzip, the first produced body, as the connection calls it.)
+    pub(crate) fn take_gzip(&mut self) -> Option<Box<Producer>> {
         match self.stream.as_deref_mut() {
-            Some(Stream::Gzip(gzip)) => gzip.steps.take(),
+            Some(Stream::Produced(produced)) => produced.producer.take(),
             _ => None,
         }
     }
 
-    /// Queues the compressed bytes of a step as one chunk and puts the compressor
-    /// back; `done` says it was the last step.
-    pub(crate) fn gzip_step(&mut self, steps: Box<GzipSteps>, bytes: &[u8], done: bool) {
-        if let Some(Stream::Gzip(gzip)) = self.stream.as_deref_mut() {
-            gzip.steps = Some(steps);
-            gzip.done = done;
-            gzip.n_bytes += bytes.len() as u64;
-            if !bytes.is_empty() {
+    /// Queues the bytes of a step (as one chunk when the body is chunked) and puts the
+    /// producer back; `done` says it was the last step.
+    pub(crate) fn gzip_step(&mut self, producer: Box<Producer>, bytes: &[u8], done: bool) {
+        if let Some(Stream::Produced(produced)) = self.stream.as_deref_mut() {
+            produced.producer = Some(producer);
+            produced.done = done;
+            produced.n_bytes += bytes.len() as u64;
+            if bytes.is_empty() {
+                return;
+            }
+            if produced.chunked {
                 httpd_proto::encode_chunk(bytes, &mut self.buf);
+            } else {
+                self.buf.extend_from_slice(bytes);
             }
         }
     }
 
-    /// Compressed body bytes queued by a gzip stream, if one is running.
+    /// Body bytes queued by a produced body (gzip or tar), if one is being sent.
     pub(crate) fn gzip_bytes(&self) -> Option<u64> {
         match self.stream.as_deref() {
-            Some(Stream::Gzip(gzip)) => Some(gzip.n_bytes),
+            Some(Stream::Produced(produced)) => Some(produced.n_bytes),
             _ => None,
         }
     }
@@ -273,14 +331,16 @@ impl Out {
                         }
                     }
                 },
-                Stream::Gzip(gzip) => {
-                    if gzip.ended {
+                Stream::Produced(produced) => {
+                    if produced.ended {
                         Step::End
-                    } else if gzip.done {
-                        gzip.ended = true;
-                        self.buf.extend_from_slice(httpd_proto::LAST_CHUNK);
+                    } else if produced.done {
+                        produced.ended = true;
+                        if produced.chunked {
+                            self.buf.extend_from_slice(httpd_proto::LAST_CHUNK);
+                        }
                         Step::Progress
-                    } else if gzip.steps.is_some() {
+                    } else if produced.producer.is_some() {
                         return Flushed::NeedsGzip;
                     } else {
                         return Flushed::Waiting;

@@ -4,27 +4,35 @@
 //!
 //! [`decide`] returns a [`Decision`]: answer now ([`Plan::Answer`]: a cached file, a
 //! 304, a redirect, an error, health, metrics), hand blocking work to a worker
-//! ([`Plan::Job`]: an uncached open, a listing, a gzip, a test stall), or receive an
+//! ([`Plan::Job`]: an uncached open, a listing, a tar download, a content tag not
+//! known yet, a custom error page not held in memory, a test stall), or receive an
 //! upload's body ([`Plan::Upload`]). It also says what becomes of a body nobody
 //! needs and whether the connection must close. It does no I/O but the file cache's
-//! one `statx`, and runs on the poller.
+//! one `statx` (or the error-page cache's), and runs on the poller.
+//!
+//! An error answer decided here gets the operator's custom page for its status
+//! (`--error-page`) when the page cache holds it, and is a job that reads the page
+//! otherwise; an error the connection finds later (a full queue's 503, a job's
+//! failure) gets the custom page the page cache holds, through [`Answer::write`].
+//! Errors answered before a request exists (a malformed or too large head, a head
+//! timeout, a connection over the cap) keep the built-in page.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use httpd_files::CachePolicy;
 use httpd_proto::{Framing, Method, Request, Version};
 use httpd_security::{ALLOW, PolicyError, SafePath};
 
 use crate::Context;
 use crate::error::Failure;
-use crate::files::{self, FileAnswer, FileRequest, Route};
+use crate::files::{self, FileAnswer, FileRequest, Route, SiteCache};
 use crate::h1::OwnedHead;
 use crate::jobs::{FileJob, Work};
 use crate::out::Stream;
-use crate::response::{Finish, Response};
+use crate::response::{Finish, Page, Response};
+use crate::site::PageLookup;
 use crate::web;
 
 /// The upload endpoint.
@@ -61,25 +69,47 @@ impl Answer {
     }
 
     /// The extra header lines for this answer: a page the server wrote itself gets
-    /// the strict policy, an html file the operator's, anything else none.
+    /// the strict policy, an html file the operator's (a custom error page too, also
+    /// one [`write`](Answer::write) is still to put in), anything else none.
     pub(crate) fn extra_lines<'c>(&self, ctx: &'c Context) -> &'c [u8] {
         match self {
-            Answer::Simple(r) if r.is_html() => &ctx.extra_generated_lines,
+            Answer::Simple(r) if r.is_html() => {
+                let custom = match r.page {
+                    Page::Custom => true,
+                    Page::BuiltIn => ctx.files.cache.error_pages.has(r.status),
+                    Page::None | Page::Final => false,
+                };
+                if custom {
+                    &ctx.extra_html_lines
+                } else {
+                    &ctx.extra_generated_lines
+                }
+            }
             Answer::File(f) if f.is_html() => &ctx.extra_html_lines,
             _ => &ctx.extra_lines,
         }
     }
 
     /// Writes the answer after what `buf` holds; returns the buffer, a body still to
-    /// stream, and the body length.
+    /// stream, and the body length. An error answer still carrying its built-in page
+    /// gets its status's custom page first, if the page cache holds it (one `statx`).
     pub(crate) fn write(
         self,
         buf: Vec<u8>,
         finish: &Finish<'_>,
-        cache: &CachePolicy,
+        cache: &SiteCache,
     ) -> (Vec<u8>, Option<Stream>, u64) {
         match self {
-            Answer::Simple(r) => {
+            Answer::Simple(mut r) => {
+                if r.page == Page::BuiltIn {
+                    // Without the page in memory the built-in page goes: a job now
+                    // would come too late (this answer is being written).
+                    cache.error_pages.fill_from_memory(&mut r);
+                }
+                if let Some(stream) = r.stream.take() {
+                    let (buf, stream) = r.write_streamed(buf, finish, stream);
+                    return (buf, stream, 0);
+                }
                 let (buf, len) = r.write(buf, finish);
                 (buf, None, len)
             }
@@ -135,7 +165,7 @@ pub(crate) fn decide(
     let method = Method::from_token(request.method);
     let framing = match request.framing() {
         Ok(framing) => framing,
-        Err(e) => return refuse(request, Failure::Parse(e), peer),
+        Err(e) => return refuse(ctx, request, Failure::Parse(e), peer),
     };
     let leftover = match framing {
         Framing::None => Leftover::None,
@@ -152,7 +182,7 @@ pub(crate) fn decide(
     let plan = match route(ctx, peer, head, request, method, framing, now, path_buf) {
         Ok(plan) => plan,
         Err(failure) => {
-            let mut decision = refuse(request, failure, peer);
+            let mut decision = refuse(ctx, request, failure, peer);
             if decision.leftover == Leftover::None {
                 decision.leftover = leftover;
             }
@@ -164,15 +194,21 @@ pub(crate) fn decide(
     } else {
         leftover
     };
+    // A tar download to an HTTP/1.0 client has no chunked framing: its end is the
+    // connection's close.
+    let close = request.version == Version::Http10
+        && ctx.files.listing
+        && files::asks_for_tar(request.target.split_once('?').map(|(_, q)| q));
     Decision {
         plan,
         leftover,
-        close: false,
+        close,
     }
 }
 
-/// The decision to answer `failure`.
-pub(crate) fn refuse(request: &Request<'_, '_>, failure: Failure, peer: Peer) -> Decision {
+/// The decision to answer `failure`: its error page, the operator's custom one when
+/// the page cache holds it, or a job that reads it.
+fn refuse(ctx: &Context, request: &Request<'_, '_>, failure: Failure, peer: Peer) -> Decision {
     log_refusal(request, &failure, peer);
     let close = failure.must_close();
     let leftover = if failure.refuses_body() {
@@ -180,8 +216,13 @@ pub(crate) fn refuse(request: &Request<'_, '_>, failure: Failure, peer: Peer) ->
     } else {
         Leftover::None
     };
+    let mut response = failure_response(&failure);
+    let plan = match ctx.files.cache.error_pages.fill_from_memory(&mut response) {
+        PageLookup::Disk => Plan::Job(Work::ErrorPage(Box::new(response))),
+        PageLookup::Replaced | PageLookup::BuiltIn => Plan::Answer(Answer::Simple(response)),
+    };
     Decision {
-        plan: Plan::Answer(Answer::Simple(failure_response(&failure))),
+        plan,
         leftover,
         close,
     }

@@ -14,14 +14,36 @@ use httpd_proto::ResponseHead;
 
 use crate::SERVER_NAME;
 use crate::h1::Persistence;
+use crate::out::Stream;
 
-/// A response whose whole body is in memory.
+/// A response whose whole body is in memory, or (a folder download) produced while
+/// it is sent.
 #[derive(Debug)]
 pub(crate) struct Response {
     pub(crate) status: u16,
     /// Header values are mostly constants; only computed ones are allocated.
     pub(crate) headers: Vec<(&'static str, Cow<'static, str>)>,
     pub(crate) body: Vec<u8>,
+    /// Whose page the body is, for error answers.
+    pub(crate) page: Page,
+    /// A body produced while sending instead of `body` (a tar download); written by
+    /// [`write_streamed`](Response::write_streamed).
+    pub(crate) stream: Option<Stream>,
+}
+
+/// Whose page an answer's body is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Page {
+    /// Not a page of the server's (a file, JSON, metrics, ...).
+    None,
+    /// The built-in page of [`Response::error`], which an operator's custom page for
+    /// its status may replace ([`crate::site::ErrorPages`]).
+    BuiltIn,
+    /// The built-in page, to be sent as it is: the custom page could not be read.
+    Final,
+    /// The operator's custom error page: html from the docroot, sent with the
+    /// docroot's html headers rather than those of the server's own pages.
+    Custom,
 }
 
 impl Response {
@@ -31,6 +53,8 @@ impl Response {
             status,
             headers: Vec::new(),
             body: Vec::new(),
+            page: Page::None,
+            stream: None,
         }
     }
 
@@ -45,6 +69,12 @@ impl Response {
             status,
             headers: vec![("Content-Type", Cow::Borrowed(TEXT_HTML))],
             body: page.into_bytes(),
+            page: if status >= 400 {
+                Page::BuiltIn
+            } else {
+                Page::None
+            },
+            stream: None,
         }
     }
 
@@ -69,6 +99,40 @@ impl Response {
     /// closing lines after what `buf` holds; then the body unless `finish` says the
     /// request was HEAD. Returns the buffer and the body length announced.
     pub(crate) fn write(self, buf: Vec<u8>, finish: &Finish<'_>) -> (Vec<u8>, u64) {
+        let head = self.write_head(buf, finish);
+        let len = self.body.len() as u64;
+        let mut buf = finish.end(head, self.status, Some(len));
+        let sends_body = !finish.head_only && !is_bodyless(self.status);
+        if sends_body {
+            buf.extend_from_slice(&self.body);
+        }
+        (buf, if sends_body { len } else { 0 })
+    }
+
+    /// Writes the head of a response whose body is `stream`, produced while it is
+    /// sent: chunked when the stream frames itself so (HTTP/1.1), else delimited by
+    /// the connection's close (HTTP/1.0, whose exchange was planned to close). Returns
+    /// the buffer and the stream to send, `None` for HEAD.
+    pub(crate) fn write_streamed(
+        self,
+        buf: Vec<u8>,
+        finish: &Finish<'_>,
+        stream: Stream,
+    ) -> (Vec<u8>, Option<Stream>) {
+        let head = self.write_head(buf, finish);
+        let buf = if stream.is_chunked() {
+            finish.end(head, self.status, None)
+        } else {
+            finish.end_unframed(head)
+        };
+        if finish.head_only {
+            return (buf, None);
+        }
+        (buf, Some(stream))
+    }
+
+    /// Starts the head: status line, shared lines, this response's headers, `Vary`.
+    fn write_head(&self, buf: Vec<u8>, finish: &Finish<'_>) -> ResponseHead {
         let mut head = begin(self.status, buf);
         let mut own_vary = None;
         for (name, value) in &self.headers {
@@ -79,13 +143,7 @@ impl Response {
             head.header(name, value);
         }
         write_vary(&mut head, own_vary, finish.vary_origin);
-        let len = self.body.len() as u64;
-        let mut buf = finish.end(head, self.status, Some(len));
-        let sends_body = !finish.head_only && !is_bodyless(self.status);
-        if sends_body {
-            buf.extend_from_slice(&self.body);
-        }
-        (buf, if sends_body { len } else { 0 })
+        head
     }
 }
 
@@ -148,14 +206,7 @@ impl Finish<'_> {
     /// `Content-Length` (or chunked framing when `len` is unknown), `Connection` and
     /// `Keep-Alive`, and the blank line.
     pub(crate) fn end(&self, mut head: ResponseHead, status: u16, len: Option<u64>) -> Vec<u8> {
-        if let Some(id) = self.request_id {
-            head.header("X-Request-Id", id);
-        }
-        for (name, value) in self.cors {
-            head.header(name, value);
-        }
-        head.raw_lines(self.extra);
-        head.raw_lines(self.hsts);
+        self.shared_lines(&mut head);
         if !is_bodyless(status) {
             match len {
                 Some(len) => {
@@ -178,6 +229,27 @@ impl Finish<'_> {
             }
         }
         head.finish()
+    }
+
+    /// Writes the closing lines of a body that ends when the connection closes (RFC
+    /// 9112 section 6.3, rule 8): no `Content-Length`, no `Transfer-Encoding`, and
+    /// `Connection: close` whatever the persistence says.
+    pub(crate) fn end_unframed(&self, mut head: ResponseHead) -> Vec<u8> {
+        self.shared_lines(&mut head);
+        head.header("Connection", "close");
+        head.finish()
+    }
+
+    /// Request id, CORS, operator headers, HSTS.
+    fn shared_lines(&self, head: &mut ResponseHead) {
+        if let Some(id) = self.request_id {
+            head.header("X-Request-Id", id);
+        }
+        for (name, value) in self.cors {
+            head.header(name, value);
+        }
+        head.raw_lines(self.extra);
+        head.raw_lines(self.hsts);
     }
 }
 

@@ -244,7 +244,7 @@ pub fn images_decode(ctx: &Ctx) -> Outcome {
 
 /// Runs Chromium with the common flags, a fresh profile and `args`; its
 /// stderr goes to `log`. Returns its stdout.
-fn chromium_run(
+pub(super) fn chromium_run(
     chromium: &Path,
     profile: &Path,
     log: &Path,

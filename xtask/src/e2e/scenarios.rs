@@ -2,10 +2,11 @@
 //! them in run order, area by area. Each area is a module named for its name
 //! prefix: `seed.rs` (`get/`, `types/`, `security/`, `host/`, `files/`),
 //! `upload.rs`, `methods.rs`, `protocol.rs`, `conn.rs`, `pool.rs`, `log.rs`,
-//! `cli.rs`; the external tools' scenarios (`promtool/`, `browser/`,
-//! `balancer/`); `semantics.rs` (file semantics and `redbot/`), `slow.rs`
-//! (`slow/`, `soak/`) and `tls.rs` (`tls/`, skipped until the server has
-//! `--tls-listen`). What they share is in `checks.rs`.
+//! `cli.rs`; the external tools' scenarios (`promtool/`, `browser/`, whose
+//! `browser/site_renders` is in `site.rs`, `balancer/`); `semantics.rs` (file
+//! semantics and `redbot/`), `slow.rs` (`slow/`, `soak/`) and `tls.rs` (`tls/`,
+//! skipped until the server has `--tls-listen`). What they share is in
+//! `checks.rs`.
 //!
 //! Requests whose shape repeats are rows of a table; each row becomes its own
 //! scenario. Every seed README example request has a scenario; their names end
@@ -15,7 +16,7 @@
 //! counted loop.
 
 use super::checks::{StatusCase, status_case};
-use super::{Ctx, balancer, browser, promtool};
+use super::{Ctx, balancer, browser, promtool, site};
 
 /// What a scenario returns: `Err` carries the reason shown after `FAIL name:`.
 pub type Outcome = Result<(), String>;
@@ -35,6 +36,7 @@ pub(super) type Check = fn(&Ctx) -> Outcome;
 const TOOLS: &[(&str, Check)] = &[
     ("promtool/check_metrics", promtool::check_metrics),
     ("browser/images_decode", browser::images_decode),
+    ("browser/site_renders", site::site_renders),
     ("balancer/nginx_failover", balancer::nginx_failover),
 ];
 
