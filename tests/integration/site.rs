@@ -409,6 +409,56 @@ fn a_cached_custom_503_page_is_sent_when_the_queue_is_full() {
 }
 
 #[test]
+fn custom_pages_also_answer_errors_found_before_a_request_exists() {
+    let root = site_root();
+    let bad = b"<!DOCTYPE html><title>Bad</title><p>That was not HTTP.</p>\n";
+    let busy = b"<!DOCTYPE html><title>Full</title><p>Too many visitors.</p>\n";
+    root.write("bad.html", bad);
+    root.write("full.html", busy);
+    // Old enough for the page cache: these answers are written by the poller alone.
+    set_mtime(&root.path().join("bad.html"), 1_000_000_000);
+    set_mtime(&root.path().join("full.html"), 1_000_000_000);
+    let server = TestServer::start_in(
+        root,
+        &[
+            "--max-connections",
+            "1",
+            "--pollers",
+            "1",
+            "--error-page",
+            "400=/bad.html",
+            "--error-page",
+            "503=/full.html",
+        ],
+    );
+    // A malformed head: no request, so no job could read the page; the cache has it.
+    let mut c = server.connect();
+    c.write(b"GET / HTTP/1.1\r\nHost: localhost\r\nBad Header: x\r\n\r\n");
+    let r = c.response();
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body, bad);
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    // The operator's page gets the docroot's headers, not the strict policy of the
+    // server's own pages.
+    assert!(
+        r.header("content-security-policy").is_none(),
+        "{:?}",
+        r.header("content-security-policy")
+    );
+    assert!(c.is_closed_by_server());
+    // A connection over the cap.
+    let mut held = server.connect();
+    held.write(b"GET /notes.txt HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert_eq!(held.response().status, 200);
+    let mut refused = server.connect();
+    let r = refused.response();
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("retry-after"), Some("5"));
+    assert_eq!(r.body, busy);
+    assert!(refused.is_closed_by_server());
+}
+
+#[test]
 fn a_missing_error_page_falls_back_to_the_built_in_one_with_one_warning() {
     let server = TestServer::start_in(site_root(), &["--error-page", "404=/nope.html"]);
     for _ in 0..3 {

@@ -60,6 +60,7 @@ use crate::jobs::{Done, Job, Outcome, Work};
 use crate::out::{Flushed, Out};
 use crate::plan::{self, Answer, Leftover, Peer, Plan};
 use crate::response::{Finish, Response};
+use crate::site::PageLookup;
 use crate::timer::Armed;
 use crate::transport::{self, ReadOutcome, Transport};
 
@@ -489,14 +490,14 @@ impl Conn {
                     Err(failure) => self.answer_failure(env, failure),
                 }
             }
-            Outcome::Gzip {
+            Outcome::Step {
                 steps,
                 bytes,
                 result,
             } => match result {
-                Ok(last) => self.out.gzip_step(steps, &bytes, last),
+                Ok(last) => self.out.produced_step(steps, &bytes, last),
                 Err(e) => {
-                    log::warn!("gzip failed: {e}");
+                    log::warn!("producing the body failed: {e}");
                     return Drive::Close;
                 }
             },
@@ -967,7 +968,7 @@ impl Conn {
     /// gets 503 if nothing of its answer was written, else the connection closes.
     fn submit(&mut self, env: &mut Env<'_>, work: Work) {
         if let Some(x) = self.exchange.as_mut() {
-            if !matches!(work, Work::Gzip(_) | Work::UploadWrite { .. }) {
+            if !matches!(work, Work::Step(_) | Work::UploadWrite { .. }) {
                 x.stage = Stage::Job;
             }
         }
@@ -980,7 +981,7 @@ impl Conn {
                         until: env.now + env.ctx.limits.idle_timeout,
                     }));
                 }
-                Work::Gzip(_) => {
+                Work::Step(_) => {
                     // Part of the answer is out: the only honest end is a close.
                     self.exchange = None;
                     self.input = Input::Done;
@@ -1037,7 +1038,7 @@ impl Conn {
             return;
         }
         log::debug!("{}: {failure} -> {}", self.peer.addr, failure.status());
-        let response = plan::failure_response(&failure);
+        let response = Response::for_failure(&failure);
         self.queue_deferred(env, Answer::Simple(response));
     }
 
@@ -1052,12 +1053,25 @@ impl Conn {
     ) {
         let status = failure.status();
         log::debug!("{}: {failure} -> {status}", self.peer.addr);
-        let response = plan::failure_response(&failure);
+        let mut response = Response::for_failure(&failure);
+        // The operator's page for this status, if the page cache holds it: no request
+        // was read, so there is no job to read it from the disk.
+        let custom = env
+            .ctx
+            .files
+            .answers
+            .error_pages
+            .fill_from_memory(&mut response)
+            == PageLookup::Replaced;
         let finish = Finish {
             persistence: Persistence::Close,
             head_only,
             request_id: None,
-            extra: &env.ctx.extra_generated_lines,
+            extra: if custom {
+                &env.ctx.extra_html_lines
+            } else {
+                &env.ctx.extra_generated_lines
+            },
             cors: &[],
             vary_origin: false,
             hsts: self.hsts(env.ctx),
@@ -1161,7 +1175,7 @@ impl Conn {
             hsts: if self.peer.https { &ctx.hsts_line } else { b"" },
         };
         let buf = self.out.take_buf();
-        let (buf, stream, n_body) = answer.write(buf, &finish, &ctx.files.cache);
+        let (buf, stream, n_body) = answer.write(buf, &finish, &ctx.files.answers);
         self.out.put_buf(buf);
         exchange.status = status;
         exchange.n_body = n_body;
@@ -1184,7 +1198,7 @@ impl Conn {
         };
         let ctx = env.ctx;
         let took = env.now.saturating_duration_since(exchange.started);
-        let n_body = match self.out.gzip_bytes() {
+        let n_body = match self.out.produced_bytes() {
             Some(n) => n,
             None => exchange.n_body,
         };
@@ -1291,10 +1305,10 @@ impl Conn {
                 }
                 Progress::Stuck
             }
-            Flushed::NeedsGzip => {
+            Flushed::NeedsStep => {
                 self.blocked_since = None;
-                if let Some(steps) = self.out.take_gzip() {
-                    self.submit(env, Work::Gzip(steps));
+                if let Some(steps) = self.out.take_producer() {
+                    self.submit(env, Work::Step(steps));
                 }
                 if self.exchange.is_none() {
                     return Progress::Broken;

@@ -117,16 +117,15 @@ pub(crate) struct Files {
     fallback_warned: AtomicBool,
     /// `Some` with `--etag content`: the tags known so far.
     pub(crate) content_tags: Option<ContentTags>,
-    /// What answers are finished with while they are written. (The connection hands
-    /// `&ctx.files.cache` to [`Answer::write`](crate::plan::Answer::write), hence the
-    /// name.)
-    pub(crate) cache: SiteCache,
+    /// What answers consult while they are written: `Cache-Control` and the error
+    /// pages held in memory.
+    pub(crate) answers: AnswerPolicy,
 }
 
 /// What answers consult while they are written on the poller: the `Cache-Control`
 /// policy of file answers, and the custom error pages held in memory.
 #[derive(Debug)]
-pub(crate) struct SiteCache {
+pub(crate) struct AnswerPolicy {
     pub(crate) policy: CachePolicy,
     pub(crate) error_pages: ErrorPages,
 }
@@ -167,7 +166,7 @@ impl Files {
             fallback: None,
             fallback_warned: AtomicBool::new(false),
             content_tags: (etag == EtagMode::Content).then(ContentTags::default),
-            cache: SiteCache {
+            answers: AnswerPolicy {
                 policy: cache,
                 error_pages: ErrorPages::new(Arc::clone(&doc_root), root, &[])?,
             },
@@ -187,7 +186,7 @@ impl Files {
                 (status, path, content_type)
             })
             .collect();
-        files.cache.error_pages = ErrorPages::new(doc_root, root, &pages)?;
+        files.answers.error_pages = ErrorPages::new(doc_root, root, &pages)?;
         Ok(files)
     }
 
@@ -367,7 +366,7 @@ impl FileAnswer {
         self,
         buf: Vec<u8>,
         finish: &Finish<'_>,
-        cache: &SiteCache,
+        answers: &AnswerPolicy,
     ) -> (Vec<u8>, Option<Stream>, u64) {
         let FileAnswer {
             status,
@@ -397,7 +396,7 @@ impl FileAnswer {
         }
         head.header(
             "Cache-Control",
-            cache.policy.for_file(file.extension(), hashed),
+            answers.policy.for_file(file.extension(), hashed),
         );
         let vary = match (vary_accept, negotiable) {
             (true, true) => Some("Accept, Accept-Encoding"),
@@ -698,10 +697,9 @@ fn fallback(
     if !site::accepts_html(req.request.header("accept")) {
         // Another `Accept` would get the page: say so, so that a cache does not hand
         // this 404 to a browser.
-        let mut response =
-            crate::plan::failure_response(&Failure::Files(httpd_files::ErrorKind::NotFound))
-                .with("Vary", "Accept");
-        ctx.files.cache.error_pages.fill_from_disk(&mut response);
+        let mut response = Response::for_failure(&Failure::Files(httpd_files::ErrorKind::NotFound))
+            .with("Vary", "Accept");
+        ctx.files.answers.error_pages.fill_from_disk(&mut response);
         return Ok(Some(Served::Simple(response)));
     }
     if !ctx.files.allows(&ctx.types, page) {
@@ -956,7 +954,7 @@ fn tar(req: &FileRequest<'_>, root: &Root, dir: &SafePath) -> Result<Response, F
         )
         .with("Cache-Control", "no-cache");
     // HTTP/1.1 gets chunks; HTTP/1.0 the bytes until the close its exchange was
-    // planned with ([`crate::plan::decide`]). A HEAD answer writes the same head and
+    // planned with (in `plan::decide`). A HEAD answer writes the same head and
     // drops the stream.
     let chunked = req.request.version == Version::Http11;
     response.stream = Some(Stream::tar(steps, chunked));

@@ -28,7 +28,6 @@ use crate::error::Failure;
 use crate::files::{self, FileRequest, Served};
 use crate::h1::{self, OwnedHead};
 use crate::out::Producer;
-use crate::plan;
 use crate::response::Response;
 
 /// One piece of blocking work for a connection.
@@ -51,9 +50,8 @@ pub(crate) enum Work {
     /// download, a file whose content tag is not known yet, a fallback page).
     File(Box<FileJob>),
     /// Produce the next step of a body made while it is sent: gzip output or a tar
-    /// archive ([`Producer`]). The connection submits it under this name, which
-    /// predates tar; it is the tar job as much as the gzip one.
-    Gzip(Box<Producer>),
+    /// archive ([`Producer`]).
+    Step(Box<Producer>),
     /// Put the operator's custom page into this error answer, reading it from the
     /// disk (the page cache did not hold it unchanged).
     ErrorPage(Box<Response>),
@@ -102,7 +100,7 @@ pub(crate) enum Outcome {
     File(Result<Served, Failure>),
     /// A step of a produced body (gzip or tar): the producer back, the bytes it
     /// produced, and whether it was the last step.
-    Gzip {
+    Step {
         steps: Box<Producer>,
         bytes: Vec<u8>,
         result: io::Result<bool>,
@@ -204,13 +202,13 @@ fn perform(work: Work, ctx: &Context) -> Outcome {
             Outcome::File(served.or_else(|failure| error_page(failure, ctx)))
         }
         Work::ErrorPage(mut response) => {
-            ctx.files.cache.error_pages.fill_from_disk(&mut response);
+            ctx.files.answers.error_pages.fill_from_disk(&mut response);
             Outcome::File(Ok(Served::Simple(*response)))
         }
-        Work::Gzip(mut steps) => {
+        Work::Step(mut steps) => {
             let mut bytes = Vec::new();
             let result = steps.step(&mut bytes);
-            Outcome::Gzip {
+            Outcome::Step {
                 steps,
                 bytes,
                 result,
@@ -255,12 +253,12 @@ fn perform(work: Work, ctx: &Context) -> Outcome {
 /// worker, when the operator set one and the failure lets the connection stay open;
 /// else the failure itself, for the connection to answer.
 fn error_page(failure: Failure, ctx: &Context) -> Result<Served, Failure> {
-    let pages = &ctx.files.cache.error_pages;
+    let pages = &ctx.files.answers.error_pages;
     if failure.must_close() || !pages.has(failure.status()) {
         return Err(failure);
     }
     log::debug!("{failure} -> {} with its error page", failure.status());
-    let mut response = plan::failure_response(&failure);
+    let mut response = Response::for_failure(&failure);
     pages.fill_from_disk(&mut response);
     Ok(Served::Simple(response))
 }

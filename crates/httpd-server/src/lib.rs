@@ -478,7 +478,7 @@ impl Server {
         let files = files::Files::new(config.files, &config.types, &root, Arc::clone(&doc_root))
             .map_err(|(path, e)| ServerError::SitePath(path, e))?;
         // Read once now, so the pollers can serve the pages the page cache keeps.
-        files.cache.error_pages.preload();
+        files.answers.error_pages.preload();
         let uploads = UploadStore::new(&config.root.join("uploads"), "/uploads");
         if let Err(e) = std::fs::create_dir_all(uploads.dir()) {
             log::warn!("cannot create {}: {e}", uploads.dir().display());

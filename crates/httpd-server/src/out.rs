@@ -40,8 +40,8 @@ pub(crate) enum Flushed {
     /// The socket takes nothing more now; wait for writability.
     Blocked,
     /// The produced body (gzip or tar) needs its next step: take the producer with
-    /// [`Out::take_gzip`] and run the step on a worker.
-    NeedsGzip,
+    /// [`Out::take_producer`] and run the step on a worker.
+    NeedsStep,
     /// A step of the produced body is running on a worker.
     Waiting,
     /// The connection is broken, or the body could not be produced; close it.
@@ -234,8 +234,8 @@ impl Out {
     }
 
     /// Takes the producer of the body being sent (gzip or tar) for its next step on a
-    /// worker. (Named for gzip, the first produced body, as the connection calls it.)
-    pub(crate) fn take_gzip(&mut self) -> Option<Box<Producer>> {
+    /// worker.
+    pub(crate) fn take_producer(&mut self) -> Option<Box<Producer>> {
         match self.stream.as_deref_mut() {
             Some(Stream::Produced(produced)) => produced.producer.take(),
             _ => None,
@@ -244,7 +244,7 @@ impl Out {
 
     /// Queues the bytes of a step (as one chunk when the body is chunked) and puts the
     /// producer back; `done` says it was the last step.
-    pub(crate) fn gzip_step(&mut self, producer: Box<Producer>, bytes: &[u8], done: bool) {
+    pub(crate) fn produced_step(&mut self, producer: Box<Producer>, bytes: &[u8], done: bool) {
         if let Some(Stream::Produced(produced)) = self.stream.as_deref_mut() {
             produced.producer = Some(producer);
             produced.done = done;
@@ -261,7 +261,7 @@ impl Out {
     }
 
     /// Body bytes queued by a produced body (gzip or tar), if one is being sent.
-    pub(crate) fn gzip_bytes(&self) -> Option<u64> {
+    pub(crate) fn produced_bytes(&self) -> Option<u64> {
         match self.stream.as_deref() {
             Some(Stream::Produced(produced)) => Some(produced.n_bytes),
             _ => None,
@@ -341,7 +341,7 @@ impl Out {
                         }
                         Step::Progress
                     } else if produced.producer.is_some() {
-                        return Flushed::NeedsGzip;
+                        return Flushed::NeedsStep;
                     } else {
                         return Flushed::Waiting;
                     }

@@ -27,7 +27,7 @@ use httpd_security::{ALLOW, PolicyError, SafePath};
 
 use crate::Context;
 use crate::error::Failure;
-use crate::files::{self, FileAnswer, FileRequest, Route, SiteCache};
+use crate::files::{self, AnswerPolicy, FileAnswer, FileRequest, Route};
 use crate::h1::OwnedHead;
 use crate::jobs::{FileJob, Work};
 use crate::out::Stream;
@@ -76,7 +76,7 @@ impl Answer {
             Answer::Simple(r) if r.is_html() => {
                 let custom = match r.page {
                     Page::Custom => true,
-                    Page::BuiltIn => ctx.files.cache.error_pages.has(r.status),
+                    Page::BuiltIn => ctx.files.answers.error_pages.has(r.status),
                     Page::None | Page::Final => false,
                 };
                 if custom {
@@ -97,14 +97,14 @@ impl Answer {
         self,
         buf: Vec<u8>,
         finish: &Finish<'_>,
-        cache: &SiteCache,
+        answers: &AnswerPolicy,
     ) -> (Vec<u8>, Option<Stream>, u64) {
         match self {
             Answer::Simple(mut r) => {
                 if r.page == Page::BuiltIn {
                     // Without the page in memory the built-in page goes: a job now
                     // would come too late (this answer is being written).
-                    cache.error_pages.fill_from_memory(&mut r);
+                    answers.error_pages.fill_from_memory(&mut r);
                 }
                 if let Some(stream) = r.stream.take() {
                     let (buf, stream) = r.write_streamed(buf, finish, stream);
@@ -113,7 +113,7 @@ impl Answer {
                 let (buf, len) = r.write(buf, finish);
                 (buf, None, len)
             }
-            Answer::File(f) => f.write(buf, finish, cache),
+            Answer::File(f) => f.write(buf, finish, answers),
         }
     }
 }
@@ -216,8 +216,13 @@ fn refuse(ctx: &Context, request: &Request<'_, '_>, failure: Failure, peer: Peer
     } else {
         Leftover::None
     };
-    let mut response = failure_response(&failure);
-    let plan = match ctx.files.cache.error_pages.fill_from_memory(&mut response) {
+    let mut response = Response::for_failure(&failure);
+    let plan = match ctx
+        .files
+        .answers
+        .error_pages
+        .fill_from_memory(&mut response)
+    {
         PageLookup::Disk => Plan::Job(Work::ErrorPage(Box::new(response))),
         PageLookup::Replaced | PageLookup::BuiltIn => Plan::Answer(Answer::Simple(response)),
     };
@@ -225,22 +230,6 @@ fn refuse(ctx: &Context, request: &Request<'_, '_>, failure: Failure, peer: Peer
         plan,
         leftover,
         close,
-    }
-}
-
-/// The error response for `failure`.
-pub(crate) fn failure_response(failure: &Failure) -> Response {
-    let response = Response::error(failure.status());
-    match failure {
-        Failure::WrongMethod(allow) => response.with("Allow", *allow),
-        Failure::RateLimited(secs) => response.with("Retry-After", secs.to_string()),
-        Failure::Policy(PolicyError::MethodNotAllowed) => response.with("Allow", ALLOW),
-        Failure::Busy => response.with("Retry-After", "5"),
-        Failure::RangeNotSatisfiable(len) => response.with(
-            "Content-Range",
-            httpd_proto::unsatisfied_content_range(*len),
-        ),
-        _ => response,
     }
 }
 

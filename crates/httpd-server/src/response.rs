@@ -11,8 +11,10 @@ use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use httpd_proto::ResponseHead;
+use httpd_security::{ALLOW, PolicyError};
 
 use crate::SERVER_NAME;
+use crate::error::Failure;
 use crate::h1::Persistence;
 use crate::out::Stream;
 
@@ -37,7 +39,7 @@ pub(crate) enum Page {
     /// Not a page of the server's (a file, JSON, metrics, ...).
     None,
     /// The built-in page of [`Response::error`], which an operator's custom page for
-    /// its status may replace ([`crate::site::ErrorPages`]).
+    /// its status may replace (`site::ErrorPages`).
     BuiltIn,
     /// The built-in page, to be sent as it is: the custom page could not be read.
     Final,
@@ -55,6 +57,23 @@ impl Response {
             body: Vec::new(),
             page: Page::None,
             stream: None,
+        }
+    }
+
+    /// The error answer for `failure`: its built-in page and the headers its status
+    /// needs (`Allow`, `Retry-After`, `Content-Range`).
+    pub(crate) fn for_failure(failure: &Failure) -> Response {
+        let response = Response::error(failure.status());
+        match failure {
+            Failure::WrongMethod(allow) => response.with("Allow", *allow),
+            Failure::RateLimited(secs) => response.with("Retry-After", secs.to_string()),
+            Failure::Policy(PolicyError::MethodNotAllowed) => response.with("Allow", ALLOW),
+            Failure::Busy => response.with("Retry-After", "5"),
+            Failure::RangeNotSatisfiable(len) => response.with(
+                "Content-Range",
+                httpd_proto::unsatisfied_content_range(*len),
+            ),
+            _ => response,
         }
     }
 
