@@ -132,8 +132,21 @@ pub fn find_precompressed(
     find_precompressed_in(&root, path, file_modified, coding)
 }
 
+impl Root {
+    /// Opens the precompressed sidecar of `path` for `coding` beneath this root, if
+    /// there is a usable one. See [`find_precompressed`].
+    pub fn find_precompressed(
+        &self,
+        path: &SafePath,
+        file_modified: Option<SystemTime>,
+        coding: Coding,
+    ) -> Option<StaticFile> {
+        find_precompressed_in(self, path, file_modified, coding)
+    }
+}
+
 /// [`find_precompressed`] beneath `root`.
-pub(crate) fn find_precompressed_in(
+fn find_precompressed_in(
     root: &Root,
     path: &SafePath,
     file_modified: Option<SystemTime>,

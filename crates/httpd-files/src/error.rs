@@ -4,6 +4,8 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use rustix::io::Errno;
+
 /// What went wrong serving or storing a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -82,6 +84,27 @@ impl std::error::Error for ServeError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.source.as_ref().map(|e| e as _)
     }
+}
+
+/// Classifies an error from looking up or opening a file to serve.
+///
+/// A link leaving the root (`EXDEV`, as `openat2` reports it and the fallback walk
+/// too) and too many links (`ELOOP`) are `Forbidden`; a name too long to exist is
+/// `NotFound`.
+pub(crate) fn open_error(path: &Path, err: io::Error) -> ServeError {
+    let errno = err.raw_os_error().map(Errno::from_raw_os_error);
+    let kind = match errno {
+        Some(Errno::NOENT | Errno::NOTDIR | Errno::NAMETOOLONG) => ErrorKind::NotFound,
+        Some(Errno::ACCESS | Errno::PERM | Errno::XDEV | Errno::LOOP) => ErrorKind::Forbidden,
+        Some(Errno::ISDIR) => ErrorKind::IsDirectory,
+        _ => match err.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => ErrorKind::NotFound,
+            io::ErrorKind::PermissionDenied => ErrorKind::Forbidden,
+            io::ErrorKind::IsADirectory => ErrorKind::IsDirectory,
+            _ => ErrorKind::Io,
+        },
+    };
+    ServeError::with_source(path, kind, err)
 }
 
 #[cfg(test)]

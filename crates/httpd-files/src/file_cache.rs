@@ -65,8 +65,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 
+use httpd_security::SafePath;
+
+use crate::error::ServeError;
 use crate::identity::FileIdentity;
-use crate::static_file::FileInfo;
+use crate::root::Root;
+use crate::static_file::{
+    Body, FileInfo, StaticFile, describe, file_target, open_checked, open_root,
+};
 
 /// Each entry counts as at least this many bytes against the budget.
 pub const MIN_ENTRY_CHARGE: u64 = 256;
@@ -328,16 +334,61 @@ fn key(path: &Path) -> &[u8] {
     path.as_os_str().as_bytes()
 }
 
-/// Opens `target` (never directory-form) beneath `root` through `cache`; see
-/// [`StaticFile::open_cached`](crate::StaticFile::open_cached).
-pub(crate) fn open_cached(
-    root: &crate::Root,
-    target: &httpd_security::SafePath,
-    cache: &FileCache,
-) -> Result<crate::StaticFile, crate::ServeError> {
-    use crate::StaticFile;
-    use crate::static_file::{Body, describe, open_checked};
+impl StaticFile {
+    /// Opens `path` like [`open`](Self::open), answering from `cache` when it can.
+    ///
+    /// The result is exactly what [`open`](Self::open) would give: same errors, same
+    /// content type, disposition, extension, size, date and validators, and the same
+    /// bytes. A path the cache holds costs one `statx(2)` and no open: the cached
+    /// bytes are served if the file is still the very same, unchanged inode under the
+    /// same root directory (see [`FileCache`] for the rules and why this is safe).
+    /// Otherwise the file is opened with every check of [`open`](Self::open) and,
+    /// when it is small and has not been modified for a while, its contents are added
+    /// to the cache. Like [`open`](Self::open) this opens the root for the call;
+    /// [`Root::open_cached`] does not.
+    ///
+    /// With [`FileCache::disabled`], this is [`open`](Self::open).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_cached(path: &SafePath, cache: &FileCache) -> Result<StaticFile, ServeError> {
+        open_root(path)?.open_cached(path, cache)
+    }
+}
 
+impl Root {
+    /// Opens `path` beneath this root like [`open`](Self::open), answering from
+    /// `cache` when it can. See [`StaticFile::open_cached`].
+    ///
+    /// # Errors
+    /// As [`StaticFile::open`].
+    pub fn open_cached(
+        &self,
+        path: &SafePath,
+        cache: &FileCache,
+    ) -> Result<StaticFile, ServeError> {
+        let target = file_target(path)?;
+        open_cached(self, target.as_ref(), cache)
+    }
+
+    /// Returns `path`'s file from `cache` when the cache holds it unchanged beneath
+    /// this root, at the cost of one `statx` and without opening anything; `None`
+    /// when it does not (a miss is not counted: the caller then uses
+    /// [`open_cached`](Self::open_cached), typically on a thread that may block on the
+    /// disk). A hit is exactly what [`open_cached`](Self::open_cached) would return.
+    pub fn from_cache(&self, path: &SafePath, cache: &FileCache) -> Option<StaticFile> {
+        let target = file_target(path).ok()?;
+        lookup(self, target.as_ref(), cache)
+    }
+}
+
+/// Opens `target` (never directory-form) beneath `root` through `cache`; see
+/// [`StaticFile::open_cached`].
+fn open_cached(
+    root: &Root,
+    target: &SafePath,
+    cache: &FileCache,
+) -> Result<StaticFile, ServeError> {
     let full = target.as_path();
     let relative = target.relative();
     let Some(shared) = &cache.shared else {
@@ -392,13 +443,7 @@ pub(crate) fn open_cached(
 
 /// Returns `target`'s cached file if `cache` holds it and it is unchanged under
 /// `root` (one `statx`, no open); `None` otherwise, with nothing opened or counted.
-pub(crate) fn lookup(
-    root: &crate::Root,
-    target: &httpd_security::SafePath,
-    cache: &FileCache,
-) -> Option<crate::StaticFile> {
-    use crate::static_file::Body;
-
+fn lookup(root: &Root, target: &SafePath, cache: &FileCache) -> Option<StaticFile> {
     let shared = cache.shared.as_ref()?;
     let entry = shared.get(target.as_path())?;
     if entry.root_id != root.id()
@@ -408,7 +453,7 @@ pub(crate) fn lookup(
     }
     entry.used.store(true, Ordering::Relaxed);
     shared.counters.hits.fetch_add(1, Ordering::Relaxed);
-    Some(crate::StaticFile::from_parts(
+    Some(StaticFile::from_parts(
         Body::Bytes(Arc::clone(&entry.bytes)),
         Arc::clone(&entry.info),
     ))

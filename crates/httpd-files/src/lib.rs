@@ -99,6 +99,7 @@ mod multipart;
 mod random;
 mod root;
 mod static_file;
+mod tag;
 mod tar;
 #[cfg(test)]
 mod test_util;
@@ -110,7 +111,7 @@ pub use crate::cache::{
     MAX_HASH_CHARS, MIN_HASH_CHARS, is_content_hashed,
 };
 pub use crate::conditional::{Conditions, Precondition, evaluate};
-pub use crate::content_tag::{ContentTag, ContentTags, DEFAULT_MAX_CONTENT_TAGS};
+pub use crate::content_tag::{ContentTags, DEFAULT_MAX_CONTENT_TAGS};
 pub use crate::encoding::{
     find_precompressed, is_compressible, is_compressible_ext, sidecar_suffix,
 };
@@ -131,6 +132,7 @@ pub use crate::static_file::{
     INDEX_FILE, OCTET_STREAM, SEND_BUFFER_BYTES, StaticFile, TEXT_HTML, attachment_disposition,
     media_type_for,
 };
+pub use crate::tag::ContentTag;
 pub use crate::tar::{
     MAX_ARCHIVE_DEPTH, MAX_ARCHIVE_PATH_BYTES, MAX_ENTRIES_PER_STEP, ROOT_ARCHIVE_NAME, TarSteps,
     UPLOADS_DIR,

@@ -29,15 +29,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use httpd_proto::Coding;
 use httpd_security::SafePath;
 use parking_lot::RwLock;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use crate::beneath::open_beneath;
-use crate::error::{ErrorKind, ServeError};
-use crate::file_cache::FileCache;
-use crate::static_file::{StaticFile, open_error};
+use crate::error::{ErrorKind, ServeError, open_error};
 
 /// How often, at most, [`DocRoot::current`] checks whether the configured root path
 /// now names another directory (100 ms).
@@ -371,48 +368,6 @@ impl Root {
         Ok(entries)
     }
 
-    /// Opens `path` for serving beneath this root; a directory-form path serves its
-    /// `index.html`. See [`StaticFile::open`] for the rules and errors.
-    ///
-    /// # Errors
-    /// As [`StaticFile::open`].
-    pub fn open(&self, path: &SafePath) -> Result<StaticFile, ServeError> {
-        StaticFile::open_in(self, path)
-    }
-
-    /// Opens `path` beneath this root like [`open`](Self::open), answering from
-    /// `cache` when it can. See [`StaticFile::open_cached`].
-    ///
-    /// # Errors
-    /// As [`StaticFile::open`].
-    pub fn open_cached(
-        &self,
-        path: &SafePath,
-        cache: &FileCache,
-    ) -> Result<StaticFile, ServeError> {
-        StaticFile::open_cached_in(self, path, cache)
-    }
-
-    /// Returns `path`'s file from `cache` when the cache holds it unchanged beneath
-    /// this root, at the cost of one `statx` and without opening anything; `None`
-    /// when it does not (a miss is not counted: the caller then uses
-    /// [`open_cached`](Self::open_cached), typically on a thread that may block on the
-    /// disk). A hit is exactly what [`open_cached`](Self::open_cached) would return.
-    pub fn from_cache(&self, path: &SafePath, cache: &FileCache) -> Option<StaticFile> {
-        StaticFile::from_cache_in(self, path, cache)
-    }
-
-    /// Opens the precompressed sidecar of `path` for `coding` beneath this root, if
-    /// there is a usable one. See [`find_precompressed`](crate::find_precompressed).
-    pub fn find_precompressed(
-        &self,
-        path: &SafePath,
-        file_modified: Option<SystemTime>,
-        coding: Coding,
-    ) -> Option<StaticFile> {
-        crate::encoding::find_precompressed_in(self, path, file_modified, coding)
-    }
-
     /// Opens `relative` beneath the root with `flags`.
     pub(crate) fn open_fd(&self, relative: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
         open_beneath(self.dir.fd.as_fd(), &self.dir.canonical, relative, flags)
@@ -474,6 +429,7 @@ mod tests {
     use httpd_security::resolve_path;
 
     use super::*;
+    use crate::FileCache;
     use crate::beneath::tests::walk_only;
     use crate::test_util::TempDir;
 

@@ -17,10 +17,8 @@ use std::time::SystemTime;
 
 use httpd_proto::ByteRange;
 use httpd_security::SafePath;
-use rustix::io::Errno;
 
-use crate::error::{ErrorKind, ServeError};
-use crate::file_cache::FileCache;
+use crate::error::{ErrorKind, ServeError, open_error};
 use crate::identity::FileIdentity;
 use crate::root::Root;
 use crate::validators::Validators;
@@ -40,7 +38,7 @@ pub const OCTET_STREAM: &str = "application/octet-stream";
 /// An open regular file ready to be sent.
 ///
 /// The body comes from the open file, or, for a file served from a
-/// [`FileCache`] hit, from the cached bytes; every method works the same for both.
+/// [`FileCache`](crate::FileCache) hit, from the cached bytes; every method works the same for both.
 #[derive(Debug)]
 pub struct StaticFile {
     body: Body,
@@ -106,52 +104,11 @@ impl StaticFile {
         StaticFile::open_in(&open_root(path)?, path)
     }
 
-    /// Opens `path` like [`open`](Self::open), answering from `cache` when it can.
-    ///
-    /// The result is exactly what [`open`](Self::open) would give: same errors, same
-    /// content type, disposition, extension, size, date and validators, and the same
-    /// bytes. A path the cache holds costs one `statx(2)` and no open: the cached
-    /// bytes are served if the file is still the very same, unchanged inode under the
-    /// same root directory (see [`FileCache`] for the rules and why this is safe).
-    /// Otherwise the file is opened with every check of [`open`](Self::open) and,
-    /// when it is small and has not been modified for a while, its contents are added
-    /// to the cache. Like [`open`](Self::open) this opens the root for the call;
-    /// [`Root::open_cached`] does not.
-    ///
-    /// With [`FileCache::disabled`], this is [`open`](Self::open).
-    ///
-    /// # Errors
-    /// As [`open`](Self::open).
-    pub fn open_cached(path: &SafePath, cache: &FileCache) -> Result<StaticFile, ServeError> {
-        StaticFile::open_cached_in(&open_root(path)?, path, cache)
-    }
-
     /// Opens `path` beneath `root`; see [`open`](Self::open).
     pub(crate) fn open_in(root: &Root, path: &SafePath) -> Result<StaticFile, ServeError> {
         let target = file_target(path)?;
         let target = target.as_ref();
         StaticFile::open_as(root, target, target.relative(), target.as_path())
-    }
-
-    /// Opens `path` beneath `root` through `cache`; see [`open_cached`](Self::open_cached).
-    pub(crate) fn open_cached_in(
-        root: &Root,
-        path: &SafePath,
-        cache: &FileCache,
-    ) -> Result<StaticFile, ServeError> {
-        let target = file_target(path)?;
-        crate::file_cache::open_cached(root, target.as_ref(), cache)
-    }
-
-    /// Returns `path`'s file from `cache` if the cache holds it unchanged beneath
-    /// `root`; see [`Root::from_cache`].
-    pub(crate) fn from_cache_in(
-        root: &Root,
-        path: &SafePath,
-        cache: &FileCache,
-    ) -> Option<StaticFile> {
-        let target = file_target(path).ok()?;
-        crate::file_cache::lookup(root, target.as_ref(), cache)
     }
 
     /// Builds a file from its parts; the cache uses it for hits and misses.
@@ -290,7 +247,7 @@ impl StaticFile {
 
     /// Returns the identity of the file version opened (device, inode, size, mtime,
     /// ctime), taken from the same metadata as [`len`](Self::len): the key of its
-    /// [`ContentTags`](crate::ContentTags) entry. For a [`FileCache`] hit it is the
+    /// [`ContentTags`](crate::ContentTags) entry. For a [`FileCache`](crate::FileCache) hit it is the
     /// cached version's, which the hit checked against the file on disk.
     pub fn identity(&self) -> FileIdentity {
         self.info.identity
@@ -319,7 +276,7 @@ impl StaticFile {
     /// Sends exactly [`len`](Self::len) bytes to the socket `out` with `sendfile(2)`:
     /// the bytes go from the page cache to the socket without passing through user
     /// memory. `out` must be in blocking mode; its send timeout bounds each call.
-    /// A file served from a [`FileCache`] hit has its bytes in memory already; they
+    /// A file served from a [`FileCache`](crate::FileCache) hit has its bytes in memory already; they
     /// are written with `write(2)` under the same rules.
     ///
     /// # Errors
@@ -373,7 +330,7 @@ impl StaticFile {
     /// Sends at most `max` bytes from `offset` to the socket `out` with one
     /// `sendfile(2)` call and returns how many went, for a caller that owns a
     /// nonblocking socket and resumes on writability. A file served from a
-    /// [`FileCache`] hit writes from memory instead.
+    /// [`FileCache`](crate::FileCache) hit writes from memory instead.
     ///
     /// # Errors
     /// `WouldBlock` when the socket takes nothing now; `UnexpectedEof` when the file
@@ -450,7 +407,7 @@ impl StaticFile {
         }
     }
 
-    /// Returns the whole contents when they are in memory (a [`FileCache`] hit).
+    /// Returns the whole contents when they are in memory (a [`FileCache`](crate::FileCache) hit).
     pub fn cached_bytes(&self) -> Option<&[u8]> {
         match &self.body {
             Body::Bytes(bytes) => Some(bytes),
@@ -616,8 +573,19 @@ pub fn media_type_for(ext: &str) -> &'static str {
         .map_or(OCTET_STREAM, |&(_, media_type)| media_type)
 }
 
+impl Root {
+    /// Opens `path` for serving beneath this root; a directory-form path serves its
+    /// `index.html`. See [`StaticFile::open`] for the rules and errors.
+    ///
+    /// # Errors
+    /// As [`StaticFile::open`].
+    pub fn open(&self, path: &SafePath) -> Result<StaticFile, ServeError> {
+        StaticFile::open_in(self, path)
+    }
+}
+
 /// The file `path` names: itself, or for a directory-form path its `index.html`.
-fn file_target(path: &SafePath) -> Result<std::borrow::Cow<'_, SafePath>, ServeError> {
+pub(crate) fn file_target(path: &SafePath) -> Result<std::borrow::Cow<'_, SafePath>, ServeError> {
     if path.is_dir_form() {
         join_index(path).map(std::borrow::Cow::Owned)
     } else {
@@ -632,7 +600,7 @@ fn join_index(path: &SafePath) -> Result<SafePath, ServeError> {
 }
 
 /// Opens the directory `path` was resolved under, for the path-based conveniences.
-fn open_root(path: &SafePath) -> Result<Root, ServeError> {
+pub(crate) fn open_root(path: &SafePath) -> Result<Root, ServeError> {
     Root::at(path.root()).map_err(|e| open_error(path.root(), e))
 }
 
@@ -687,27 +655,6 @@ pub(crate) fn describe(target: &SafePath, full: &Path, meta: &Metadata) -> FileI
         validators: Validators::new(meta.len(), modified, inode(meta)),
         identity: FileIdentity::from_metadata(meta),
     }
-}
-
-/// Classifies an error from looking up or opening a file to serve.
-///
-/// A link leaving the root (`EXDEV`, as `openat2` reports it and the fallback walk
-/// too) and too many links (`ELOOP`) are `Forbidden`; a name too long to exist is
-/// `NotFound`.
-pub(crate) fn open_error(path: &Path, err: io::Error) -> ServeError {
-    let errno = err.raw_os_error().map(Errno::from_raw_os_error);
-    let kind = match errno {
-        Some(Errno::NOENT | Errno::NOTDIR | Errno::NAMETOOLONG) => ErrorKind::NotFound,
-        Some(Errno::ACCESS | Errno::PERM | Errno::XDEV | Errno::LOOP) => ErrorKind::Forbidden,
-        Some(Errno::ISDIR) => ErrorKind::IsDirectory,
-        _ => match err.kind() {
-            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => ErrorKind::NotFound,
-            io::ErrorKind::PermissionDenied => ErrorKind::Forbidden,
-            io::ErrorKind::IsADirectory => ErrorKind::IsDirectory,
-            _ => ErrorKind::Io,
-        },
-    };
-    ServeError::with_source(path, kind, err)
 }
 
 /// Tells whether `b` may appear unencoded in an RFC 8187 `value-chars`:

@@ -14,9 +14,8 @@ use std::os::unix::fs::FileExt;
 use httpd_security::SafePath;
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
 
-use crate::error::{ErrorKind, ServeError};
+use crate::error::{ErrorKind, ServeError, open_error};
 use crate::root::Root;
-use crate::static_file::open_error;
 
 /// The most directory levels, the archived directory included, that an archive
 /// descends; deeper directories are skipped (logged at `warn`). Also the most

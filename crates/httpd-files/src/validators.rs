@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use httpd_proto::Coding;
 
-use crate::content_tag::ContentTag;
+use crate::tag::ContentTag;
 
 /// The `ETag` and `Last-Modified` of one file.
 ///
@@ -295,5 +295,29 @@ mod tests {
         let meta = fs::metadata(path).unwrap();
         let expected = Validators::new(5, meta.modified().ok(), meta.ino());
         assert_eq!(Validators::from_metadata(&meta), expected);
+    }
+
+    #[test]
+    fn validators_carry_the_content_tag_through_codings() {
+        let tag = ContentTag::of_bytes(b"hello");
+        let hex: String = tag.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(tag.to_etag(), format!("\"c-{hex}\""));
+        let modified = UNIX_EPOCH + Duration::from_secs(784_111_777);
+        let validators = Validators::new(5, Some(modified), 9).with_content_tag(&tag);
+        assert_eq!(validators.etag(), format!("\"c-{hex}\""));
+        assert_eq!(
+            validators.etag_for(httpd_proto::Coding::Gzip),
+            format!("\"c-{hex}-gz\"")
+        );
+        assert_eq!(validators.last_modified(), Some(modified));
+        // The conditional-request logic works with it unchanged.
+        let conditions = crate::Conditions {
+            if_none_match: Some(validators.etag().as_bytes()),
+            ..Default::default()
+        };
+        assert_eq!(
+            crate::evaluate(true, &conditions, validators.etag(), None),
+            crate::Precondition::NotModified
+        );
     }
 }
