@@ -6,12 +6,12 @@
 //! identity — device, inode, size, modification time and status-change time (ctime),
 //! both to the nanosecond — and the description a response needs (size, date,
 //! validators, content type, disposition, extension), so a hit rebuilds the
-//! [`StaticFile`](crate::StaticFile) without formatting or allocating.
+//! [`StaticFile`] without formatting or allocating.
 //!
 //! # Lookup
 //!
 //! For a path it holds, the cache makes one `statx` relative to the descriptor of the
-//! request's [`Root`](crate::Root), the one the checked open uses, following links. If that names a
+//! request's [`Root`], the one the checked open uses, following links. If that names a
 //! regular file whose identity equals the entry's, the entry's bytes are served.
 //! Anything else — an error, another type, any field different — falls back to the
 //! full checked open of [`StaticFile::open`](crate::StaticFile::open), which then

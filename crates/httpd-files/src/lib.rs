@@ -35,8 +35,13 @@
 //! for when the server wants them, and [`MediaTypes`] is the web preset's table (a
 //! website's types, operator overrides, and which are shown inline).
 //!
-//! Building blocks for full HTTP file semantics (RFC 9110 sections 13 and 14), which
-//! the server combines:
+//! [`plan_file`] decides the answer to a GET or HEAD of a file in one call: the
+//! representation (identity, a fresh `name.br`/`name.gz` sidecar, gzip in memory or
+//! while sent), the entity-tag, the preconditions (304, 412) and the range (206,
+//! multipart, 416); with `may_block` false it never touches the disk beyond the open
+//! file and says when it would have to ([`FilePlan`], [`PlanOptions`]). It is made of
+//! building blocks for full HTTP file semantics (RFC 9110 sections 13 and 14), which a
+//! server may also combine itself:
 //!
 //! - [`Validators`]: a strong `ETag` per content coding and `Last-Modified`; with
 //!   `--etag content`, the tag is computed from the bytes ([`ContentTags`]) and set with
@@ -96,6 +101,7 @@ mod identity;
 mod listing;
 mod media;
 mod multipart;
+mod planner;
 mod random;
 mod root;
 mod static_file;
@@ -127,6 +133,9 @@ pub use crate::media::{
     MAX_EXTENSION_BYTES, MAX_MEDIA_TYPE_BYTES, MediaTypeError, MediaTypes, is_inline_type,
 };
 pub use crate::multipart::{Multipart, Piece};
+pub use crate::planner::{
+    FilePlan, FileQuery, GZIP_IN_MEMORY_MAX_BYTES, PlanError, PlanOptions, PlannedBody, plan_file,
+};
 pub use crate::root::{DirEntry, DocRoot, Kind, ROOT_RECHECK, Root};
 pub use crate::static_file::{
     INDEX_FILE, OCTET_STREAM, SEND_BUFFER_BYTES, StaticFile, TEXT_HTML, attachment_disposition,

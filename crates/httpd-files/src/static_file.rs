@@ -50,7 +50,7 @@ pub struct StaticFile {
 pub(crate) enum Body {
     /// The open file, read (or sent) at the moment of sending.
     File(File),
-    /// The complete contents, taken from the [`FileCache`]; exactly `len` bytes.
+    /// The complete contents, taken from the [`FileCache`](crate::FileCache); exactly `len` bytes.
     Bytes(Arc<[u8]>),
 }
 
@@ -254,7 +254,7 @@ impl StaticFile {
     }
 
     /// Returns the identity of the open handle as it is now (one `fstat`), or, for
-    /// bytes from the [`FileCache`], of the version they are; `None` if it cannot be
+    /// bytes from the [`FileCache`](crate::FileCache), of the version they are; `None` if it cannot be
     /// read.
     pub(crate) fn current_identity(&self) -> Option<FileIdentity> {
         match &self.body {

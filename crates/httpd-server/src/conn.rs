@@ -4,8 +4,8 @@
 //! # Ownership
 //!
 //! A [`Conn`] lives in its poller's table and is touched by that poller's thread only.
-//! Workers never see it or its socket: they get a [`Job`](crate::jobs::Job) (plain
-//! data) and send back a [`Done`](crate::jobs::Done), which the poller matches to the
+//! Workers never see it or its socket: they get a [`Job`] (plain
+//! data) and send back a [`Done`], which the poller matches to the
 //! connection by token and exchange serial. So at any instant exactly one thread owns
 //! the socket, and no client, however slow, holds a worker.
 //!

@@ -1,8 +1,8 @@
-//! GET and HEAD of files: representation choice (identity, precompressed sidecar, gzip
-//! on the fly), validators and conditional requests (RFC 9110 section 13), byte ranges
-//! (RFC 9110 section 14), directory redirects, indexes, optional listings (HTML or
-//! JSON) and folder downloads (tar), and the site features: the web preset's media
-//! types and caching, the fallback page of a single-page application, content ETags.
+//! GET and HEAD of files: the server's policies around httpd-files' planner
+//! ([`plan_file`]: representation, validators and conditional requests, byte ranges):
+//! media types and downloads, `Cache-Control`, directory redirects, indexes, optional
+//! listings (HTML or JSON) and folder downloads (tar), and the site features: the web
+//! preset, the fallback page of a single-page application, content ETags.
 //!
 //! The same rules run in two places. On the poller, [`route_cached`] answers from the
 //! file cache alone (one `statx`, no open) or says that the disk is needed; a worker
@@ -14,14 +14,13 @@ use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::SystemTime;
 
 use httpd_files::{
-    CachePolicy, Conditions, ContentTags, DocRoot, GzipSteps, Kind, Listing, ListingFormat,
-    ListingQuery, MediaTypes, Multipart, Precondition, Root, StaticFile, TarSteps, is_compressible,
-    is_compressible_ext, is_content_hashed,
+    CachePolicy, Conditions, ContentTags, DocRoot, FilePlan, FileQuery, GzipSteps, Kind, Listing,
+    ListingFormat, ListingQuery, MediaTypes, PlanError, PlanOptions, PlannedBody, Root, StaticFile,
+    TarSteps, is_compressible, is_compressible_ext, is_content_hashed, plan_file,
 };
-use httpd_proto::{ByteRange, Coding, Method, RangeRequest, Request, Version};
+use httpd_proto::{Coding, Method, Request, Version};
 use httpd_security::{SafePath, TypePolicy};
 
 use crate::Context;
@@ -29,11 +28,6 @@ use crate::error::Failure;
 use crate::out::Stream;
 use crate::response::{self, Finish, Response};
 use crate::site::{self, ErrorPages, EtagMode, SitePathError};
-
-/// Files up to this size are gzipped into memory, so the response has a
-/// `Content-Length` (and HEAD and HTTP/1.0 clients get the same representation);
-/// larger ones are compressed while they are sent, chunked.
-const GZIP_IN_MEMORY_MAX_BYTES: u64 = 1024 * 1024;
 
 /// The `Content-Type` of a folder download.
 const TAR_MEDIA_TYPE: &str = "application/x-tar";
@@ -281,14 +275,8 @@ impl FileRequest<'_> {
 /// A file answer, decided; its head is written from the file's own description.
 #[derive(Debug)]
 pub(crate) struct FileAnswer {
-    status: u16,
-    file: StaticFile,
-    /// The entity-tag to send when it is not the file's own: a coded representation's,
-    /// or a content tag.
-    etag: Option<String>,
-    coding: Coding,
-    /// `Vary: Accept-Encoding`.
-    negotiable: bool,
+    /// What httpd-files decided: status, representation, validators, body.
+    plan: FilePlan,
     /// `Vary: Accept`: the answer is the fallback page, which depends on it.
     vary_accept: bool,
     /// The name is content-hashed (for the web preset's `Cache-Control`).
@@ -296,30 +284,12 @@ pub(crate) struct FileAnswer {
     content_type: Cow<'static, str>,
     /// Send the file's `Content-Disposition`.
     attachment: bool,
-    content_range: Option<String>,
-    body: FileBody,
-}
-
-#[derive(Debug)]
-enum FileBody {
-    /// 304: no body.
-    None,
-    /// The whole file.
-    Whole,
-    /// One range (206).
-    Range(ByteRange),
-    /// Several ranges (206).
-    Multipart(Multipart),
-    /// A gzip representation made in memory.
-    Bytes(Vec<u8>),
-    /// A gzip representation made while sending, chunked.
-    Gzip,
 }
 
 impl FileAnswer {
     /// The status code.
     pub(crate) fn status(&self) -> u16 {
-        self.status
+        self.plan.status
     }
 
     /// Tells whether the body is html (which gets the html security headers).
@@ -330,33 +300,10 @@ impl FileAnswer {
     /// Reads a small body (the whole file, or its one range) into memory; runs on a
     /// worker, which may block on the disk.
     fn read_small_body(&mut self) -> Result<(), Failure> {
-        if self.file.cached_bytes().is_some() {
-            return Ok(());
-        }
-        let (start, len) = match self.body {
-            FileBody::Whole => (0, self.file.len()),
-            FileBody::Range(r) => (r.start, r.len()),
-            _ => return Ok(()),
-        };
-        if len > READ_ON_WORKER_MAX_BYTES {
-            return Ok(());
-        }
-        let mut bytes = vec![0u8; usize::try_from(len).unwrap_or(0)];
-        let mut filled = 0;
-        while filled < bytes.len() {
-            match self
-                .file
-                .read_at(start + filled as u64, &mut bytes[filled..])
-            {
-                Ok(n) => filled += n,
-                Err(e) => {
-                    log::warn!("cannot read {} bytes of a file: {e}", bytes.len());
-                    return Err(Failure::Files(httpd_files::ErrorKind::Io));
-                }
-            }
-        }
-        self.body = FileBody::Bytes(bytes);
-        Ok(())
+        self.plan.load_body(READ_ON_WORKER_MAX_BYTES).map_err(|e| {
+            log::warn!("cannot read a file's body: {e}");
+            Failure::Files(httpd_files::ErrorKind::Io)
+        })
     }
 
     /// Writes the head after what `buf` holds and, when it is in memory, the body;
@@ -369,18 +316,21 @@ impl FileAnswer {
         answers: &AnswerPolicy,
     ) -> (Vec<u8>, Option<Stream>, u64) {
         let FileAnswer {
+            plan,
+            vary_accept,
+            hashed,
+            content_type,
+            attachment,
+        } = self;
+        let FilePlan {
             status,
             file,
             etag,
             coding,
             negotiable,
-            vary_accept,
-            hashed,
-            content_type,
-            attachment,
             content_range,
             body,
-        } = self;
+        } = plan;
         let validators = file.validators();
         let mut head = response::begin(status, buf);
         head.header("ETag", etag.as_deref().unwrap_or(validators.etag()));
@@ -423,8 +373,8 @@ impl FileAnswer {
         }
         let send = !finish.head_only;
         match body {
-            FileBody::None => (finish.end(head, status, None), None, 0),
-            FileBody::Whole => {
+            PlannedBody::None => (finish.end(head, status, None), None, 0),
+            PlannedBody::Whole => {
                 let len = file.len();
                 let mut buf = finish.end(head, status, Some(len));
                 if !send {
@@ -436,7 +386,7 @@ impl FileAnswer {
                 }
                 (buf, Some(Stream::file(file, 0, len)), len)
             }
-            FileBody::Range(range) => {
+            PlannedBody::Range(range) => {
                 let mut buf = finish.end(head, status, Some(range.len()));
                 if !send {
                     return (buf, None, 0);
@@ -454,7 +404,7 @@ impl FileAnswer {
                 let end = range.start + range.len();
                 (buf, Some(Stream::file(file, range.start, end)), range.len())
             }
-            FileBody::Multipart(parts) => {
+            PlannedBody::Multipart(parts) => {
                 let len = parts.content_length();
                 let buf = finish.end(head, status, Some(len));
                 if !send {
@@ -462,7 +412,7 @@ impl FileAnswer {
                 }
                 (buf, Some(Stream::pieces(file, parts.pieces())), len)
             }
-            FileBody::Bytes(bytes) => {
+            PlannedBody::Bytes(bytes) => {
                 let len = bytes.len() as u64;
                 let mut buf = finish.end(head, status, Some(len));
                 if send {
@@ -470,7 +420,7 @@ impl FileAnswer {
                 }
                 (buf, None, if send { len } else { 0 })
             }
-            FileBody::Gzip => {
+            PlannedBody::Gzip => {
                 let buf = finish.end(head, status, None);
                 if !send {
                     return (buf, None, 0);
@@ -728,8 +678,9 @@ fn fallback(
 /// answer is queued whole at once.
 const READ_ON_WORKER_MAX_BYTES: u64 = 64 * 1024;
 
-/// Chooses the representation, evaluates the preconditions and the range, and
-/// describes the answer. Without `disk`, gives up (`Ok(None)`) where a sidecar would
+/// Describes the answer with `file` at `file_path`: the server's media type and
+/// caching rules, and httpd-files' plan ([`plan_file`]: representation, validators,
+/// preconditions, range). Without `disk`, gives up (`Ok(None)`) where a sidecar would
 /// have to be looked for, the file compressed or its content tag computed.
 fn respond(
     req: &FileRequest<'_>,
@@ -740,174 +691,68 @@ fn respond(
     disk: bool,
 ) -> Result<Option<FileAnswer>, Failure> {
     let opts = &ctx.files;
-    let mut file = file;
     let ext = file.extension();
-    let (content_type, attachment) =
+    let (mut content_type, attachment) =
         opts.media(ext, is_under_uploads(file_path.relative()), &ctx.types);
     let compressible = if opts.web {
         is_compressible(&content_type)
     } else {
         is_compressible_ext(ext)
     };
-    let negotiable = compressible && (opts.gzip || opts.precompressed);
     let hashed = opts.web && file_path.file_name().is_some_and(is_content_hashed);
-    let range_header = req.request.header("range");
-    let wants_range = req.method == Method::Get && range_header.is_some();
-
-    // Choose the representation. A range always applies to the identity one.
-    let mut coding = Coding::Identity;
-    let mut on_the_fly = false;
-    if negotiable && !wants_range {
-        let accept_header = req.list("accept-encoding");
-        let accept = httpd_proto::parse_accept_encoding(accept_header.as_deref());
-        let wants_coded = (opts.precompressed && accept.accepts(Coding::Brotli))
-            || ((opts.precompressed || opts.gzip) && accept.accepts(Coding::Gzip));
-        if wants_coded && !disk {
-            return Ok(None);
-        }
-        if wants_coded {
-            let sidecar = |c: Coding| {
-                (opts.precompressed && accept.accepts(c))
-                    .then(|| root.find_precompressed(file_path, file.modified(), c))
-                    .flatten()
-            };
-            let mut br = sidecar(Coding::Brotli);
-            let mut gz = sidecar(Coding::Gzip);
-            let gzip_fly = opts.gzip
-                && (file.len() <= GZIP_IN_MEMORY_MAX_BYTES
-                    || req.request.version == Version::Http11);
-            let mut available = Vec::with_capacity(3);
-            if br.is_some() {
-                available.push(Coding::Brotli);
-            }
-            if gz.is_some() || gzip_fly {
-                available.push(Coding::Gzip);
-            }
-            available.push(Coding::Identity);
-            coding = accept.preferred(&available).unwrap_or(Coding::Identity);
-            match coding {
-                Coding::Brotli => file = br.take().unwrap_or(file),
-                Coding::Gzip => match gz.take() {
-                    Some(sidecar) => file = sidecar,
-                    None => on_the_fly = true,
-                },
-                _ => coding = Coding::Identity,
-            }
-        }
-    }
-
-    // With content tags, the tag of the bytes chosen (the sidecar's own for a
-    // sidecar): known already, or computed here on a worker, never on the poller.
-    let content_validators = match &opts.content_tags {
-        None => None,
-        Some(tags) => {
-            let tag = match tags.cached(&file.identity()) {
-                Some(tag) => tag,
-                None if !disk => return Ok(None),
-                None => tags.compute(&file).map_err(|e| {
-                    log::warn!("cannot hash {:?}: {e}", file_path.relative());
-                    Failure::Files(httpd_files::ErrorKind::Io)
-                })?,
-            };
-            Some(file.validators().with_content_tag(&tag))
-        }
-    };
-    let validators = content_validators
-        .as_ref()
-        .unwrap_or_else(|| file.validators());
-    let etag_owned = match (coding, &content_validators) {
-        (Coding::Identity, None) => None,
-        (Coding::Identity, Some(v)) => Some(v.etag().to_string()),
-        (coding, _) => Some(validators.etag_for(coding)),
-    };
-    let etag = etag_owned.as_deref().unwrap_or(validators.etag());
-    let last_modified = validators.last_modified();
+    let accept_encoding = req.list("accept-encoding");
     let if_match = req.list("if-match");
     let if_none_match = req.list("if-none-match");
-    let conditions = Conditions {
-        if_match: if_match.as_deref(),
-        if_none_match: if_none_match.as_deref(),
-        if_modified_since: req.request.header("if-modified-since"),
-        if_unmodified_since: req.request.header("if-unmodified-since"),
-        if_range: req.request.header("if-range"),
+    let query = FileQuery {
+        get: req.method == Method::Get,
+        chunked_ok: req.request.version == Version::Http11,
+        accept_encoding: accept_encoding.as_deref(),
+        range: req.request.header("range"),
+        conditions: Conditions {
+            if_match: if_match.as_deref(),
+            if_none_match: if_none_match.as_deref(),
+            if_modified_since: req.request.header("if-modified-since"),
+            if_unmodified_since: req.request.header("if-unmodified-since"),
+            if_range: req.request.header("if-range"),
+        },
     };
-    let get_or_head = matches!(req.method, Method::Get | Method::Head);
-    let precondition = httpd_files::evaluate(
-        get_or_head,
-        &conditions,
-        etag,
-        last_modified.filter(|t| *t <= SystemTime::now()),
-    );
-    let mut answer = FileAnswer {
-        status: 200,
-        file,
-        etag: etag_owned,
-        coding,
-        negotiable,
+    let plan_opts = PlanOptions {
+        gzip: opts.gzip,
+        precompressed: opts.precompressed,
+        max_ranges: opts.max_ranges,
+        compressible,
+        content_tags: opts.content_tags.as_ref(),
+        may_block: disk,
+    };
+    let plan = match plan_file(&query, file, file_path, root, &content_type, &plan_opts) {
+        Ok(Some(plan)) => plan,
+        Ok(None) => return Ok(None),
+        Err(PlanError::PreconditionFailed) => return Err(Failure::PreconditionFailed),
+        Err(PlanError::RangeNotSatisfiable(len)) => {
+            return Err(Failure::RangeNotSatisfiable(len));
+        }
+        Err(PlanError::Io(e)) => {
+            log::warn!("cannot serve {:?}: {e}", file_path.relative());
+            return Err(Failure::Files(httpd_files::ErrorKind::Io));
+        }
+    };
+    if let PlannedBody::Multipart(parts) = &plan.body {
+        content_type = Cow::Owned(parts.content_type_header());
+    }
+    if attachment && plan.status != 304 {
+        log::debug!(
+            "Starting binary file transfer: {:?} ({} bytes)",
+            file_path.relative(),
+            plan.file.len()
+        );
+    }
+    Ok(Some(FileAnswer {
+        plan,
         vary_accept: false,
         hashed,
         content_type,
         attachment,
-        content_range: None,
-        body: FileBody::Whole,
-    };
-    let use_range = match precondition {
-        Precondition::NotModified => {
-            answer.status = 304;
-            answer.body = FileBody::None;
-            return Ok(Some(answer));
-        }
-        Precondition::Failed => return Err(Failure::PreconditionFailed),
-        Precondition::Proceed { use_range } => use_range,
-    };
-    if answer.attachment {
-        log::debug!(
-            "Starting binary file transfer: {:?} ({} bytes)",
-            file_path.relative(),
-            answer.file.len()
-        );
-    }
-    let range = match (range_header, wants_range && use_range) {
-        (Some(value), true) => httpd_proto::parse_range(value, answer.file.len(), opts.max_ranges),
-        _ => RangeRequest::Ignore,
-    };
-    match range {
-        RangeRequest::Ignore if on_the_fly => {
-            if answer.file.len() <= GZIP_IN_MEMORY_MAX_BYTES {
-                let mut file = answer.file;
-                let mut out = Vec::with_capacity(usize::try_from(file.len() / 3).unwrap_or(0) + 64);
-                httpd_files::gzip_stream(&mut file, &mut out).map_err(|e| {
-                    log::warn!("gzip failed: {e}");
-                    Failure::Files(httpd_files::ErrorKind::Io)
-                })?;
-                log::debug!(
-                    "gzipped {:?}: {} -> {} bytes",
-                    file_path.relative(),
-                    file.len(),
-                    out.len()
-                );
-                answer.file = file;
-                answer.body = FileBody::Bytes(out);
-            } else {
-                answer.body = FileBody::Gzip;
-            }
-        }
-        RangeRequest::Ignore => {}
-        RangeRequest::Unsatisfiable => return Err(Failure::RangeNotSatisfiable(answer.file.len())),
-        RangeRequest::Ranges(ranges) if ranges.len() == 1 => {
-            let r = ranges[0];
-            answer.status = 206;
-            answer.content_range = Some(r.content_range(answer.file.len()));
-            answer.body = FileBody::Range(r);
-        }
-        RangeRequest::Ranges(ranges) => {
-            answer.status = 206;
-            let parts = Multipart::new(&ranges, &answer.content_type, answer.file.len());
-            answer.content_type = Cow::Owned(parts.content_type_header());
-            answer.body = FileBody::Multipart(parts);
-        }
-    }
-    Ok(Some(answer))
+    }))
 }
 
 /// Tells whether `path` names nothing beneath `root`; a link leaving the root or an

@@ -4,7 +4,7 @@
 //! ([`Config::n_pollers`](crate::Config::n_pollers)), named `httpd-poll-1`,
 //! `httpd-poll-2`, ... in logs, access lines and `ps`. Each waits in its own
 //! [`mio::Poll`] on its descriptors of the listening sockets (every poller is woken
-//! for a new connection; one wins the `accept`), on its [`Waker`] and on every
+//! for a new connection; one wins the `accept`), on its [`Waker`](mio::Waker) and on every
 //! connection it accepted. A connection never leaves its poller: workers get jobs and
 //! send results back ([`jobs`](crate::jobs)), so no socket is ever shared or moved
 //! between threads.
