@@ -1,6 +1,6 @@
 //! `cargo xtask bench [--quick] [ROWS]`: load-tests the release `httpd` binary
 //! against nginx with wrk over loopback, over plain HTTP (rows a-e) and over TLS
-//! (rows f-i), and runs httpd-proto's head-parser micro-benchmark.
+//! (rows f-j), and runs httpd-proto's head-parser micro-benchmark.
 //!
 //! This module owns the whole benchmark: installing wrk and nginx when they are
 //! missing (as root, with apt-get), building the binary, the docroot, the TLS
@@ -111,7 +111,7 @@ pub fn run(args: &[String]) -> ExitCode {
     let (quick, rows) = match parse_args(args) {
         Ok(parsed) => parsed,
         Err(e) => {
-            eprintln!("bench: {e}\nusage: cargo xtask bench [--quick] [ROWS, e.g. fghi]");
+            eprintln!("bench: {e}\nusage: cargo xtask bench [--quick] [ROWS, e.g. fghij]");
             return ExitCode::from(2);
         }
     };
@@ -151,7 +151,7 @@ fn parse_args(args: &[String]) -> Result<(bool, Option<String>), String> {
                 .filter(|c| !SCENARIOS.iter().any(|s| s.key.starts_with(*c)))
                 .collect();
             if arg.is_empty() || !unknown.is_empty() {
-                return Err(format!("no row {unknown:?} (rows are a to i)"));
+                return Err(format!("no row {unknown:?} (rows are a to j)"));
             }
             rows = Some(arg.clone());
         }
@@ -579,7 +579,8 @@ fn bench(opts: Opts) -> Result<Outcome, String> {
     if !tls_rows.is_empty() {
         let certs = TestCerts::generate(&paths.bench_dir.join("tls"), &[TLS_NAME])?;
         let cert = &certs.names[0];
-        // Every idle client makes a full handshake, like wrk's connections.
+        // The idle clients of (i) and the clients of (j) never resume a session:
+        // each makes a full handshake, as distinct clients would.
         let tls = Tls::builder(&certs.ca_cert)
             .server_name(TLS_NAME)
             .without_resumption()
