@@ -1,15 +1,20 @@
-//! `cargo xtask bench [--quick]`: load-tests the release `httpd` binary against
-//! nginx with wrk over loopback, and runs httpd-proto's head-parser
-//! micro-benchmark.
+//! `cargo xtask bench [--quick] [ROWS]`: load-tests the release `httpd` binary
+//! against nginx with wrk over loopback, over plain HTTP (rows a-e) and over TLS
+//! (rows f-j), and runs httpd-proto's head-parser micro-benchmark.
 //!
 //! This module owns the whole benchmark: installing wrk and nginx when they are
-//! missing (as root, with apt-get), building the binary, the docroot and the
-//! nginx configurations under `target/bench/`, the servers (pinned to CPU 0,
-//! run and stopped by the shared [`Server`] wrapper), the load generator (wrk,
-//! pinned to CPU 1), the server CPU time per request (`/proc/PID/stat`),
-//! the idle-connection holder of scenario (e), parsing wrk's report, and the
-//! result table, printed and written to `target/bench/results.md`.
+//! missing (as root, with apt-get), building the binary, the docroot, the TLS
+//! certificate and the nginx configurations under `target/bench/`, the servers
+//! (pinned to CPU 0, run and stopped by the shared [`Server`] wrapper), the load
+//! generator (wrk, pinned to CPU 1), the server CPU time per request
+//! (`/proc/PID/stat`), the idle-connection holders of rows (e) and (i), parsing
+//! wrk's report, and the result tables, printed and written to
+//! `target/bench/results.md`.
 //!
+//! The plain rows run against one set of servers (httpd, nginx with one worker,
+//! nginx with `auto` workers); then those stop and a second set starts for the
+//! TLS rows, each with the same throwaway ECDSA P-256 certificate
+//! ([`TestCerts`]), so that neither set's memory shows in the other's figures.
 //! Every run is bounded in time, every connection goes to 127.0.0.1, and the
 //! scenarios alternate between the servers round by round so that a slow
 //! moment of the machine does not land on one server only.
@@ -19,13 +24,16 @@ use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::common::certs::{NamedCert, TestCerts};
 use crate::common::client::{Closed, Conn, Peer};
 use crate::common::procfs;
 use crate::common::server::{Launch, Ready, Server, Stop, httpd_args};
-use crate::common::{self, collect, free_port, wait_bounded};
+use crate::common::tls::Tls;
+use crate::common::{self, collect, free_port, run_captured, wait_bounded};
 
 /// Length of one wrk run by default, and with `--quick`.
 const RUN_SECS: u64 = 10;
@@ -46,6 +54,30 @@ const N_IDLE: usize = 10_000;
 /// Time allowed to open and prime the idle connections of scenario (e).
 const IDLE_SETUP_LIMIT: Duration = Duration::from_secs(90);
 
+/// Time allowed to open the idle TLS connections of scenario (i): each is a full
+/// handshake. httpd closes a connection idle for 30 s (`--idle-timeout`), so
+/// connections opened longer than that before the check are lost whatever the
+/// limit; the report says how long the opening took.
+const TLS_IDLE_SETUP_LIMIT: Duration = Duration::from_secs(60);
+
+/// Threads opening the idle TLS connections: the client's share of a handshake
+/// runs on them while the server does its share, so a few overlap the two.
+const N_TLS_IDLE_THREADS: usize = 4;
+
+/// The name the TLS rows' certificate is for (wrk does not check it; the
+/// idle holder does).
+const TLS_NAME: &str = "localhost";
+
+/// How long httpd may take to print its `listening on https://` line.
+const HTTPS_LINE_WAIT: Duration = Duration::from_secs(10);
+
+/// How often the servers' resident memory is sampled during a row that reports its
+/// peak (h).
+const RSS_SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+/// httpd's resident memory must stay under this during (h), the issue's bound.
+const TLS_BULK_RSS_LIMIT_KIB: u64 = 16 * 1024;
+
 /// How long nginx may take to stop after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -61,6 +93,9 @@ const CARGO_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Open-file limit asked for the servers and wrk (the hard limit if lower).
 const NOFILE_WANTED: u32 = 65_536;
 
+/// Open-file limit this process needs for the idle holders of (e) and (i).
+const CLIENT_NOFILE_WANTED: u64 = N_IDLE as u64 + 1024;
+
 /// The CPU both servers are pinned to.
 const SERVER_CPU: usize = 0;
 
@@ -73,11 +108,10 @@ const LARGE_FILE_BYTES: usize = 10 * 1024 * 1024;
 
 /// Runs the benchmark; `args` are the words after `bench`.
 pub fn run(args: &[String]) -> ExitCode {
-    let quick = match args {
-        [] => false,
-        [flag] if flag == "--quick" => true,
-        _ => {
-            eprintln!("usage: cargo xtask bench [--quick]");
+    let (quick, rows) = match parse_args(args) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            eprintln!("bench: {e}\nusage: cargo xtask bench [--quick] [ROWS, e.g. fghij]");
             return ExitCode::from(2);
         }
     };
@@ -85,6 +119,7 @@ pub fn run(args: &[String]) -> ExitCode {
         quick,
         run_secs: if quick { QUICK_RUN_SECS } else { RUN_SECS },
         n_rounds: if quick { QUICK_N_ROUNDS } else { N_ROUNDS },
+        rows,
     };
     match bench(opts) {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
@@ -99,12 +134,46 @@ pub fn run(args: &[String]) -> ExitCode {
     }
 }
 
-/// Durations chosen on the command line.
-#[derive(Clone, Copy, Debug)]
+/// Parses `[--quick] [ROWS]`: ROWS is a set of row letters (`fghi`); none means
+/// every row and the head-parser micro-benchmark.
+fn parse_args(args: &[String]) -> Result<(bool, Option<String>), String> {
+    let (mut quick, mut rows) = (false, None);
+    for arg in args {
+        if arg == "--quick" {
+            quick = true;
+        } else if arg.starts_with('-') {
+            return Err(format!("unknown flag {arg}"));
+        } else if rows.is_some() {
+            return Err(format!("a second ROWS {arg:?}"));
+        } else {
+            let unknown: String = arg
+                .chars()
+                .filter(|c| !SCENARIOS.iter().any(|s| s.key.starts_with(*c)))
+                .collect();
+            if arg.is_empty() || !unknown.is_empty() {
+                return Err(format!("no row {unknown:?} (rows are a to j)"));
+            }
+            rows = Some(arg.clone());
+        }
+    }
+    Ok((quick, rows))
+}
+
+/// What the command line chose.
+#[derive(Clone, Debug)]
 struct Opts {
     quick: bool,
     run_secs: u64,
     n_rounds: usize,
+    /// The row letters to run (`fghi`); `None`: every row and the micro-benchmark.
+    rows: Option<String>,
+}
+
+impl Opts {
+    /// Tells whether row `key` runs.
+    fn runs(&self, key: &str) -> bool {
+        self.rows.as_deref().is_none_or(|rows| rows.contains(key))
+    }
 }
 
 enum Outcome {
@@ -144,55 +213,121 @@ struct Scenario {
     is_bulk: bool,
     /// Hold [`N_IDLE`] idle connections open during the run.
     with_idle: bool,
+    /// Over TLS, against the second set of servers.
+    tls: bool,
+    /// Sample the servers' resident memory during the run and report its peak.
+    samples_peak_rss: bool,
+    /// Load with this process's rustls client ([`rustls_load`]: full handshakes,
+    /// `n_connections` threads) instead of wrk (which resumes TLS sessions).
+    by_rustls: bool,
 }
 
-const SCENARIOS: [Scenario; 5] = [
-    Scenario {
-        key: "a",
-        title: "1 KiB, keep-alive, 50 conns",
-        path: "/1k.html",
-        n_connections: 50,
-        close: false,
-        is_bulk: false,
-        with_idle: false,
-    },
+impl Scenario {
+    /// Tells whether every request of the row is a new TLS connection, so that
+    /// requests are handshakes.
+    fn is_handshakes(&self) -> bool {
+        self.tls && self.close
+    }
+
+    /// What the throughput counts: `MiB/s`, `handshakes/s` or `req/s`.
+    fn rate_unit(&self) -> &'static str {
+        if self.is_bulk {
+            "MiB/s"
+        } else if self.is_handshakes() {
+            "handshakes/s"
+        } else {
+            "req/s"
+        }
+    }
+}
+
+/// Row (a), which the other rows vary.
+const BASE: Scenario = Scenario {
+    key: "a",
+    title: "1 KiB, keep-alive, 50 conns",
+    path: "/1k.html",
+    n_connections: 50,
+    close: false,
+    is_bulk: false,
+    with_idle: false,
+    tls: false,
+    samples_peak_rss: false,
+    by_rustls: false,
+};
+
+const SCENARIOS: [Scenario; 10] = [
+    BASE,
     Scenario {
         key: "b",
         title: "1 KiB, Connection: close, 50 conns",
-        path: "/1k.html",
-        n_connections: 50,
         close: true,
-        is_bulk: false,
-        with_idle: false,
+        ..BASE
     },
     Scenario {
         key: "c",
         title: "10 MiB, keep-alive, 4 conns",
         path: "/10m.txt",
         n_connections: 4,
-        close: false,
         is_bulk: true,
-        with_idle: false,
+        ..BASE
     },
     Scenario {
         key: "d",
         title: "1 KiB, keep-alive, 1000 conns",
-        path: "/1k.html",
         n_connections: 1000,
-        close: false,
-        is_bulk: false,
-        with_idle: false,
+        ..BASE
     },
     Scenario {
         key: "e",
         title: "1 KiB, keep-alive, 50 conns + 10k idle",
-        path: "/1k.html",
-        n_connections: 50,
-        close: false,
-        is_bulk: false,
         with_idle: true,
+        ..BASE
+    },
+    Scenario {
+        key: "f",
+        title: "TLS, 1 KiB, keep-alive, 50 conns",
+        tls: true,
+        ..BASE
+    },
+    Scenario {
+        key: "g",
+        title: "TLS, 1 KiB, Connection: close (a handshake each), 50 conns",
+        close: true,
+        tls: true,
+        ..BASE
+    },
+    Scenario {
+        key: "h",
+        title: "TLS, 10 MiB, keep-alive, 4 conns",
+        path: "/10m.txt",
+        n_connections: 4,
+        is_bulk: true,
+        tls: true,
+        samples_peak_rss: true,
+        ..BASE
+    },
+    Scenario {
+        key: "i",
+        title: "TLS, (f) + 10k idle TLS conns",
+        with_idle: true,
+        tls: true,
+        ..BASE
+    },
+    Scenario {
+        key: "j",
+        title: "TLS, a full handshake per request (rustls client), 4 threads",
+        n_connections: 4,
+        close: true,
+        tls: true,
+        by_rustls: true,
+        ..BASE
     },
 ];
+
+/// Returns the row named `key`.
+fn row_named(key: &str) -> Option<&'static Scenario> {
+    SCENARIOS.iter().find(|s| s.key == key)
+}
 
 /// What one wrk run reported.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -215,6 +350,9 @@ struct WrkReport {
     bytes_read: f64,
     /// User + system CPU time of the server's processes during the run, in seconds.
     server_cpu_s: Option<f64>,
+    /// The highest summed `VmRSS` of the server's processes sampled during the
+    /// run, in KiB (rows that sample it).
+    peak_rss_kib: Option<u64>,
 }
 
 impl WrkReport {
@@ -278,9 +416,15 @@ struct Measure {
     server: ServerId,
     wrk: WrkReport,
     rss_kib: Option<u64>,
-    /// Scenario (e) only: the same wrk run without the idle connections.
+    /// Scenarios (e) and (i) only: the same wrk run without the idle connections.
     baseline: Option<WrkReport>,
     idle: Option<IdleReport>,
+    /// Rows that sample it (h): `VmHWM` after the run, summed over the server's
+    /// processes: their peak since they started, so an upper bound of the row's.
+    hwm_kib: Option<u64>,
+    /// TLS rows against httpd: the handshakes, and the resumed ones, that its
+    /// `/metrics` counted during the run.
+    handshakes: Option<(u64, u64)>,
 }
 
 /// The runs of one scenario and server, summarized (medians over rounds).
@@ -301,6 +445,63 @@ struct Summary {
     cpu_ms_per_mib: Option<f64>,
     baseline_p99_us: Option<f64>,
     idle: Option<IdleReport>,
+    /// The highest sampled resident memory over the rounds (rows that sample it).
+    peak_rss_kib: Option<u64>,
+    /// The highest `VmHWM` after a round (rows that sample it).
+    hwm_kib: Option<u64>,
+    /// Handshakes and resumed ones httpd counted, over every round.
+    handshakes: Option<(u64, u64)>,
+}
+
+impl Summary {
+    /// Server CPU per unit of the row: per MiB for a bulk row, else per request.
+    fn cpu_per_unit(&self, scenario: &Scenario) -> Option<f64> {
+        if scenario.is_bulk {
+            self.cpu_ms_per_mib
+        } else {
+            self.cpu_us_per_request
+        }
+    }
+}
+
+/// httpd's resident memory at the edges of each set of servers.
+#[derive(Clone, Copy, Debug, Default)]
+struct Memory {
+    /// Right after the plain httpd started.
+    idle_rss_kib: Option<u64>,
+    /// After the plain rows.
+    final_rss_kib: Option<u64>,
+    /// Right after the TLS httpd started (certificate loaded).
+    tls_idle_rss_kib: Option<u64>,
+    /// After the TLS rows.
+    tls_final_rss_kib: Option<u64>,
+}
+
+/// A server under test as the load sees it.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    id: ServerId,
+    server: &'a Server,
+    /// Where wrk and the idle holder connect: the plain or the TLS listener.
+    addr: SocketAddr,
+    /// The client settings when `addr` is a TLS listener.
+    tls: Option<&'a Tls>,
+}
+
+impl Target<'_> {
+    /// Returns the URL of `path` on this target.
+    fn url(&self, path: &str) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}{path}", self.addr)
+    }
+
+    /// Opens a connection, with its TLS handshake done when over TLS.
+    fn connect(&self) -> Result<Conn, String> {
+        match self.tls {
+            Some(tls) => tls.connect(self.addr),
+            None => Conn::connect(self.addr),
+        }
+    }
 }
 
 fn bench(opts: Opts) -> Result<Outcome, String> {
@@ -324,73 +525,112 @@ fn bench(opts: Opts) -> Result<Outcome, String> {
     }
     fs::create_dir_all(&paths.bench_dir)
         .map_err(|e| format!("create {}: {e}", paths.bench_dir.display()))?;
-    let micro = micro_benchmark(&paths.workspace)?;
+    let micro = if opts.rows.is_none() {
+        micro_benchmark(&paths.workspace)?
+    } else {
+        Vec::new()
+    };
 
     let root = make_docroot(&paths.bench_dir)?;
-    check_client_nofile();
-    eprintln!("bench: starting servers");
-    let httpd = start_httpd(&paths, &root)?;
-    thread::sleep(Duration::from_millis(200));
-    let idle_rss_kib = httpd.rss_kib();
-    let nginx1 = start_nginx(&tools.nginx, &paths.bench_dir, &root, "1")?;
-    let nginx_auto = start_nginx(&tools.nginx, &paths.bench_dir, &root, "auto")?;
-    let servers = [
-        (ServerId::Httpd, &httpd),
-        (ServerId::Nginx1, &nginx1),
-        (ServerId::NginxAuto, &nginx_auto),
-    ];
-    for (id, server) in servers {
-        sanity_check(server.addr).map_err(|e| format!("{}: {e}", id.label()))?;
+    // The idle holders of (e) and (i) open their connections from this process.
+    let nofile = common::raise_nofile(CLIENT_NOFILE_WANTED);
+    if let Err(e) = &nofile {
+        eprintln!("bench: {e}: rows (e) and (i) cannot open every idle connection");
     }
-
     let wrk = Wrk {
         program: tools.wrk.clone(),
         cpu: client_cpu,
         server_cpu: SERVER_CPU,
         run_secs: opts.run_secs,
     };
-    // Warm up every server (page cache, allocator, nginx's open-file paths).
-    for (_, server) in servers {
-        let _ = wrk.run(server.addr, &SCENARIOS[0], 1)?;
+    let rows = |tls: bool| -> Vec<usize> {
+        (0..SCENARIOS.len())
+            .filter(|&i| SCENARIOS[i].tls == tls && opts.runs(SCENARIOS[i].key))
+            .collect()
+    };
+    let mut measures: Vec<Measure> = Vec::new();
+    let mut memory = Memory::default();
+
+    let plain_rows = rows(false);
+    if !plain_rows.is_empty() {
+        eprintln!("bench: starting servers");
+        let httpd = start_httpd(&paths, &root, "httpd", &[])?;
+        thread::sleep(Duration::from_millis(200));
+        memory.idle_rss_kib = httpd.rss_kib();
+        let nginx1 = start_nginx(&tools.nginx, &paths.bench_dir, &root, "1", None)?;
+        let nginx_auto = start_nginx(&tools.nginx, &paths.bench_dir, &root, "auto", None)?;
+        let targets = [
+            (ServerId::Httpd, &httpd),
+            (ServerId::Nginx1, &nginx1),
+            (ServerId::NginxAuto, &nginx_auto),
+        ]
+        .map(|(id, server)| Target {
+            id,
+            server,
+            addr: server.addr,
+            tls: None,
+        });
+        run_rows(&wrk, &opts, &plain_rows, &targets, &mut measures)?;
+        memory.final_rss_kib = httpd.rss_kib();
     }
 
-    let mut measures: Vec<Measure> = Vec::new();
-    for (scenario_idx, scenario) in SCENARIOS.iter().enumerate() {
-        for round in 0..opts.n_rounds {
-            // Alternate the order so no server always runs first.
-            let mut order = servers;
-            if round % 2 == 1 {
-                order.reverse();
-            }
-            for (id, server) in order {
-                eprintln!(
-                    "bench: ({}) {} - round {}/{} - {}",
-                    scenario.key,
-                    scenario.title,
-                    round + 1,
-                    opts.n_rounds,
-                    id.label()
-                );
-                let measure = run_one(&wrk, scenario_idx, id, server)?;
-                eprintln!("bench:     {}", describe(scenario, &measure));
-                measures.push(measure);
-                thread::sleep(PAUSE);
-            }
+    let tls_rows = rows(true);
+    let mut negotiated = Vec::new();
+    if !tls_rows.is_empty() {
+        let certs = TestCerts::generate(&paths.bench_dir.join("tls"), &[TLS_NAME])?;
+        let cert = &certs.names[0];
+        // The idle clients of (i) and the clients of (j) never resume a session:
+        // each makes a full handshake, as distinct clients would.
+        let tls = Tls::builder(&certs.ca_cert)
+            .server_name(TLS_NAME)
+            .without_resumption()
+            .build()?;
+        eprintln!("bench: starting TLS servers");
+        let tls_flags = [
+            "--tls-listen".to_string(),
+            "127.0.0.1:0".to_string(),
+            "--tls-cert".to_string(),
+            cert.cert.display().to_string(),
+            "--tls-key".to_string(),
+            cert.key.display().to_string(),
+        ];
+        let httpd = start_httpd(&paths, &root, "httpd-tls", &tls_flags)?;
+        let httpd_tls_addr = httpd
+            .https_addr(HTTPS_LINE_WAIT)
+            .map_err(|e| format!("httpd-tls: {e}"))?;
+        thread::sleep(Duration::from_millis(200));
+        memory.tls_idle_rss_kib = httpd.rss_kib();
+        let nginx1 = start_nginx(&tools.nginx, &paths.bench_dir, &root, "1", Some(cert))?;
+        let nginx_auto = start_nginx(&tools.nginx, &paths.bench_dir, &root, "auto", Some(cert))?;
+        let targets = [
+            (ServerId::Httpd, &httpd, httpd_tls_addr),
+            (ServerId::Nginx1, &nginx1, nginx1.addr),
+            (ServerId::NginxAuto, &nginx_auto, nginx_auto.addr),
+        ]
+        .map(|(id, server, addr)| Target {
+            id,
+            server,
+            addr,
+            tls: Some(&tls),
+        });
+        for target in &targets {
+            negotiated.push((target.id, openssl_negotiates(target.addr)));
         }
+        run_rows(&wrk, &opts, &tls_rows, &targets, &mut measures)?;
+        memory.tls_final_rss_kib = httpd.rss_kib();
     }
-    let final_rss_kib = httpd.rss_kib();
-    drop(nginx_auto);
-    drop(nginx1);
-    drop(httpd);
 
     let report = Report {
-        opts,
+        opts: &opts,
         tools: &tools,
         n_cpus,
         client_cpu,
         micro: &micro,
-        idle_rss_kib,
-        final_rss_kib,
+        memory,
+        negotiated: &negotiated,
+        nofile: nofile
+            .as_ref()
+            .map_or_else(|e| e.clone(), |n| n.to_string()),
         measures: &measures,
         elapsed: started.elapsed(),
         workspace: &paths.workspace,
@@ -403,50 +643,349 @@ fn bench(opts: Opts) -> Result<Outcome, String> {
     Ok(Outcome::Done)
 }
 
-/// Runs one scenario once against one server.
-fn run_one(
+/// Checks and warms up `targets`, then runs each of `rows` (indices into
+/// [`SCENARIOS`]) `opts.n_rounds` times against each, in alternating order.
+fn run_rows(
     wrk: &Wrk,
-    scenario_idx: usize,
-    id: ServerId,
-    server: &Server,
-) -> Result<Measure, String> {
+    opts: &Opts,
+    rows: &[usize],
+    targets: &[Target<'_>; 3],
+    measures: &mut Vec<Measure>,
+) -> Result<(), String> {
+    for target in targets {
+        sanity_check(target).map_err(|e| format!("{}: {e}", target.id.label()))?;
+    }
+    // Warm up every server (page cache, allocator, nginx's open-file paths).
+    for target in targets {
+        let _ = wrk.run(&target.url(BASE.path), &BASE, 1)?;
+    }
+    for &scenario_idx in rows {
+        let scenario = &SCENARIOS[scenario_idx];
+        for round in 0..opts.n_rounds {
+            // Alternate the order so no server always runs first.
+            let mut order = *targets;
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            for target in &order {
+                eprintln!(
+                    "bench: ({}) {} - round {}/{} - {}",
+                    scenario.key,
+                    scenario.title,
+                    round + 1,
+                    opts.n_rounds,
+                    target.id.label()
+                );
+                let measure = run_one(wrk, scenario_idx, target)?;
+                eprintln!("bench:     {}", describe(scenario, &measure));
+                measures.push(measure);
+                thread::sleep(PAUSE);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs one scenario once against one server.
+fn run_one(wrk: &Wrk, scenario_idx: usize, target: &Target<'_>) -> Result<Measure, String> {
     let scenario = &SCENARIOS[scenario_idx];
+    let server = target.server;
     let mut measure = Measure {
         scenario: scenario_idx,
-        server: id,
+        server: target.id,
         wrk: WrkReport::default(),
         rss_kib: None,
         baseline: None,
         idle: None,
+        hwm_kib: None,
+        handshakes: None,
     };
+    let counts_handshakes = scenario.tls && target.id == ServerId::Httpd;
     if scenario.with_idle {
-        measure.baseline = Some(measured(wrk, server, scenario)?);
+        measure.baseline = Some(measured(wrk, target, scenario)?);
         thread::sleep(PAUSE);
-        let mut holder = IdleHolder::open(server.addr, N_IDLE, IDLE_SETUP_LIMIT);
-        measure.wrk = measured(wrk, server, scenario)?;
+        let (limit, n_threads) = if scenario.tls {
+            (TLS_IDLE_SETUP_LIMIT, N_TLS_IDLE_THREADS)
+        } else {
+            (IDLE_SETUP_LIMIT, 1)
+        };
+        let mut holder = IdleHolder::open(&|| target.connect(), N_IDLE, limit, n_threads);
+        let before = counts_handshakes.then(|| tls_counts(server)).flatten();
+        measure.wrk = measured(wrk, target, scenario)?;
+        let after = counts_handshakes.then(|| tls_counts(server)).flatten();
+        measure.handshakes = counts_since(before, after);
         // Measured while the idle connections are still open.
         measure.rss_kib = server.rss_kib();
         measure.idle = Some(holder.check());
         drop(holder);
     } else {
-        measure.wrk = measured(wrk, server, scenario)?;
+        let before = counts_handshakes.then(|| tls_counts(server)).flatten();
+        measure.wrk = measured(wrk, target, scenario)?;
+        let after = counts_handshakes.then(|| tls_counts(server)).flatten();
+        measure.handshakes = counts_since(before, after);
         measure.rss_kib = server.rss_kib();
+        if scenario.samples_peak_rss {
+            measure.hwm_kib = server.peak_rss_kib();
+        }
     }
     Ok(measure)
 }
 
-/// Runs wrk once with `scenario`'s shape against `server`, and adds the CPU time
+/// Runs wrk once with `scenario`'s shape against `target`, and adds the CPU time
 /// all of the server's processes (httpd; nginx's master and workers) spent
-/// during the run, from `/proc/PID/stat`.
-fn measured(wrk: &Wrk, server: &Server, scenario: &Scenario) -> Result<WrkReport, String> {
+/// during the run, from `/proc/PID/stat`; for a row that asks, also the peak of
+/// their resident memory, sampled during the run.
+fn measured(wrk: &Wrk, target: &Target<'_>, scenario: &Scenario) -> Result<WrkReport, String> {
+    let server = target.server;
+    let pids = server.pids();
+    let stop = AtomicBool::new(false);
     let before = server.cpu_ticks();
-    let mut report = wrk.run(server.addr, scenario, wrk.run_secs)?;
+    let (report, peak_rss_kib) = thread::scope(|scope| {
+        let sampler = scenario
+            .samples_peak_rss
+            .then(|| scope.spawn(|| sample_peak_rss(&pids, &stop)));
+        let report = if scenario.by_rustls {
+            rustls_load(target, scenario, wrk.run_secs, wrk.cpu)
+        } else {
+            wrk.run(&target.url(scenario.path), scenario, wrk.run_secs)
+        };
+        stop.store(true, Ordering::Relaxed);
+        let peak = sampler.and_then(|s| s.join().ok()).flatten();
+        (report, peak)
+    });
+    let mut report = report?;
     let after = server.cpu_ticks();
     report.server_cpu_s = match (before, after) {
         (Some(b), Some(a)) if a >= b => Some((a - b) as f64 / procfs::ticks_per_second() as f64),
         _ => None,
     };
+    report.peak_rss_kib = peak_rss_kib;
     Ok(report)
+}
+
+/// Runs `scenario`'s load for `secs` with this process's rustls client instead of
+/// wrk, on CPU `client_cpu` like wrk: `n_connections` threads, each in a loop
+/// connecting (a full handshake: the client never resumes), sending `GET path`
+/// with `Connection: close`, reading the answer and closing. wrk cannot do this:
+/// it resumes the previous session on every reconnection. The client, a debug
+/// build, sets the pace; the server CPU per handshake does not depend on it.
+fn rustls_load(
+    target: &Target<'_>,
+    scenario: &Scenario,
+    secs: u64,
+    client_cpu: usize,
+) -> Result<WrkReport, String> {
+    let tls = target.tls.ok_or("a rustls row needs a TLS target")?;
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        scenario.path
+    );
+    let duration = Duration::from_secs(secs);
+    let pinned = Pinned::to(client_cpu)?;
+    let server_cpu_before = read_cpu_times(SERVER_CPU);
+    let own_before = procfs::cpu_ticks(std::process::id());
+    let started = Instant::now();
+    let tallies: Vec<LoadTally> = thread::scope(|scope| {
+        let clients: Vec<_> = (0..scenario.n_connections)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut tally = LoadTally::default();
+                    while started.elapsed() < duration {
+                        let began = Instant::now();
+                        let Ok(mut conn) = tls.connect(target.addr) else {
+                            tally.socket_errors[0] += 1;
+                            continue;
+                        };
+                        if conn.send_all(request.as_bytes()).is_err() {
+                            tally.socket_errors[2] += 1;
+                            continue;
+                        }
+                        match conn.read_response(false) {
+                            Ok(resp) => {
+                                tally.latencies_us.push(began.elapsed().as_secs_f64() * 1e6);
+                                tally.bytes_read += resp.body.len() as f64;
+                                if resp.status / 100 != 2 {
+                                    tally.non_2xx += 1;
+                                }
+                            }
+                            Err(_) => tally.socket_errors[1] += 1,
+                        }
+                    }
+                    tally
+                })
+            })
+            .collect();
+        clients.into_iter().filter_map(|c| c.join().ok()).collect()
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    let own_after = procfs::cpu_ticks(std::process::id());
+    let server_cpu_after = read_cpu_times(SERVER_CPU);
+    drop(pinned);
+    let mut report = WrkReport::default();
+    let mut latencies = Vec::new();
+    for tally in tallies {
+        latencies.extend(tally.latencies_us);
+        report.bytes_read += tally.bytes_read;
+        report.non_2xx += tally.non_2xx;
+        for (sum, n) in report.socket_errors.iter_mut().zip(tally.socket_errors) {
+            *sum += n;
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    let percentile = |p: f64| {
+        let idx = ((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1));
+        latencies.get(idx).copied().unwrap_or(0.0)
+    };
+    report.p50_us = percentile(0.50);
+    report.p99_us = percentile(0.99);
+    report.n_requests = latencies.len() as u64;
+    report.requests_per_s = latencies.len() as f64 / elapsed.max(1e-3);
+    report.client_cpu_pct = match (own_before, own_after) {
+        (Some(b), Some(a)) if a >= b => {
+            Some((a - b) as f64 * 100.0 / procfs::ticks_per_second() as f64 / elapsed)
+        }
+        _ => None,
+    };
+    report.server_cpu_pct = match (server_cpu_before, server_cpu_after) {
+        (Some(before), Some(after)) => after.busy_pct_since(&before),
+        _ => None,
+    };
+    Ok(report)
+}
+
+/// What one thread of [`rustls_load`] saw.
+#[derive(Debug, Default)]
+struct LoadTally {
+    latencies_us: Vec<f64>,
+    bytes_read: f64,
+    /// Connect (or handshake), read, write, timeout: as wrk counts them.
+    socket_errors: [u64; 4],
+    non_2xx: u64,
+}
+
+/// This process pinned to one CPU (every thread, with `taskset -a -p`: std cannot
+/// set an affinity) until dropped, when it gets its CPUs back.
+struct Pinned {
+    /// `Cpus_allowed_list` before, e.g. `0-1`.
+    before: String,
+}
+
+impl Pinned {
+    /// Pins every thread of this process, and those it starts later, to `cpu`.
+    ///
+    /// # Errors
+    /// When the current CPUs cannot be read or `taskset` fails.
+    fn to(cpu: usize) -> Result<Pinned, String> {
+        let before = fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                    .map(|v| v.trim().to_string())
+            })
+            .ok_or("no Cpus_allowed_list in /proc/self/status")?;
+        taskset_self(&cpu.to_string())?;
+        Ok(Pinned { before })
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        let _ = taskset_self(&self.before);
+    }
+}
+
+/// Sets the CPUs of every thread of this process with `taskset -a -p -c CPUS PID`.
+fn taskset_self(cpus: &str) -> Result<(), String> {
+    let status = Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &std::process::id().to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| format!("run taskset: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("taskset -a -p -c {cpus}: {status}"))
+    }
+}
+
+/// Samples the summed `VmRSS` of `pids` every [`RSS_SAMPLE_EVERY`] until `stop`,
+/// and returns the highest sum; `None` if no sample could be read.
+fn sample_peak_rss(pids: &[u32], stop: &AtomicBool) -> Option<u64> {
+    let mut peak = None;
+    loop {
+        let sum: Option<u64> = pids.iter().map(|&pid| procfs::rss_kib(pid)).sum();
+        peak = peak.max(sum);
+        if stop.load(Ordering::Relaxed) {
+            return peak;
+        }
+        // Sampling: memory use has no event to wait for.
+        thread::sleep(RSS_SAMPLE_EVERY);
+    }
+}
+
+/// Reads httpd's `httpd_tls_handshakes_total` and `httpd_tls_resumed_total`
+/// from `/metrics` on its plain listener.
+fn tls_counts(httpd: &Server) -> Option<(u64, u64)> {
+    let mut conn = Conn::connect(httpd.addr).ok()?;
+    conn.send_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let resp = conn.read_response(false).ok()?;
+    parse_tls_counts(&resp.body_text())
+}
+
+/// Reads the handshake and resumption counters from httpd's `/metrics` text.
+fn parse_tls_counts(metrics: &str) -> Option<(u64, u64)> {
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    Some((
+        value("httpd_tls_handshakes_total")?,
+        value("httpd_tls_resumed_total")?,
+    ))
+}
+
+/// The counts between `before` and `after`, when both were read.
+fn counts_since(before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> Option<(u64, u64)> {
+    let ((h0, r0), (h1, r1)) = (before?, after?);
+    Some((h1.checked_sub(h0)?, r1.checked_sub(r0)?))
+}
+
+/// Asks `openssl s_client -brief` (the library wrk uses) what it negotiates with
+/// the TLS listener `addr`: protocol, cipher suite, key exchange, signature.
+fn openssl_negotiates(addr: SocketAddr) -> String {
+    let mut command = Command::new("openssl");
+    command.args(["s_client", "-brief", "-connect", &addr.to_string()]);
+    match run_captured(command, Some(Vec::new()), Duration::from_secs(10)) {
+        Ok(out) => {
+            let text = format!("{}{}", out.stderr, out.stdout);
+            parse_negotiated(&text)
+                .unwrap_or_else(|| format!("unknown (openssl printed {:?})", text.trim()))
+        }
+        Err(e) => format!("unknown ({e})"),
+    }
+}
+
+/// Picks what was negotiated from `openssl s_client -brief`'s output, as one line.
+fn parse_negotiated(text: &str) -> Option<String> {
+    const WANTED: [&str; 5] = [
+        "Protocol version:",
+        "Ciphersuite:",
+        "Peer signature type:",
+        "Server Temp Key:",
+        "Negotiated TLS1.3 group:",
+    ];
+    let parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| WANTED.iter().any(|w| l.starts_with(w)))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 fn describe(scenario: &Scenario, m: &Measure) -> String {
@@ -468,6 +1007,15 @@ fn describe(scenario: &Scenario, m: &Measure) -> String {
     if let Some(idle) = &m.idle {
         let _ = write!(line, ", {}", describe_idle(idle));
     }
+    if let Some(peak) = m.wrk.peak_rss_kib {
+        let _ = write!(line, ", peak RSS {}", fmt_rss(peak));
+    }
+    if let Some(hwm) = m.hwm_kib {
+        let _ = write!(line, ", VmHWM {}", fmt_rss(hwm));
+    }
+    if let Some((n, resumed)) = m.handshakes {
+        let _ = write!(line, ", {n} handshakes ({resumed} resumed)");
+    }
     line
 }
 
@@ -475,7 +1023,7 @@ fn throughput(scenario: &Scenario, r: &WrkReport) -> String {
     if scenario.is_bulk {
         format!("{:.1} MiB/s", r.mib_per_s)
     } else {
-        format!("{:.0} req/s", r.requests_per_s)
+        format!("{:.0} {}", r.requests_per_s, scenario.rate_unit())
     }
 }
 
@@ -647,27 +1195,6 @@ fn filler(n_bytes: usize, pattern: &[u8]) -> Vec<u8> {
     pattern.iter().copied().cycle().take(n_bytes).collect()
 }
 
-/// Warns when this process cannot open the idle connections of scenario (e).
-fn check_client_nofile() {
-    let soft = fs::read_to_string("/proc/self/limits").ok().and_then(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Max open files"))
-            .and_then(|l| {
-                l.split_whitespace()
-                    .nth(3)
-                    .and_then(|n| n.parse::<usize>().ok())
-            })
-    });
-    if soft.is_some_and(|soft| soft < N_IDLE + 256) {
-        let soft = soft.unwrap_or_default();
-        eprintln!(
-            "bench: open-file limit {soft} < {}: scenario (e) cannot open every idle \
-             connection (raise it with `ulimit -n`)",
-            N_IDLE + 256
-        );
-    }
-}
-
 /// Wraps `program args` so it runs on `cpu` with a raised open-file limit.
 /// Like [`pinned`], but the shell waits for the program and then prints its
 /// children's CPU times on stderr (`times`), for [`parse_child_times`].
@@ -699,9 +1226,11 @@ fn pinned(cpu: usize, program: &Path, args: &[String]) -> Command {
 }
 
 /// Starts httpd pinned to [`SERVER_CPU`], logs in `target/bench/httpd.log`.
-fn start_httpd(paths: &Paths, root: &Path) -> Result<Server, String> {
+/// Starts httpd named `name` (its logs `target/bench/NAME.log`) with the bench's
+/// flags and `extra` ones (the TLS listener).
+fn start_httpd(paths: &Paths, root: &Path, name: &str, extra: &[String]) -> Result<Server, String> {
     let threads = HTTPD_THREADS.to_string();
-    let flags = [
+    let mut flags = vec![
         "--threads",
         &threads,
         // Like nginx's `access_log off` below.
@@ -713,24 +1242,30 @@ fn start_httpd(paths: &Paths, root: &Path) -> Result<Server, String> {
         "--max-conns-per-ip",
         "100000",
     ];
+    flags.extend(extra.iter().map(String::as_str));
     let mut command = pinned(SERVER_CPU, &paths.binary, &httpd_args(root, "warn", &flags));
     command.current_dir(&paths.bench_dir);
-    Server::start(command, Launch::httpd("httpd", root, &paths.bench_dir))
-        .map_err(|e| format!("httpd: {e}"))
+    Server::start(command, Launch::httpd(name, root, &paths.bench_dir))
+        .map_err(|e| format!("{name}: {e}"))
 }
 
 /// Starts nginx with `workers` worker processes, pinned to [`SERVER_CPU`], on a
-/// free port; stopped with SIGTERM (then SIGKILL, workers included) on drop.
+/// free port (over TLS with `tls`'s certificate when given); stopped with
+/// SIGTERM (then SIGKILL, workers included) on drop.
 fn start_nginx(
     program: &Path,
     bench_dir: &Path,
     root: &Path,
     workers: &str,
+    tls: Option<&NamedCert>,
 ) -> Result<Server, String> {
-    let name = format!("nginx-{workers}");
+    let name = match tls {
+        Some(_) => format!("nginx-{workers}-tls"),
+        None => format!("nginx-{workers}"),
+    };
     let port = free_port()?;
     let conf_path = bench_dir.join(format!("{name}.conf"));
-    let conf = nginx_conf(bench_dir, &name, root, port, workers);
+    let conf = nginx_conf(bench_dir, &name, root, port, workers, tls);
     fs::write(&conf_path, conf).map_err(|e| format!("write {}: {e}", conf_path.display()))?;
     let error_log = bench_dir.join(format!("{name}.error.log"));
     // nginx appends; start each benchmark with an empty log.
@@ -758,12 +1293,33 @@ fn start_nginx(
     Server::start(command, launch).map_err(|e| format!("{name}: {e}"))
 }
 
-fn nginx_conf(bench_dir: &Path, name: &str, root: &Path, port: u16, workers: &str) -> String {
+/// Writes nginx's configuration: the bench's settings, and with `tls` a TLS
+/// listener with that certificate instead of a plain one.
+fn nginx_conf(
+    bench_dir: &Path,
+    name: &str,
+    root: &Path,
+    port: u16,
+    workers: &str,
+    tls: Option<&NamedCert>,
+) -> String {
     let dir = bench_dir.display();
     let user = if common::is_root() {
         "user root;\n"
     } else {
         ""
+    };
+    let listen = match tls {
+        None => format!("listen 127.0.0.1:{port};"),
+        Some(cert) => format!(
+            "listen 127.0.0.1:{port} ssl;\n\
+             \x20       ssl_protocols TLSv1.2 TLSv1.3;\n\
+             \x20       ssl_certificate {};\n\
+             \x20       ssl_certificate_key {};\n\
+             \x20       ssl_session_tickets on;",
+            cert.cert.display(),
+            cert.key.display()
+        ),
     };
     format!(
         "# Written by cargo xtask bench.\n\
@@ -782,7 +1338,7 @@ fn nginx_conf(bench_dir: &Path, name: &str, root: &Path, port: u16, workers: &st
          \x20   keepalive_requests 100000;\n\
          \x20   keepalive_timeout 65;\n\
          \x20   server {{\n\
-         \x20       listen 127.0.0.1:{port};\n\
+         \x20       {listen}\n\
          \x20       root {};\n\
          \x20   }}\n\
          }}\n",
@@ -791,14 +1347,14 @@ fn nginx_conf(bench_dir: &Path, name: &str, root: &Path, port: u16, workers: &st
 }
 
 /// Checks that a server serves the three docroot files as expected.
-fn sanity_check(addr: SocketAddr) -> Result<(), String> {
+fn sanity_check(target: &Target<'_>) -> Result<(), String> {
     for (method, path, length) in [
         ("GET", "/", None),
         ("GET", "/1k.html", Some(SMALL_FILE_BYTES)),
         ("HEAD", "/10m.txt", Some(LARGE_FILE_BYTES)),
     ] {
         let request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-        let mut conn = Conn::connect(addr)?;
+        let mut conn = target.connect()?;
         conn.send_all(request.as_bytes())?;
         let resp = conn
             .read_response(method == "HEAD")
@@ -816,18 +1372,69 @@ fn sanity_check(addr: SocketAddr) -> Result<(), String> {
     Ok(())
 }
 
-/// The idle keep-alive connections of scenario (e): each opened, used for
-/// one request, then left idle until [`IdleHolder::check`].
+/// The idle keep-alive connections of scenarios (e) and (i): each opened (over
+/// TLS for (i), a full handshake each), used for one request, then left idle
+/// until [`IdleHolder::check`].
 struct IdleHolder {
     conns: Vec<Conn>,
     report: IdleReport,
 }
 
 impl IdleHolder {
-    /// Opens up to `n` connections one after another, each with one
-    /// `GET /1k.html` answered 200, within `limit`.
-    fn open(addr: SocketAddr, n: usize, limit: Duration) -> IdleHolder {
+    /// Opens up to `n` connections with `connect` from `n_threads` threads, each
+    /// opening its share one after another, each connection with one
+    /// `GET /1k.html` answered 200, all within `limit`.
+    fn open(
+        connect: &(dyn Fn() -> Result<Conn, String> + Sync),
+        n: usize,
+        limit: Duration,
+        n_threads: usize,
+    ) -> IdleHolder {
         let started = Instant::now();
+        let request = b"GET /1k.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+        let n_threads = n_threads.clamp(1, n.max(1));
+        let shares: Vec<(Vec<Conn>, IdleReport)> = thread::scope(|scope| {
+            let openers: Vec<_> = (0..n_threads)
+                .map(|t| {
+                    let share = n / n_threads + usize::from(t < n % n_threads);
+                    let opener = scope.spawn(move || {
+                        let mut conns = Vec::with_capacity(share);
+                        let mut report = IdleReport::default();
+                        for _ in 0..share {
+                            if started.elapsed() > limit {
+                                report.n_not_opened += 1;
+                                continue;
+                            }
+                            let Ok(mut conn) = connect() else {
+                                report.n_not_opened += 1;
+                                continue;
+                            };
+                            let answered = conn
+                                .send_all(request)
+                                .and_then(|()| conn.read_response(false));
+                            match answered {
+                                Ok(resp) if resp.status == 200 => conns.push(conn),
+                                _ => report.n_bad_response += 1,
+                            }
+                        }
+                        (conns, report)
+                    });
+                    (share, opener)
+                })
+                .collect();
+            openers
+                .into_iter()
+                .map(|(share, opener)| {
+                    opener.join().unwrap_or_else(|_| {
+                        let report = IdleReport {
+                            n_not_opened: share,
+                            ..IdleReport::default()
+                        };
+                        (Vec::new(), report)
+                    })
+                })
+                .collect()
+        });
         let mut holder = IdleHolder {
             conns: Vec::with_capacity(n),
             report: IdleReport {
@@ -835,25 +1442,10 @@ impl IdleHolder {
                 ..IdleReport::default()
             },
         };
-        let request = b"GET /1k.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-        for _ in 0..n {
-            if started.elapsed() > limit {
-                let n_tried =
-                    holder.conns.len() + holder.report.n_not_opened + holder.report.n_bad_response;
-                holder.report.n_not_opened += n - n_tried;
-                break;
-            }
-            let Ok(mut conn) = Conn::connect(addr) else {
-                holder.report.n_not_opened += 1;
-                continue;
-            };
-            let answered = conn
-                .send_all(request)
-                .and_then(|()| conn.read_response(false));
-            match answered {
-                Ok(resp) if resp.status == 200 => holder.conns.push(conn),
-                _ => holder.report.n_bad_response += 1,
-            }
+        for (conns, report) in shares {
+            holder.conns.extend(conns);
+            holder.report.n_not_opened += report.n_not_opened;
+            holder.report.n_bad_response += report.n_bad_response;
         }
         holder.report.setup = started.elapsed();
         eprintln!(
@@ -889,8 +1481,9 @@ struct Wrk {
 }
 
 impl Wrk {
-    /// Runs wrk for `secs` seconds with `scenario`'s shape against `addr`.
-    fn run(&self, addr: SocketAddr, scenario: &Scenario, secs: u64) -> Result<WrkReport, String> {
+    /// Runs wrk for `secs` seconds with `scenario`'s shape against `url`
+    /// (`http://` or `https://`).
+    fn run(&self, url: &str, scenario: &Scenario, secs: u64) -> Result<WrkReport, String> {
         let mut args: Vec<String> = vec![
             "-t1".into(),
             format!("-c{}", scenario.n_connections),
@@ -900,7 +1493,7 @@ impl Wrk {
         if scenario.close {
             args.extend(["-H".into(), "Connection: close".into()]);
         }
-        args.push(format!("http://{addr}{}", scenario.path));
+        args.push(url.to_string());
         let cpu_before = read_cpu_times(self.server_cpu);
         let mut child = pinned_timed(self.cpu, &self.program, &args)
             .stdin(Stdio::null())
@@ -1066,13 +1659,16 @@ fn parse_size_bytes(text: &str) -> Option<f64> {
 
 /// Everything the report needs.
 struct Report<'a> {
-    opts: Opts,
+    opts: &'a Opts,
     tools: &'a Tools,
     n_cpus: usize,
     client_cpu: usize,
     micro: &'a [String],
-    idle_rss_kib: Option<u64>,
-    final_rss_kib: Option<u64>,
+    memory: Memory,
+    /// What `openssl s_client` negotiated with each TLS server.
+    negotiated: &'a [(ServerId, String)],
+    /// The open-file limit of this process (or why it is too low).
+    nofile: String,
     measures: &'a [Measure],
     elapsed: Duration,
     workspace: &'a Path,
@@ -1102,6 +1698,10 @@ impl Report<'_> {
             .collect();
         // The worst idle outcome over the rounds.
         let idle = runs.iter().filter_map(|m| m.idle).min_by_key(|i| i.n_held);
+        let handshakes = runs
+            .iter()
+            .filter_map(|m| m.handshakes)
+            .reduce(|(n, r), (n2, r2)| (n + n2, r + r2));
         Some(Summary {
             throughput: median(runs.iter().map(metric).collect()),
             p50_us: median(runs.iter().map(|m| m.wrk.p50_us).collect()),
@@ -1117,7 +1717,23 @@ impl Report<'_> {
             cpu_ms_per_mib: median_of(runs.iter().filter_map(|m| m.wrk.cpu_ms_per_mib())),
             baseline_p99_us: (!baselines.is_empty()).then(|| median(baselines)),
             idle,
+            peak_rss_kib: runs.iter().filter_map(|m| m.wrk.peak_rss_kib).max(),
+            hwm_kib: runs.iter().filter_map(|m| m.hwm_kib).max(),
+            handshakes,
         })
+    }
+
+    /// Returns the summary of row `key` for `server`.
+    fn row(&self, key: &str, server: ServerId) -> Option<Summary> {
+        let idx = SCENARIOS.iter().position(|s| s.key == key)?;
+        self.summary(idx, server)
+    }
+
+    /// Tells whether any row over TLS (`tls`) or plain HTTP ran.
+    fn ran_any(&self, tls: bool) -> bool {
+        self.measures
+            .iter()
+            .any(|m| SCENARIOS[m.scenario].tls == tls)
     }
 
     fn to_markdown(&self) -> String {
@@ -1125,9 +1741,13 @@ impl Report<'_> {
         let _ = writeln!(md, "# httpd benchmark\n");
         let _ = writeln!(
             md,
-            "`cargo xtask bench{}`: {} s per wrk run, {} round(s), servers alternating; \
+            "`cargo xtask bench{}{}`: {} s per wrk run, {} round(s), servers alternating; \
              took {:.0} s.\n",
             if self.opts.quick { " --quick" } else { "" },
+            self.opts
+                .rows
+                .as_deref()
+                .map_or(String::new(), |r| format!(" {r}")),
             self.opts.run_secs,
             self.opts.n_rounds,
             self.elapsed.as_secs_f64()
@@ -1148,12 +1768,13 @@ impl Report<'_> {
              --log-level warn --access-log off --max-requests 100000 \
              --max-conns-per-ip 100000` (like nginx's `access_log off` and \
              `keepalive_requests`; other flags at their defaults: `--queue 50`, \
-             `--max-connections 16384`, `--file-cache 16M`)."
+             `--max-connections 16384`, `--file-cache 16M`, `--idle-timeout 30s`)."
         );
         let _ = writeln!(
             md,
             "- nginx: {}; `worker_processes 1` and `auto`, `sendfile on; tcp_nopush on; \
-             keepalive_requests 100000; access_log off` (configs in `target/bench/`).",
+             keepalive_requests 100000; keepalive_timeout 65; access_log off` (configs in \
+             `target/bench/`).",
             self.tools.nginx_version
         );
         let _ = writeln!(md, "- wrk: {}.", self.tools.wrk_version);
@@ -1161,45 +1782,126 @@ impl Report<'_> {
             md,
             "- Figures are medians over rounds; errors are summed (socket errors + \
              non-2xx); RSS is VmRSS after the run (httpd alone; nginx master + workers), \
-             for (e) while the idle connections are held. Server CPU is the user + \
+             for (e) and (i) while the idle connections are held. Server CPU is the user + \
              system time (`/proc/PID/stat`) of httpd, or of nginx's master and every \
              worker, during the wrk run, divided by the requests wrk counted (and, for \
-             the MiB/s row, by the MiB it read).\n"
+             the MiB/s rows, by the MiB it read). The ratio columns give httpd's \
+             throughput, then its server CPU per request (or per MiB), over nginx's: \
+             above 1 is better for throughput, below 1 for CPU."
         );
-
-        let _ = writeln!(md, "## Head parser (`cargo bench -p httpd-proto`)\n");
-        for line in self.micro {
-            let _ = writeln!(md, "- {line}");
-        }
-        let _ = writeln!(md);
-
-        let _ = writeln!(md, "## Load\n");
         let _ = writeln!(
             md,
-            "wrk: `taskset -c {} wrk -t1 -cN -d{}s --latency [-H 'Connection: close'] URL` \
-             under `ulimit -n {NOFILE_WANTED}` (or the hard limit); N = 50, 50, 4, 1000, 50. \
-             (e) first runs (a) alone (\"without idle\"), then opens {N_IDLE} keep-alive \
-             connections from this process, one `GET /1k.html` each, and runs (a) again \
-             while they sit idle; \"held\" counts those still open, silent and not reset \
-             after that run.\n",
-            self.client_cpu, self.opts.run_secs
+            "- Open-file limit of the idle holders' process: {}.\n",
+            self.nofile
         );
+
+        if !self.micro.is_empty() {
+            let _ = writeln!(md, "## Head parser (`cargo bench -p httpd-proto`)\n");
+            for line in self.micro {
+                let _ = writeln!(md, "- {line}");
+            }
+            let _ = writeln!(md);
+        }
+
+        if self.ran_any(false) {
+            let _ = writeln!(md, "## Load\n");
+            let _ = writeln!(
+                md,
+                "wrk: `taskset -c {} wrk -t1 -cN -d{}s --latency [-H 'Connection: close'] URL` \
+                 under `ulimit -n {NOFILE_WANTED}` (or the hard limit); N = 50, 50, 4, 1000, 50. \
+                 (e) first runs (a) alone (\"without idle\"), then opens {N_IDLE} keep-alive \
+                 connections from this process, one `GET /1k.html` each, and runs (a) again \
+                 while they sit idle; \"held\" counts those still open, silent and not reset \
+                 after that run.\n",
+                self.client_cpu, self.opts.run_secs
+            );
+            self.table(&mut md, false);
+        }
+        if self.ran_any(true) {
+            let _ = writeln!(md, "## TLS\n");
+            let _ = writeln!(
+                md,
+                "A second set of servers, started after the first stopped, each serving the \
+                 same docroot over TLS with the same throwaway ECDSA P-256 certificate \
+                 (`target/bench/tls/`, made by `common/certs.rs`): httpd with \
+                 `--tls-listen 127.0.0.1:0 --tls-cert {TLS_NAME}.pem --tls-key {TLS_NAME}.key` \
+                 and the flags above; nginx with `listen ... ssl; ssl_protocols TLSv1.2 \
+                 TLSv1.3; ssl_certificate ...; ssl_certificate_key ...; \
+                 ssl_session_tickets on;` and the settings above. wrk as above with an \
+                 `https://` URL (OpenSSL, no certificate check). wrk resumes the previous \
+                 session on each new connection (`SSL_clear` keeps it), so the handshakes of \
+                 (g) are resumed ones (TLS 1.3 PSK with X25519, no certificate or signature): \
+                 httpd's `/metrics` counts them (\"handshakes, resumed\" in the notes). (j) \
+                 makes full handshakes instead, with this process's rustls client (a debug \
+                 build, pinned to wrk's CPU, {} threads; it sets the pace). (g) and (j) divide \
+                 the server CPU by the requests served, one per connection: CPU per \
+                 handshake. (h) samples the \
+                 servers' VmRSS every {} ms during the run (\"peak\"), and reads VmHWM after \
+                 it (the peak since the server started, so over (f) and (g) too). (i) runs (f) \
+                 alone, then opens {N_IDLE} TLS connections from {N_TLS_IDLE_THREADS} threads \
+                 of this process (rustls, full handshakes, one `GET /1k.html` each), and runs \
+                 (f) again while they sit idle.\n",
+                row_named("j").map_or(0, |s| s.n_connections),
+                RSS_SAMPLE_EVERY.as_millis()
+            );
+            for (id, negotiated) in self.negotiated {
+                let _ = writeln!(md, "- `openssl s_client` with {}: {negotiated}", id.label());
+            }
+            let _ = writeln!(md);
+            self.table(&mut md, true);
+        }
+
+        let _ = writeln!(md, "## Targets\n");
+        let _ = writeln!(md, "| target | measured | met |");
+        let _ = writeln!(md, "|---|---|---|");
+        let targets = self.targets();
+        for (target, measured, met) in &targets {
+            let _ = writeln!(
+                md,
+                "| {target} | {measured} | {} |",
+                match met {
+                    Some(true) => "yes",
+                    Some(false) => "**no**",
+                    None => "?",
+                }
+            );
+        }
+        let n_met = targets.iter().filter(|t| t.2 == Some(true)).count();
+        let _ = writeln!(md, "\n{n_met} of {} targets met.", targets.len());
+        md
+    }
+
+    /// Writes the table of the TLS rows (`tls`) or the plain ones.
+    fn table(&self, md: &mut String, tls: bool) {
         let _ = writeln!(
             md,
             "| scenario | server | throughput | server CPU | p50 | p99 | errors | RSS | \
              httpd/nginx(1) | httpd/nginx(auto) | notes |"
         );
         let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        let (idle_rss, final_rss) = if tls {
+            (self.memory.tls_idle_rss_kib, self.memory.tls_final_rss_kib)
+        } else {
+            (self.memory.idle_rss_kib, self.memory.final_rss_kib)
+        };
         let _ = writeln!(
             md,
-            "| idle | httpd | | | | | | {} | | | right after start, {HTTPD_THREADS} workers |",
-            self.idle_rss_kib.map_or("?".to_string(), fmt_rss)
+            "| idle | httpd | | | | | | {} | | | right after start, {HTTPD_THREADS} workers{} |",
+            idle_rss.map_or("?".to_string(), fmt_rss),
+            if tls { ", certificate loaded" } else { "" }
         );
         for (scenario_idx, scenario) in SCENARIOS.iter().enumerate() {
+            if scenario.tls != tls {
+                continue;
+            }
             let httpd = self.summary(scenario_idx, ServerId::Httpd);
             let ratio = |other: ServerId| match (&httpd, self.summary(scenario_idx, other)) {
                 (Some(h), Some(o)) if o.throughput > 0.0 => {
-                    format!("{:.2}x", h.throughput / o.throughput)
+                    let cpu = match (h.cpu_per_unit(scenario), o.cpu_per_unit(scenario)) {
+                        (Some(hc), Some(oc)) if oc > 0.0 => format!("{:.2}x", hc / oc),
+                        _ => "?".to_string(),
+                    };
+                    format!("{:.2}x, CPU {cpu}", h.throughput / o.throughput)
                 }
                 _ => "?".to_string(),
             };
@@ -1222,6 +1924,15 @@ impl Report<'_> {
                 if let Some(cpu) = s.server_cpu_pct {
                     let _ = write!(notes, "server CPU {cpu:.0}%; ");
                 }
+                if let Some(peak) = s.peak_rss_kib {
+                    let _ = write!(notes, "peak RSS {} (sampled); ", fmt_rss(peak));
+                }
+                if let Some(hwm) = s.hwm_kib {
+                    let _ = write!(notes, "VmHWM {}; ", fmt_rss(hwm));
+                }
+                if let Some((n, resumed)) = s.handshakes {
+                    let _ = write!(notes, "httpd counted {n} handshakes, {resumed} resumed; ");
+                }
                 if let Some(base) = s.baseline_p99_us {
                     let _ = write!(
                         notes,
@@ -1242,7 +1953,7 @@ impl Report<'_> {
                     if scenario.is_bulk {
                         format!("{:.1} MiB/s", s.throughput)
                     } else {
-                        format!("{:.0} req/s", s.throughput)
+                        format!("{:.0} {}", s.throughput, scenario.rate_unit())
                     },
                     fmt_cpu(scenario, s.cpu_us_per_request, s.cpu_ms_per_mib),
                     fmt_latency(s.p50_us),
@@ -1255,63 +1966,32 @@ impl Report<'_> {
         }
         let _ = writeln!(
             md,
-            "| end | httpd | | | | | | {} | | | after every scenario |",
-            self.final_rss_kib.map_or("?".to_string(), fmt_rss)
+            "| end | httpd | | | | | | {} | | | after every scenario |\n",
+            final_rss.map_or("?".to_string(), fmt_rss)
         );
-        let _ = writeln!(md);
-
-        let _ = writeln!(md, "## Targets\n");
-        let _ = writeln!(md, "| target | measured | met |");
-        let _ = writeln!(md, "|---|---|---|");
-        let targets = self.targets();
-        for (target, measured, met) in &targets {
-            let _ = writeln!(
-                md,
-                "| {target} | {measured} | {} |",
-                match met {
-                    Some(true) => "yes",
-                    Some(false) => "**no**",
-                    None => "?",
-                }
-            );
-        }
-        let n_met = targets.iter().filter(|t| t.2 == Some(true)).count();
-        let _ = writeln!(md, "\n{n_met} of {} targets met.", targets.len());
-        md
     }
 
-    /// Returns (target, measured, met) for each target of the issue.
+    /// Returns (target, measured, met) for each target of the issues, for the
+    /// rows that ran.
     fn targets(&self) -> Vec<(String, String, Option<bool>)> {
         let mut out = Vec::new();
-        let get = |key: &str, server: ServerId| {
-            let idx = SCENARIOS.iter().position(|s| s.key == key)?;
-            self.summary(idx, server)
-        };
-        let mut ratio_target = |key: &str, other: ServerId, want: f64| {
-            let measured = match (get(key, ServerId::Httpd), get(key, other)) {
-                (Some(h), Some(o)) if o.throughput > 0.0 => Some(h.throughput / o.throughput),
-                _ => None,
-            };
-            out.push((
-                format!("{key}) httpd >= {want:.1}x {}", other.label()),
-                measured.map_or("?".to_string(), |r| format!("{r:.2}x")),
-                measured.map(|r| r >= want),
-            ));
-        };
-        ratio_target("a", ServerId::NginxAuto, 1.0);
-        ratio_target("a", ServerId::Nginx1, 1.5);
-        ratio_target("b", ServerId::Nginx1, 1.0);
-        ratio_target("c", ServerId::Nginx1, 0.9);
-        ratio_target("c", ServerId::NginxAuto, 0.9);
-        ratio_target("d", ServerId::NginxAuto, 1.0);
-        if let (Some(h), Some(o)) = (get("d", ServerId::Httpd), get("d", ServerId::NginxAuto)) {
+        self.ratio_target(&mut out, "a", ServerId::NginxAuto, 1.0);
+        self.ratio_target(&mut out, "a", ServerId::Nginx1, 1.5);
+        self.ratio_target(&mut out, "b", ServerId::Nginx1, 1.0);
+        self.ratio_target(&mut out, "c", ServerId::Nginx1, 0.9);
+        self.ratio_target(&mut out, "c", ServerId::NginxAuto, 0.9);
+        self.ratio_target(&mut out, "d", ServerId::NginxAuto, 1.0);
+        if let (Some(h), Some(o)) = (
+            self.row("d", ServerId::Httpd),
+            self.row("d", ServerId::NginxAuto),
+        ) {
             out.push((
                 "d) httpd p99 <= nginx (auto) p99".to_string(),
                 format!("{} vs {}", fmt_latency(h.p99_us), fmt_latency(o.p99_us)),
                 Some(h.p99_us <= o.p99_us),
             ));
         }
-        if let Some(h) = get("d", ServerId::Httpd) {
+        if let Some(h) = self.row("d", ServerId::Httpd) {
             out.push((
                 "d) httpd zero errors".to_string(),
                 match h.errors.n_errors() {
@@ -1321,38 +2001,144 @@ impl Report<'_> {
                 Some(h.errors.n_errors() == 0),
             ));
         }
-        if let Some(h) = get("e", ServerId::Httpd) {
-            if let Some(idle) = h.idle {
-                out.push((
-                    format!("e) httpd holds all {N_IDLE} idle connections"),
-                    format!("{}/{}", idle.n_held, idle.n_wanted),
-                    Some(idle.n_held == N_IDLE),
-                ));
-            }
+        if let Some(h) = self.row("e", ServerId::Httpd) {
+            self.idle_targets("e", &h, &mut out);
             out.push((
                 "e) httpd RSS <= 64 MiB with 10k idle".to_string(),
                 h.rss_kib.map_or("?".to_string(), fmt_rss),
                 h.rss_kib.map(|r| r <= 64 * 1024),
             ));
-            if let Some(base) = h.baseline_p99_us {
-                out.push((
-                    "e) httpd active p99 within 2x of without idle".to_string(),
-                    format!(
-                        "{} vs {} ({:.2}x)",
-                        fmt_latency(h.p99_us),
-                        fmt_latency(base),
-                        h.p99_us / base.max(1.0)
-                    ),
-                    Some(h.p99_us <= 2.0 * base),
-                ));
-            }
         }
-        out.push((
-            format!("idle httpd RSS <= 8 MiB ({HTTPD_THREADS} workers)"),
-            self.idle_rss_kib.map_or("?".to_string(), fmt_rss),
-            self.idle_rss_kib.map(|r| r <= 8 * 1024),
-        ));
+        if self.ran_any(false) {
+            out.push((
+                format!("idle httpd RSS <= 8 MiB ({HTTPD_THREADS} workers)"),
+                self.memory.idle_rss_kib.map_or("?".to_string(), fmt_rss),
+                self.memory.idle_rss_kib.map(|r| r <= 8 * 1024),
+            ));
+        }
+        // The TLS rows: CPU per request (f), per handshake (g: as wrk makes them,
+        // resumed; j: full), throughput and memory of bulk transfers (h), idle
+        // connections (i).
+        self.cpu_target(&mut out, "f", ServerId::Nginx1, 1.0);
+        self.cpu_target(&mut out, "f", ServerId::NginxAuto, 1.0);
+        self.cpu_target(&mut out, "g", ServerId::Nginx1, 0.7);
+        self.cpu_target(&mut out, "g", ServerId::NginxAuto, 0.7);
+        self.cpu_target(&mut out, "j", ServerId::Nginx1, 0.7);
+        self.cpu_target(&mut out, "j", ServerId::NginxAuto, 0.7);
+        self.ratio_target(&mut out, "h", ServerId::Nginx1, 1.0);
+        self.ratio_target(&mut out, "h", ServerId::NginxAuto, 1.0);
+        if let Some(h) = self.row("h", ServerId::Httpd) {
+            out.push((
+                format!(
+                    "h) httpd peak RSS < {} during the row",
+                    fmt_rss(TLS_BULK_RSS_LIMIT_KIB)
+                ),
+                format!(
+                    "{} sampled, VmHWM {}",
+                    h.peak_rss_kib.map_or("?".to_string(), fmt_rss),
+                    h.hwm_kib.map_or("?".to_string(), fmt_rss)
+                ),
+                h.peak_rss_kib.map(|r| r < TLS_BULK_RSS_LIMIT_KIB),
+            ));
+        }
+        if let Some(h) = self.row("i", ServerId::Httpd) {
+            self.idle_targets("i", &h, &mut out);
+            let nginx = self.row("i", ServerId::Nginx1).and_then(|n| n.rss_kib);
+            out.push((
+                format!("i) httpd RSS <= nginx (1 worker)'s with {N_IDLE} idle TLS conns"),
+                format!(
+                    "{} vs {}",
+                    h.rss_kib.map_or("?".to_string(), fmt_rss),
+                    nginx.map_or("?".to_string(), fmt_rss)
+                ),
+                h.rss_kib.zip(nginx).map(|(h, n)| h <= n),
+            ));
+        }
         out
+    }
+
+    /// Adds the target "httpd's throughput in row `key` >= `want` x `other`'s",
+    /// if the row ran.
+    fn ratio_target(
+        &self,
+        out: &mut Vec<(String, String, Option<bool>)>,
+        key: &str,
+        other: ServerId,
+        want: f64,
+    ) {
+        let Some(h) = self.row(key, ServerId::Httpd) else {
+            return;
+        };
+        let measured = match self.row(key, other) {
+            Some(o) if o.throughput > 0.0 => Some(h.throughput / o.throughput),
+            _ => None,
+        };
+        out.push((
+            format!("{key}) httpd >= {want:.1}x {}", other.label()),
+            measured.map_or("?".to_string(), |r| format!("{r:.2}x")),
+            measured.map(|r| r >= want),
+        ));
+    }
+
+    /// Adds the target "httpd's server CPU per request (or per handshake) in row
+    /// `key` <= `want` x `other`'s", if the row ran.
+    fn cpu_target(
+        &self,
+        out: &mut Vec<(String, String, Option<bool>)>,
+        key: &str,
+        other: ServerId,
+        want: f64,
+    ) {
+        let (Some(scenario), Some(h)) = (row_named(key), self.row(key, ServerId::Httpd)) else {
+            return;
+        };
+        let measured = match (h.cpu_us_per_request, self.row(key, other)) {
+            (Some(hc), Some(o)) => o
+                .cpu_us_per_request
+                .filter(|&oc| oc > 0.0)
+                .map(|oc| (hc, oc)),
+            _ => None,
+        };
+        let per = if scenario.is_handshakes() {
+            "handshake"
+        } else {
+            "request"
+        };
+        out.push((
+            format!(
+                "{key}) httpd CPU per {per} <= {want:.1}x {}'s",
+                other.label()
+            ),
+            measured.map_or("?".to_string(), |(h, o)| {
+                // Three decimals: 0.704x must not read as a met 0.70x.
+                format!("{:.3}x ({h:.1} vs {o:.1} us)", h / o)
+            }),
+            measured.map(|(h, o)| h <= want * o),
+        ));
+    }
+
+    /// The idle rows' targets of httpd's summary `h` for row `key`: every idle
+    /// connection held, and the active p99 within 2x of the run without them.
+    fn idle_targets(&self, key: &str, h: &Summary, out: &mut Vec<(String, String, Option<bool>)>) {
+        if let Some(idle) = h.idle {
+            out.push((
+                format!("{key}) httpd holds all {N_IDLE} idle connections"),
+                format!("{}/{}", idle.n_held, idle.n_wanted),
+                Some(idle.n_held == N_IDLE),
+            ));
+        }
+        if let Some(base) = h.baseline_p99_us {
+            out.push((
+                format!("{key}) httpd active p99 within 2x of without idle"),
+                format!(
+                    "{} vs {} ({:.2}x)",
+                    fmt_latency(h.p99_us),
+                    fmt_latency(base),
+                    h.p99_us / base.max(1.0)
+                ),
+                Some(h.p99_us <= 2.0 * base),
+            ));
+        }
     }
 }
 
@@ -1377,7 +2163,12 @@ fn median_of(values: impl Iterator<Item = f64>) -> Option<f64> {
 
 /// Formats server CPU per request, and for a bulk scenario per MiB too.
 fn fmt_cpu(scenario: &Scenario, per_request_us: Option<f64>, per_mib_ms: Option<f64>) -> String {
-    let per_request = per_request_us.map_or("?".to_string(), |us| format!("{us:.1} us/req"));
+    let unit = if scenario.is_handshakes() {
+        "handshake"
+    } else {
+        "req"
+    };
+    let per_request = per_request_us.map_or("?".to_string(), |us| format!("{us:.1} us/{unit}"));
     if scenario.is_bulk {
         let per_mib = per_mib_ms.map_or("?".to_string(), |ms| format!("{ms:.2} ms/MiB"));
         format!("{per_mib} ({per_request})")
@@ -1535,6 +2326,76 @@ Transfer/sec:    122.00MB
         assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(vec![4.0, 1.0]), 2.5);
         assert_eq!(median(Vec::new()), 0.0);
+    }
+
+    #[test]
+    fn rows_are_letters_of_known_rows() {
+        let args = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        assert_eq!(parse_args(&args(&[])), Ok((false, None)));
+        assert_eq!(
+            parse_args(&args(&["fghi", "--quick"])),
+            Ok((true, Some("fghi".to_string())))
+        );
+        assert!(parse_args(&args(&["fz"])).is_err());
+        assert!(parse_args(&args(&["f", "g"])).is_err());
+        assert!(parse_args(&args(&["--slow"])).is_err());
+        let keys: Vec<&str> = SCENARIOS.iter().map(|s| s.key).collect();
+        assert_eq!(keys, ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]);
+        assert!(SCENARIOS.iter().all(|s| s.tls == (s.key >= "f")));
+        assert_eq!(
+            row_named("g").map(Scenario::rate_unit),
+            Some("handshakes/s")
+        );
+        assert_eq!(row_named("b").map(Scenario::rate_unit), Some("req/s"));
+        assert_eq!(row_named("h").map(Scenario::rate_unit), Some("MiB/s"));
+    }
+
+    #[test]
+    fn tls_counters_and_openssl_lines_are_read() {
+        let metrics = "# TYPE httpd_tls_handshakes_total counter\n\
+                       httpd_tls_handshakes_total 1234\n\
+                       httpd_tls_handshake_failures_total{reason=\"eof\"} 2\n\
+                       httpd_tls_resumed_total 1200\n";
+        assert_eq!(parse_tls_counts(metrics), Some((1234, 1200)));
+        assert_eq!(parse_tls_counts("httpd_tls_handshakes_total 1\n"), None);
+        assert_eq!(counts_since(Some((10, 5)), Some((25, 6))), Some((15, 1)));
+        assert_eq!(counts_since(Some((10, 5)), None), None);
+        let brief = "CONNECTION ESTABLISHED\nProtocol version: TLSv1.3\n\
+                     Ciphersuite: TLS_AES_256_GCM_SHA384\nPeer certificate: CN = localhost\n\
+                     Server Temp Key: X25519, 253 bits\nDONE\n";
+        assert_eq!(
+            parse_negotiated(brief).as_deref(),
+            Some(
+                "Protocol version: TLSv1.3; Ciphersuite: TLS_AES_256_GCM_SHA384; \
+                 Server Temp Key: X25519, 253 bits"
+            )
+        );
+        assert_eq!(parse_negotiated("connect: Connection refused\n"), None);
+    }
+
+    #[test]
+    fn nginx_over_tls_gets_the_certificate_and_the_issue_settings() {
+        let cert = NamedCert {
+            name: "localhost".to_string(),
+            cert: PathBuf::from("/c/localhost.pem"),
+            key: PathBuf::from("/c/localhost.key"),
+        };
+        let dir = Path::new("/b");
+        let conf = nginx_conf(dir, "n", Path::new("/r"), 8443, "1", Some(&cert));
+        for line in [
+            "listen 127.0.0.1:8443 ssl;",
+            "ssl_protocols TLSv1.2 TLSv1.3;",
+            "ssl_certificate /c/localhost.pem;",
+            "ssl_certificate_key /c/localhost.key;",
+            "ssl_session_tickets on;",
+            "access_log off;",
+            "sendfile on;",
+            "keepalive_requests 100000;",
+        ] {
+            assert!(conf.contains(line), "{line} missing from {conf}");
+        }
+        let plain = nginx_conf(dir, "n", Path::new("/r"), 8080, "auto", None);
+        assert!(plain.contains("listen 127.0.0.1:8080;") && !plain.contains("ssl"));
     }
 
     #[test]

@@ -264,6 +264,70 @@ fn write_policy_rc_d(path: &Path) -> io::Result<()> {
     fs::set_permissions(path, fs::Permissions::from_mode(0o755))
 }
 
+/// Raises this process's soft open-file limit to `wanted` (and the hard limit
+/// with it when that is lower and this process runs as root) with util-linux's
+/// `prlimit --pid`: std has no `setrlimit`, and xtask keeps to std rather than
+/// take the `rlimit` crate (STYLE: xtask is std + serde_json, plus the TLS
+/// client's crates). Returns the soft limit in force afterwards.
+///
+/// # Errors
+/// When `/proc/self/limits` cannot be read, or the limit is still below `wanted`
+/// (no `prlimit`, or not allowed to raise the hard limit); the message names the
+/// limit in force.
+pub fn raise_nofile(wanted: u64) -> Result<u64, String> {
+    let (soft, hard) = nofile_limits().ok_or("cannot read /proc/self/limits")?;
+    if soft >= wanted {
+        return Ok(soft);
+    }
+    // Raising the hard limit needs CAP_SYS_RESOURCE, which root in a container may
+    // lack: then settle for the hard limit.
+    let mut tries = Vec::new();
+    if hard >= wanted || is_root() {
+        tries.push(format!("{wanted}:{}", hard.max(wanted)));
+    }
+    if hard > soft {
+        tries.push(format!("{}:", hard.min(wanted)));
+    }
+    let mut why = format!("the hard limit is {hard}");
+    for limits in tries {
+        let ran = Command::new("prlimit")
+            .args([
+                "--pid",
+                &std::process::id().to_string(),
+                &format!("--nofile={limits}"),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output();
+        match ran {
+            Ok(out) if !out.status.success() => {
+                why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            }
+            Ok(_) => {}
+            Err(e) => why = format!("prlimit: {e}"),
+        }
+        let (soft, _) = nofile_limits().ok_or("cannot read /proc/self/limits")?;
+        if soft >= wanted {
+            return Ok(soft);
+        }
+    }
+    let (soft, _) = nofile_limits().ok_or("cannot read /proc/self/limits")?;
+    Err(format!("open-file limit {soft} < {wanted} ({why})"))
+}
+
+/// Returns this process's soft and hard open-file limits (`u64::MAX` for unlimited).
+fn nofile_limits() -> Option<(u64, u64)> {
+    let limits = fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let mut fields = line.split_whitespace().skip(3);
+    let mut next = || match fields.next()? {
+        "unlimited" => Some(u64::MAX),
+        n => n.parse().ok(),
+    };
+    Some((next()?, next()?))
+}
+
 /// Returns a loopback port that was free a moment ago.
 ///
 /// # Errors

@@ -13,8 +13,9 @@
 //!   Server logs are kept in `target/e2e/NAME.log` (stderr) and
 //!   `target/e2e/NAME.access.log` (stdout).
 //!
-//! - `bench [--quick]`: wrk load against httpd and nginx, pinned to separate CPUs;
-//!   see the README's Performance section.
+//! - `bench [--quick] [ROWS]`: wrk load against httpd and nginx, pinned to separate
+//!   CPUs, over plain HTTP and TLS (ROWS, e.g. `fghij`, picks rows); see the
+//!   README's Performance section.
 //! - `fuzz [SECONDS] [TARGET...]`: runs the cargo-fuzz targets in `fuzz/` for a
 //!   bounded time each.
 //!
@@ -41,9 +42,11 @@ tasks:
                  build the release binary and run the end-to-end scenarios
                  (only those whose name contains FILTER, if given); --strict:
                  a skipped scenario fails the run; --list: print the names only
-  bench [--quick]
-                 load-test httpd against nginx with wrk and time the head
-                 parser; writes target/bench/results.md (--quick: 3 s runs)
+  bench [--quick] [ROWS]
+                 load-test httpd against nginx with wrk, over plain HTTP (rows
+                 a-e) and TLS (f-j), and time the head parser; writes
+                 target/bench/results.md (--quick: 3 s runs; ROWS, e.g. fghij:
+                 only those rows, without the head parser)
   fuzz [SECONDS] [TARGET...]
                  run the cargo-fuzz targets in fuzz/ (default 60 s each)
   soak [SECONDS] mixed, hostile and slow clients against the release binary (default 60 s)

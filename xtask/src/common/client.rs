@@ -71,6 +71,22 @@ impl Response {
             .any(|t| t.trim().eq_ignore_ascii_case(token))
     }
 
+    /// Returns the value of its one `Content-Length` header, `None` without one.
+    ///
+    /// # Errors
+    /// When the header repeats or is not all digits.
+    pub fn content_length(&self) -> Result<Option<usize>, String> {
+        let Some(cl) = self.header("content-length") else {
+            return Ok(None);
+        };
+        if self.count_header("content-length") != 1 {
+            return Err("response repeats Content-Length".into());
+        }
+        parse_digits(cl)
+            .map(Some)
+            .ok_or_else(|| format!("bad Content-Length {cl:?}"))
+    }
+
     /// Tells whether the response says how long its body is (`Content-Length` or
     /// chunked), or has no body by definition (1xx, 204, 304).
     pub fn is_framed(&self) -> bool {
@@ -215,6 +231,38 @@ impl Conn {
     /// Reads one response. `to_head` says the request was HEAD, so the
     /// response has no body whatever its headers say.
     pub fn read_response(&mut self, to_head: bool) -> Result<Response, String> {
+        let mut resp = self.read_head()?;
+        let status = resp.status;
+        if to_head || status / 100 == 1 || status == 204 || status == 304 {
+            return Ok(resp);
+        }
+        let te = resp
+            .header("transfer-encoding")
+            .map(str::to_ascii_lowercase);
+        if let Some(te) = te {
+            if te.trim() != "chunked" {
+                return Err(format!("unexpected Transfer-Encoding {te:?}"));
+            }
+            if resp.header("content-length").is_some() {
+                return Err("response has both Content-Length and Transfer-Encoding".into());
+            }
+            resp.chunked = true;
+            resp.body = self.read_chunked()?;
+        } else if let Some(n) = resp.content_length()? {
+            if n > MAX_RESPONSE_BODY {
+                return Err(format!("Content-Length {n} too large for the client"));
+            }
+            resp.body = self.read_exact_body(n)?;
+        } else {
+            resp.body = self.read_to_close()?;
+        }
+        Ok(resp)
+    }
+
+    /// Reads one response head and leaves its body unread, for
+    /// [`Conn::read_some`]: for bodies too large to hold, which the caller
+    /// frames itself. The returned body is empty.
+    pub fn read_head(&mut self) -> Result<Response, String> {
         let head_end = loop {
             if let Some(i) = find(&self.buf[self.pos..], b"\r\n\r\n") {
                 break self.pos + i + 4;
@@ -248,41 +296,32 @@ impl Conn {
             }
             headers.push((name.to_string(), value.trim().to_string()));
         }
-        let mut resp = Response {
+        Ok(Response {
             version,
             status,
             headers,
             body: Vec::new(),
             chunked: false,
-        };
-        if to_head || status / 100 == 1 || status == 204 || status == 304 {
-            return Ok(resp);
+        })
+    }
+
+    /// Reads up to `buf.len()` bytes of what follows the bytes read so far: the
+    /// buffered ones first, else one read of the transport. Returns 0 at the end
+    /// of the connection.
+    pub fn read_some(&mut self, buf: &mut [u8]) -> Result<usize, String> {
+        if self.pos < self.buf.len() {
+            let n = buf.len().min(self.buf.len() - self.pos);
+            buf[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+            self.pos += n;
+            return Ok(n);
         }
-        let te = resp
-            .header("transfer-encoding")
-            .map(str::to_ascii_lowercase);
-        if let Some(te) = te {
-            if te.trim() != "chunked" {
-                return Err(format!("unexpected Transfer-Encoding {te:?}"));
+        read_transport(&mut self.transport, buf).map_err(|e| {
+            if is_timeout(&e) {
+                "read timed out after 5 s".to_string()
+            } else {
+                format!("read: {e}")
             }
-            if resp.header("content-length").is_some() {
-                return Err("response has both Content-Length and Transfer-Encoding".into());
-            }
-            resp.chunked = true;
-            resp.body = self.read_chunked()?;
-        } else if let Some(cl) = resp.header("content-length") {
-            if resp.count_header("content-length") != 1 {
-                return Err("response repeats Content-Length".into());
-            }
-            let n: usize = parse_digits(cl).ok_or_else(|| format!("bad Content-Length {cl:?}"))?;
-            if n > MAX_RESPONSE_BODY {
-                return Err(format!("Content-Length {n} too large for the client"));
-            }
-            resp.body = self.read_exact_body(n)?;
-        } else {
-            resp.body = self.read_to_close()?;
-        }
-        Ok(resp)
+        })
     }
 
     /// Expects the server to close: no further bytes, then EOF (or a reset).
@@ -616,6 +655,25 @@ mod tests {
         );
         assert!(!r.is_framed());
         assert_eq!(conn.expect_closed().unwrap(), Closed::Eof);
+    }
+
+    #[test]
+    fn a_body_can_be_read_piece_by_piece_after_the_head() {
+        let mut conn = canned(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789");
+        let head = conn.read_head().unwrap();
+        assert_eq!(
+            (head.status, head.content_length(), head.body.len()),
+            (200, Ok(Some(10)), 0)
+        );
+        let mut body = Vec::new();
+        let mut piece = [0u8; 3];
+        loop {
+            match conn.read_some(&mut piece).unwrap() {
+                0 => break,
+                n => body.extend_from_slice(&piece[..n]),
+            }
+        }
+        assert_eq!(body, b"0123456789");
     }
 
     #[test]

@@ -88,10 +88,23 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     vm_rss_kib(&fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
 }
 
+/// Reads `VmHWM` of `pid`, the peak of its resident memory since it started, in KiB.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    status_kib(
+        &fs::read_to_string(format!("/proc/{pid}/status")).ok()?,
+        "VmHWM:",
+    )
+}
+
 fn vm_rss_kib(status: &str) -> Option<u64> {
+    status_kib(status, "VmRSS:")
+}
+
+/// Reads the KiB figure of the `/proc/PID/status` line that starts with `label`.
+fn status_kib(status: &str, label: &str) -> Option<u64> {
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(label))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|n| n.parse().ok())
 }
@@ -240,6 +253,14 @@ mod tests {
         assert_eq!(parse_stat_cpu_ticks(stat), Some(325));
         assert_eq!(parse_stat_cpu_ticks("1234 (x) S 1"), None);
         assert!(cpu_ticks(std::process::id()).is_some());
+        let (rss, peak) = (
+            rss_kib(std::process::id()),
+            peak_rss_kib(std::process::id()),
+        );
+        assert!(
+            rss.is_some_and(|r| peak.is_some_and(|p| p >= r)),
+            "{rss:?} {peak:?}"
+        );
         assert_eq!(
             parent_of(std::process::id()),
             Some(std::os::unix::process::parent_id())

@@ -250,6 +250,28 @@ impl Server {
         )
     }
 
+    /// Returns the address of httpd's first TLS listener, from the
+    /// `listening on https://ADDR` line it prints after the plain ones (so a
+    /// `--tls-listen` on port 0 works), waiting for the line at most `limit`.
+    ///
+    /// # Errors
+    /// When no such line shows within `limit`, or its address does not parse.
+    pub fn https_addr(&self, limit: Duration) -> Result<SocketAddr, String> {
+        const PREFIX: &str = "listening on https://";
+        if !file_contains(&self.access_path, PREFIX, limit) {
+            return Err(format!(
+                "no {PREFIX:?} line within {limit:?}; stderr starts: {}",
+                head(&self.log_path, 300)
+            ));
+        }
+        let text = fs::read_to_string(&self.access_path)
+            .map_err(|e| format!("read {}: {e}", self.access_path.display()))?;
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(PREFIX))
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| format!("unreadable {PREFIX:?} line in {text:?}"))
+    }
+
     /// Returns the port, for `Host` headers.
     pub fn port(&self) -> u16 {
         self.addr.port()
@@ -325,6 +347,19 @@ impl Server {
     /// Returns the resident memory of the process and its children, in KiB.
     pub fn rss_kib(&self) -> Option<u64> {
         self.sum_with_children(procfs::rss_kib)
+    }
+
+    /// Returns the peak resident memory (`VmHWM`) of the process plus its
+    /// children's, in KiB: an upper bound of the peak of their sum.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        self.sum_with_children(procfs::peak_rss_kib)
+    }
+
+    /// Returns the process id and its children's (nginx: master, then workers).
+    pub fn pids(&self) -> Vec<u32> {
+        let mut pids = vec![self.pid()];
+        pids.extend(procfs::children_of(self.pid()));
+        pids
     }
 
     /// Adds up `read` over the process and its children; `None` once it is gone.

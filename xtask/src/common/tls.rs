@@ -50,11 +50,13 @@ pub struct TlsBuilder {
     send_sni: bool,
     tls12_only: bool,
     any_name: bool,
+    resume: bool,
 }
 
 impl Tls {
     /// Starts a builder trusting only the certificates of the PEM file `ca_pem`.
-    /// Defaults: server name `localhost`, SNI sent, no ALPN, TLS 1.2 and 1.3.
+    /// Defaults: server name `localhost`, SNI sent, no ALPN, TLS 1.2 and 1.3,
+    /// sessions resumed (rustls' in-memory client cache).
     pub fn builder(ca_pem: &Path) -> TlsBuilder {
         TlsBuilder {
             ca_pem: ca_pem.to_path_buf(),
@@ -63,6 +65,7 @@ impl Tls {
             send_sni: true,
             tls12_only: false,
             any_name: false,
+            resume: true,
         }
     }
 
@@ -136,6 +139,13 @@ impl TlsBuilder {
         self
     }
 
+    /// Never resumes a session: every connection makes a full handshake, as
+    /// many distinct clients would.
+    pub fn without_resumption(mut self) -> TlsBuilder {
+        self.resume = false;
+        self
+    }
+
     /// Reads the CA file and builds the settings.
     ///
     /// # Errors
@@ -177,6 +187,9 @@ impl TlsBuilder {
         };
         config.alpn_protocols = self.alpn;
         config.enable_sni = self.send_sni;
+        if !self.resume {
+            config.resumption = rustls::client::Resumption::disabled();
+        }
         let server_name = ServerName::try_from(self.server_name.clone())
             .map_err(|e| format!("server name {:?}: {e}", self.server_name))?;
         Ok(Tls {
