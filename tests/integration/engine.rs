@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use crate::util::{Client, Dir, TestServer, wait_until};
 
+const GET_ROOT: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
 const UPLOAD: &[u8] = b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
 
 /// Sets a file's modification time an hour back, so the file cache may hold it.
@@ -426,4 +428,43 @@ fn an_upload_unfinished_at_the_shutdown_timeout_leaves_no_file() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn the_idle_gauge_follows_connections_as_they_come_go_and_work() {
+    // The count is kept as connections change state, never by walking them all.
+    let server = TestServer::start(&["--pollers", "2"]);
+    // Each scrape closes its own connection, so that it is never counted itself.
+    let idle = || {
+        let text = server
+            .send(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .text();
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix("httpd_idle_connections ")?
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("no idle gauge in {text}"))
+    };
+    assert_eq!(idle(), 0);
+    let mut clients: Vec<_> = (0..5).map(|_| server.connect()).collect();
+    for c in &mut clients {
+        c.write(GET_ROOT);
+        assert_eq!(c.response().status, 200);
+    }
+    assert!(wait_until(|| idle() == 5), "{}", idle());
+    // One in the middle of a head is not idle; once answered it is again.
+    clients[0].write(b"GET / HTTP/1.1\r\nHost: loc");
+    assert!(wait_until(|| idle() == 4), "{}", idle());
+    clients[0].write(b"alhost\r\n\r\n");
+    assert_eq!(clients[0].response().status, 200);
+    assert!(wait_until(|| idle() == 5), "{}", idle());
+    // Closed by the client, and closed by the server after an error.
+    drop(clients.pop());
+    clients[1].write(b"BROKEN\r\n\r\n");
+    assert_eq!(clients[1].response().status, 400);
+    assert!(clients[1].is_closed_by_server());
+    assert!(wait_until(|| idle() == 3), "{}", idle());
 }

@@ -241,6 +241,8 @@ pub(crate) struct Conn {
     closing: bool,
     /// The TLS handshake was counted.
     handshake_counted: bool,
+    /// Counted in the poller's idle connections (the poller keeps this).
+    pub(crate) counted_idle: bool,
 }
 
 impl std::fmt::Debug for Conn {
@@ -285,6 +287,7 @@ impl Conn {
             stopping: false,
             closing: false,
             handshake_counted: false,
+            counted_idle: false,
         }
     }
 

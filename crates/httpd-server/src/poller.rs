@@ -77,9 +77,6 @@ const EXPIRE_BATCH: usize = 64;
 /// How many readiness events one poll returns at most.
 const EVENTS_CAPACITY: usize = 1024;
 
-/// How often the idle-connection gauge is recounted.
-const GAUGE_INTERVAL: Duration = Duration::from_millis(100);
-
 /// The poller's state; see the module docs.
 pub(crate) struct Poller {
     home: usize,
@@ -108,9 +105,11 @@ pub(crate) struct Poller {
     accept_retry_at: Option<Instant>,
     overload: Overload,
     conn_cap_log: Throttle,
-    /// The idle count this poller last added to the shared gauge, and when.
+    /// Connections of this poller that are idle (between requests), kept up to date
+    /// after each drive: counting them on demand would walk every connection.
+    n_idle: usize,
+    /// The idle count this poller last added to the shared gauge.
     published_idle: i64,
-    gauges_at: Option<Instant>,
     due: Vec<(usize, u64)>,
     /// Reused for every request path this poller resolves.
     path_buf: httpd_security::SafePath,
@@ -156,8 +155,8 @@ impl Poller {
             accept_pending: true,
             accept_retry_at: None,
             conn_cap_log: Throttle::default(),
+            n_idle: 0,
             published_idle: 0,
-            gauges_at: None,
             due: Vec::new(),
             path_buf: httpd_security::SafePath::empty(&ctx_root),
         })
@@ -234,7 +233,7 @@ impl Poller {
                 self.accept(pool, now);
             }
             self.expire(pool, now);
-            self.publish_gauges(pool, now);
+            self.publish_gauges(pool);
         }
         // Whatever is left is closed: dropping a connection closes its socket, and an
         // upload's pending file goes with it.
@@ -326,6 +325,15 @@ impl Poller {
                     if let Some(deadline) = conn.deadline {
                         self.wheel.arm(token, deadline, &mut conn.armed);
                     }
+                    let idle = conn.is_idle();
+                    if idle != conn.counted_idle {
+                        conn.counted_idle = idle;
+                        if idle {
+                            self.n_idle += 1;
+                        } else {
+                            self.n_idle -= 1;
+                        }
+                    }
                 }
             }
         }
@@ -336,6 +344,9 @@ impl Poller {
         if let Some(slot) = self.conns.get_mut(token) {
             if let Some(conn) = slot.take() {
                 self.ctx.admission.release(conn.peer.addr.ip());
+                if conn.counted_idle {
+                    self.n_idle -= 1;
+                }
                 self.free.push(token);
                 // Dropping closes the only descriptor, which also leaves the poll.
                 drop(conn);
@@ -578,21 +589,22 @@ impl Poller {
         }
     }
 
-    /// Publishes connection and pool gauges for `/metrics` (the idle count at most
-    /// every [`GAUGE_INTERVAL`], since it walks the table).
-    fn publish_gauges(&mut self, pool: &ThreadPool<Job>, now: Instant) {
+    /// Publishes connection and pool gauges for `/metrics`.
+    fn publish_gauges(&mut self, pool: &ThreadPool<Job>) {
         let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-        if self
-            .gauges_at
-            .is_none_or(|at| now.saturating_duration_since(at) >= GAUGE_INTERVAL)
-        {
-            self.gauges_at = Some(now);
-            let idle = self
-                .conns
-                .iter()
-                .filter(|slot| slot.as_ref().is_some_and(|c| c.is_idle()))
-                .count();
-            self.publish_idle(as_i64(idle));
+        // Debug builds (the tests') check the count against a walk of a small table.
+        debug_assert!(
+            self.conns.len() > 1024
+                || self.n_idle
+                    == self
+                        .conns
+                        .iter()
+                        .filter(|slot| slot.as_ref().is_some_and(|c| c.is_idle()))
+                        .count(),
+            "the idle count follows every connection"
+        );
+        if as_i64(self.n_idle) != self.published_idle {
+            self.publish_idle(as_i64(self.n_idle));
         }
         let m = &self.ctx.metrics;
         m.open_connections
