@@ -120,6 +120,9 @@ impl Ctx<'_> {
             test.current_dir(dir).arg("test").args(flags);
             run_step(&mut test, log, &format!("cargo test {}", flags.join(" ")))?;
         }
+        // A documentation build left from an earlier run can be reused without running
+        // rustdoc again, which would hide a new warning; start from none.
+        let _ = fs::remove_dir_all(self.check_dir.join("target").join("doc"));
         let mut doc = self.cargo_command();
         doc.current_dir(dir)
             .args(["doc", "--no-deps"])

@@ -36,7 +36,7 @@ pub enum ParseError {
     /// A header name is empty, holds a non-token byte, or is followed by whitespace.
     BadHeaderName,
     /// A header name is a look-alike of `Content-Length` or `Transfer-Encoding`, such as
-    /// `Content_Length` or `Transfer--Encoding` (see [`parse_request`]).
+    /// `Content_Length` or `Transfer--Encoding` (see [`parse_request`](crate::parse_request)).
     FramingLookalike,
     /// A header value holds a control byte.
     BadHeaderValue,
