@@ -877,3 +877,68 @@ fn content_etags_follow_the_bytes_not_the_dates() {
         .to_string();
     assert!(last.contains(" httpd-poll-"), "{last}");
 }
+
+#[test]
+fn a_settled_file_whose_content_tag_is_kept_is_answered_by_the_poller() {
+    use std::os::unix::fs::MetadataExt;
+    let root = Dir::docroot();
+    let path = root.path().join("settled.txt");
+    root.write("settled.txt", b"settled bytes A");
+    set_mtime(&path, 1);
+    // A tag is kept only once the file's status (its ctime, set just now) is two
+    // seconds old: wait for that, as the clock says, before the server sees the file.
+    let meta = fs::metadata(&path).unwrap();
+    let changed = SystemTime::UNIX_EPOCH
+        + Duration::new(
+            u64::try_from(meta.ctime()).unwrap(),
+            u32::try_from(meta.ctime_nsec()).unwrap(),
+        );
+    while SystemTime::now()
+        .duration_since(changed)
+        .unwrap_or_default()
+        < Duration::from_millis(2100)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let server = TestServer::start_in(root, &["--etag", "content"]);
+    let tags: Vec<String> = (0..3)
+        .map(|_| {
+            let r = server.get("/settled.txt");
+            assert_eq!(r.status, 200);
+            assert_eq!(r.body, b"settled bytes A");
+            r.header("etag").unwrap().to_string()
+        })
+        .collect();
+    assert!(tags[0].starts_with("\"c-"), "{}", tags[0]);
+    assert!(tags.iter().all(|t| *t == tags[0]), "{tags:?}");
+    assert!(wait_until(|| server
+        .stdout()
+        .matches("\"GET /settled.txt ")
+        .count()
+        == 3));
+    let lines: Vec<String> = server
+        .stdout()
+        .lines()
+        .filter(|l| l.contains("\"GET /settled.txt "))
+        .map(str::to_string)
+        .collect();
+    // The first answer hashed the file on a worker; the tag was kept with the file's
+    // identity, so the poller answers the next ones itself, tag included.
+    assert!(lines[0].contains(" httpd-worker-"), "{}", lines[0]);
+    assert!(lines[2].contains(" httpd-poll-"), "{}", lines[2]);
+    let r = get_with(
+        &server,
+        "/settled.txt",
+        &format!("If-None-Match: {}\r\n", tags[0]),
+    );
+    assert_eq!(r.status, 304);
+
+    // Other bytes of the same size under the same mtime: a new identity (ctime), so a
+    // new tag, never the kept one.
+    fs::write(&path, b"settled bytes B").unwrap();
+    set_mtime(&path, 1);
+    let r = server.get("/settled.txt");
+    assert_eq!(r.body, b"settled bytes B");
+    let tag = r.header("etag").unwrap();
+    assert!(tag.starts_with("\"c-") && tag != tags[0], "{tag}");
+}
