@@ -1,6 +1,7 @@
 //! Deployments under a running server: a document root replaced atomically (a link
 //! flipped, a directory renamed over) is served without a restart, and two instances
-//! sharing one docroot never remove each other's uploads in progress.
+//! sharing one docroot never remove each other's uploads in progress; listening
+//! sockets handed over by systemd's socket activation protocol are served.
 
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -8,7 +9,7 @@ use std::path::Path;
 use std::thread;
 use std::time::Instant;
 
-use crate::util::{Dir, IO_TIMEOUT, TestServer, wait_until};
+use crate::util::{Client, Dir, IO_TIMEOUT, TestServer, wait_until};
 
 /// Writes `body` to `rel` under `base` with an mtime an hour ago, so the file cache
 /// keeps it at once.
@@ -202,4 +203,112 @@ fn restarting_one_of_two_instances_keeps_the_others_upload_in_progress() {
         "the stored upload differs from the one sent"
     );
     assert!(temp_files(Path::new(&shared)).is_empty());
+}
+
+/// A `sh -c` script that moves descriptor `fd` to 3, says so in `LISTEN_PID` and
+/// `LISTEN_FDS` as systemd does, and runs the program and arguments after it.
+fn activation_script(fd: i32) -> String {
+    let dup = if fd == 3 {
+        String::new()
+    } else {
+        format!("exec 3<&{fd} {fd}<&-; ")
+    };
+    format!(r#"{dup}export LISTEN_PID=$$ LISTEN_FDS=1; exec "$0" "$@""#)
+}
+
+/// Makes `listener` inheritable by the next child (it is close-on-exec otherwise).
+fn inheritable(listener: &std::net::TcpListener, yes: bool) {
+    use rustix::io::{FdFlags, fcntl_setfd};
+    let flags = if yes {
+        FdFlags::empty()
+    } else {
+        FdFlags::CLOEXEC
+    };
+    fcntl_setfd(listener, flags).unwrap();
+}
+
+#[test]
+fn a_socket_handed_over_by_socket_activation_is_served_with_what_waited_in_it() {
+    use std::os::fd::AsRawFd;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // A client that connects and asks before any server process exists.
+    let mut early = Client::connect(addr);
+    early.write(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let script = activation_script(listener.as_raw_fd());
+    inheritable(&listener, true);
+    let listen = addr.to_string();
+    let server = TestServer::start_with_prefix(
+        &["sh", "-c", &script],
+        Dir::docroot(),
+        &["--listen", &listen],
+    );
+    inheritable(&listener, false);
+    drop(listener);
+    // The address was not bound again (that would fail: the socket holds it).
+    assert_eq!(server.extra_addrs, vec![addr]);
+    let r = early.response();
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("ok"), "{}", r.text());
+    let mut later = Client::connect(addr);
+    later.write(b"GET /index.html HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert_eq!(later.response().status, 200);
+    assert!(server.wait_for_log("Taking over 1 inherited listening socket"));
+}
+
+#[test]
+fn a_handed_over_descriptor_that_is_unusable_or_unclaimed_stops_the_start() {
+    use std::os::fd::AsRawFd;
+    let root = Dir::docroot();
+    let start = |script: &str, listen: &str| {
+        std::process::Command::new("sh")
+            .args(["-c", script, env!("CARGO_BIN_EXE_httpd")])
+            .args(["--listen", listen, "--root"])
+            .arg(root.path())
+            .output()
+            .unwrap()
+    };
+    // Not a socket.
+    let out = start(
+        r#"exec 3</dev/null; export LISTEN_PID=$$ LISTEN_FDS=1; exec "$0" "$@""#,
+        "127.0.0.1:0",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("inherited descriptor 3 is not a socket"),
+        "{err}"
+    );
+    // Fewer descriptors than LISTEN_FDS says.
+    let out = start(
+        r#"exec 3<&- 4<&-; export LISTEN_PID=$$ LISTEN_FDS=2; exec "$0" "$@""#,
+        "127.0.0.1:0",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not open"), "{err}");
+    // A listening socket no --listen names.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let script = activation_script(listener.as_raw_fd());
+    inheritable(&listener, true);
+    let out = start(&script, "127.0.0.1:0");
+    inheritable(&listener, false);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("inherited listening socket {addr} matches no")),
+        "{err}"
+    );
+    // Variables meant for another process are not this one's: it starts as usual.
+    let server = TestServer::start_with_prefix(
+        &[
+            "sh",
+            "-c",
+            r#"exec 3</dev/null; export LISTEN_PID=1 LISTEN_FDS=1; exec "$0" "$@""#,
+        ],
+        root,
+        &[],
+    );
+    assert_eq!(server.get("/healthz").status, 200);
 }

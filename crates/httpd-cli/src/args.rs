@@ -126,7 +126,8 @@ Options:
 Flags override the configuration file whatever their order; a repeatable flag replaces
 the file's list. SIGTERM or Ctrl+C stops gracefully (a second one at once); SIGHUP
 reopens the access log and reloads the TLS certificates (the old ones stay if the new
-files are bad).
+files are bad). Listening sockets handed over by systemd socket activation
+(LISTEN_PID, LISTEN_FDS) serve the --listen/--tls-listen addresses they are bound to.
 ";
 
 /// What the command line asks for.

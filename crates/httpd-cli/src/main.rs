@@ -1,6 +1,7 @@
 //! The `httpd` binary: parses the command line and the configuration file, installs the
 //! logger and signal handling, and runs [`httpd_server::Server`] until Ctrl+C or SIGTERM.
 
+mod activation;
 mod args;
 mod config;
 mod logging;
@@ -61,6 +62,9 @@ impl fmt::Display for CliError {
 }
 
 fn run() -> Result<(), CliError> {
+    // First, before anything opens a descriptor: one opened earlier could take a number
+    // the parent left closed, and would then be mistaken for an inherited socket.
+    let inherited = activation::take_from_env().map_err(|e| CliError::Runtime(e.into()))?;
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let settings = match args::parse(&argv).map_err(CliError::Usage)? {
         Command::Help => {
@@ -77,10 +81,13 @@ fn run() -> Result<(), CliError> {
         }
         Command::Serve(settings) => *settings,
     };
-    serve(settings).map_err(CliError::Runtime)
+    serve(settings, inherited).map_err(CliError::Runtime)
 }
 
-fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+fn serve(
+    settings: Settings,
+    inherited: Vec<std::net::TcpListener>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let Settings {
         config,
         root_display,
@@ -96,7 +103,13 @@ fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     signal_hook::flag::register(SIGXFSZ, Arc::new(AtomicBool::new(false)))?;
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let n_workers = config.n_workers;
-    let server = Server::bind(config).inspect_err(|e| log::error!("{e}"))?;
+    if !inherited.is_empty() {
+        log::info!(
+            "Taking over {} inherited listening socket(s)",
+            inherited.len()
+        );
+    }
+    let server = Server::bind_inheriting(config, inherited).inspect_err(|e| log::error!("{e}"))?;
     let addr = server.local_addr();
 
     // Tests and scripts wait for this exact line (it names the real port when 0 was asked);

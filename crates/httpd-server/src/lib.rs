@@ -257,6 +257,9 @@ pub enum ServerError {
     Tls(TlsError),
     /// A file the site names (the fallback page, an error page) has an unusable path.
     SitePath(String, SitePathError),
+    /// An inherited listening socket ([`Server::bind_inheriting`]) is bound to an
+    /// address no listener of the configuration names.
+    Inherited(SocketAddr),
 }
 
 impl fmt::Display for ServerError {
@@ -270,6 +273,10 @@ impl fmt::Display for ServerError {
             ServerError::Io(_) => f.write_str("listener failed"),
             ServerError::Tls(_) => f.write_str("cannot set up TLS"),
             ServerError::SitePath(path, _) => write!(f, "cannot serve {path:?}"),
+            ServerError::Inherited(addr) => write!(
+                f,
+                "the inherited listening socket {addr} matches no --listen or --tls-listen address"
+            ),
         }
     }
 }
@@ -283,6 +290,7 @@ impl std::error::Error for ServerError {
             | ServerError::Io(e) => Some(e),
             ServerError::Tls(e) => Some(e),
             ServerError::SitePath(_, e) => Some(e),
+            ServerError::Inherited(_) => None,
         }
     }
 }
@@ -395,6 +403,26 @@ impl Server {
     /// # Panics
     /// If `config.n_workers` or `config.max_connections` is 0.
     pub fn bind(config: Config) -> Result<Server, ServerError> {
+        Server::bind_inheriting(config, Vec::new())
+    }
+
+    /// As [`bind`](Server::bind), but takes over listening sockets that already exist
+    /// (handed over by systemd socket activation, or by the instance this one replaces):
+    /// an address of the configuration that one of `inherited` is bound to is served
+    /// from that socket instead of a new one, so connections already waiting in its
+    /// queue are accepted and none is refused while the server starts. The sockets keep
+    /// the options their creator set; they are made nonblocking.
+    ///
+    /// # Errors
+    /// As [`bind`](Server::bind), and [`ServerError::Inherited`] when a socket of
+    /// `inherited` matches no address of the configuration (a port 0 matches nothing).
+    ///
+    /// # Panics
+    /// As [`bind`](Server::bind).
+    pub fn bind_inheriting(
+        config: Config,
+        inherited: Vec<std::net::TcpListener>,
+    ) -> Result<Server, ServerError> {
         assert!(config.n_workers > 0, "a server needs at least one worker");
         assert!(
             config.max_connections > 0,
@@ -413,9 +441,13 @@ impl Server {
             .chain(config.also_listen.iter().copied())
             .map(|a| (a, false));
         let secure = config.tls_listen.iter().map(|&a| (a, true));
+        let mut inherited = listener::Inherited::new(inherited)?;
         for (addr, is_tls) in plain.chain(secure) {
-            let socket = listener::bind(addr, config.reuse_port, config.defer_accept_secs)
-                .map_err(|e| ServerError::Bind(addr, e))?;
+            let socket = match inherited.take(addr)? {
+                Some(socket) => socket,
+                None => listener::bind(addr, config.reuse_port, config.defer_accept_secs)
+                    .map_err(|e| ServerError::Bind(addr, e))?,
+            };
             let bound = socket.local_addr()?;
             if is_tls {
                 tls_addrs.push(bound);
@@ -426,6 +458,9 @@ impl Server {
                 socket,
                 tls: is_tls,
             });
+        }
+        if let Some(addr) = inherited.left_over() {
+            return Err(ServerError::Inherited(addr));
         }
         let local_addr = local_addrs[0];
         let n_pollers = match config.n_pollers {
