@@ -418,6 +418,9 @@ struct Measure {
     rss_kib: Option<u64>,
     /// Scenarios (e) and (i) only: the same wrk run without the idle connections.
     baseline: Option<WrkReport>,
+    /// Scenarios (e) and (i), httpd only: the same wrk run with the idle connections
+    /// held by the control server instead.
+    control: Option<WrkReport>,
     idle: Option<IdleReport>,
     /// Rows that sample it (h): `VmHWM` after the run, summed over the server's
     /// processes: their peak since they started, so an upper bound of the row's.
@@ -444,6 +447,8 @@ struct Summary {
     /// Median server CPU time per MiB served, milliseconds.
     cpu_ms_per_mib: Option<f64>,
     baseline_p99_us: Option<f64>,
+    /// Median p99 with the idle connections held by the control server instead.
+    control_p99_us: Option<f64>,
     idle: Option<IdleReport>,
     /// The highest sampled resident memory over the rounds (rows that sample it).
     peak_rss_kib: Option<u64>,
@@ -486,6 +491,9 @@ struct Target<'a> {
     addr: SocketAddr,
     /// The client settings when `addr` is a TLS listener.
     tls: Option<&'a Tls>,
+    /// httpd only: a second httpd that carries no load, where the idle rows also
+    /// hold their connections for a control run (its plain or TLS listener, as `addr`).
+    control: Option<SocketAddr>,
 }
 
 impl Target<'_> {
@@ -497,9 +505,14 @@ impl Target<'_> {
 
     /// Opens a connection, with its TLS handshake done when over TLS.
     fn connect(&self) -> Result<Conn, String> {
+        self.connect_to(self.addr)
+    }
+
+    /// Opens a connection to `addr` the way this target is reached (TLS or not).
+    fn connect_to(&self, addr: SocketAddr) -> Result<Conn, String> {
         match self.tls {
-            Some(tls) => tls.connect(self.addr),
-            None => Conn::connect(self.addr),
+            Some(tls) => tls.connect(addr),
+            None => Conn::connect(addr),
         }
     }
 }
@@ -559,6 +572,18 @@ fn bench(opts: Opts) -> Result<Outcome, String> {
         memory.idle_rss_kib = httpd.rss_kib();
         let nginx1 = start_nginx(&tools.nginx, &paths.bench_dir, &root, "1", None)?;
         let nginx_auto = start_nginx(&tools.nginx, &paths.bench_dir, &root, "auto", None)?;
+        // The control of the idle row: a second httpd on the client's CPU, no load.
+        let control = if with_idle(&plain_rows) {
+            Some(start_httpd_on(
+                client_cpu,
+                &paths,
+                &root,
+                "httpd-control",
+                &[],
+            )?)
+        } else {
+            None
+        };
         let targets = [
             (ServerId::Httpd, &httpd),
             (ServerId::Nginx1, &nginx1),
@@ -569,6 +594,10 @@ fn bench(opts: Opts) -> Result<Outcome, String> {
             server,
             addr: server.addr,
             tls: None,
+            control: control
+                .as_ref()
+                .filter(|_| id == ServerId::Httpd)
+                .map(|c| c.addr),
         });
         run_rows(&wrk, &opts, &plain_rows, &targets, &mut measures)?;
         memory.final_rss_kib = httpd.rss_kib();
@@ -602,6 +631,16 @@ fn bench(opts: Opts) -> Result<Outcome, String> {
         memory.tls_idle_rss_kib = httpd.rss_kib();
         let nginx1 = start_nginx(&tools.nginx, &paths.bench_dir, &root, "1", Some(cert))?;
         let nginx_auto = start_nginx(&tools.nginx, &paths.bench_dir, &root, "auto", Some(cert))?;
+        let control = if with_idle(&tls_rows) {
+            let server =
+                start_httpd_on(client_cpu, &paths, &root, "httpd-tls-control", &tls_flags)?;
+            let addr = server
+                .https_addr(HTTPS_LINE_WAIT)
+                .map_err(|e| format!("httpd-tls-control: {e}"))?;
+            Some((server, addr))
+        } else {
+            None
+        };
         let targets = [
             (ServerId::Httpd, &httpd, httpd_tls_addr),
             (ServerId::Nginx1, &nginx1, nginx1.addr),
@@ -612,6 +651,10 @@ fn bench(opts: Opts) -> Result<Outcome, String> {
             server,
             addr,
             tls: Some(&tls),
+            control: control
+                .as_ref()
+                .filter(|_| id == ServerId::Httpd)
+                .map(|(_, a)| *a),
         });
         for target in &targets {
             negotiated.push((target.id, openssl_negotiates(target.addr)));
@@ -641,6 +684,11 @@ fn bench(opts: Opts) -> Result<Outcome, String> {
     println!("{markdown}");
     eprintln!("bench: wrote {}", results.display());
     Ok(Outcome::Done)
+}
+
+/// Tells whether any of `rows` (indices into [`SCENARIOS`]) holds idle connections.
+fn with_idle(rows: &[usize]) -> bool {
+    rows.iter().any(|&i| SCENARIOS[i].with_idle)
 }
 
 /// Checks and warms up `targets`, then runs each of `rows` (indices into
@@ -696,6 +744,7 @@ fn run_one(wrk: &Wrk, scenario_idx: usize, target: &Target<'_>) -> Result<Measur
         wrk: WrkReport::default(),
         rss_kib: None,
         baseline: None,
+        control: None,
         idle: None,
         hwm_kib: None,
         handshakes: None,
@@ -718,6 +767,14 @@ fn run_one(wrk: &Wrk, scenario_idx: usize, target: &Target<'_>) -> Result<Measur
         measure.rss_kib = server.rss_kib();
         measure.idle = Some(holder.check());
         drop(holder);
+        if let Some(control) = target.control {
+            // The same idle connections, held by a server the load never touches: what
+            // holding them costs the machine, not the server that owns them.
+            thread::sleep(PAUSE);
+            let holder = IdleHolder::open(&|| target.connect_to(control), N_IDLE, limit, n_threads);
+            measure.control = Some(measured(wrk, target, scenario)?);
+            drop(holder);
+        }
     } else {
         let before = counts_handshakes.then(|| tls_counts(server)).flatten();
         measure.wrk = measured(wrk, target, scenario)?;
@@ -1004,6 +1061,19 @@ fn describe(scenario: &Scenario, m: &Measure) -> String {
     if let Some(base) = &m.baseline {
         let _ = write!(line, ", p99 without idle {}", fmt_latency(base.p99_us));
     }
+    if let Some(control) = &m.control {
+        let _ = write!(
+            line,
+            ", p99 with idle on the control {} ({}, {})",
+            fmt_latency(control.p99_us),
+            throughput(scenario, control),
+            fmt_cpu(
+                scenario,
+                control.cpu_us_per_request(),
+                control.cpu_ms_per_mib()
+            ),
+        );
+    }
     if let Some(idle) = &m.idle {
         let _ = write!(line, ", {}", describe_idle(idle));
     }
@@ -1229,6 +1299,17 @@ fn pinned(cpu: usize, program: &Path, args: &[String]) -> Command {
 /// Starts httpd named `name` (its logs `target/bench/NAME.log`) with the bench's
 /// flags and `extra` ones (the TLS listener).
 fn start_httpd(paths: &Paths, root: &Path, name: &str, extra: &[String]) -> Result<Server, String> {
+    start_httpd_on(SERVER_CPU, paths, root, name, extra)
+}
+
+/// As [`start_httpd`], pinned to `cpu`.
+fn start_httpd_on(
+    cpu: usize,
+    paths: &Paths,
+    root: &Path,
+    name: &str,
+    extra: &[String],
+) -> Result<Server, String> {
     let threads = HTTPD_THREADS.to_string();
     let mut flags = vec![
         "--threads",
@@ -1243,7 +1324,7 @@ fn start_httpd(paths: &Paths, root: &Path, name: &str, extra: &[String]) -> Resu
         "100000",
     ];
     flags.extend(extra.iter().map(String::as_str));
-    let mut command = pinned(SERVER_CPU, &paths.binary, &httpd_args(root, "warn", &flags));
+    let mut command = pinned(cpu, &paths.binary, &httpd_args(root, "warn", &flags));
     command.current_dir(&paths.bench_dir);
     Server::start(command, Launch::httpd(name, root, &paths.bench_dir))
         .map_err(|e| format!("{name}: {e}"))
@@ -1716,6 +1797,7 @@ impl Report<'_> {
             cpu_us_per_request: median_of(runs.iter().filter_map(|m| m.wrk.cpu_us_per_request())),
             cpu_ms_per_mib: median_of(runs.iter().filter_map(|m| m.wrk.cpu_ms_per_mib())),
             baseline_p99_us: (!baselines.is_empty()).then(|| median(baselines)),
+            control_p99_us: median_of(runs.iter().filter_map(|m| m.control.map(|c| c.p99_us))),
             idle,
             peak_rss_kib: runs.iter().filter_map(|m| m.wrk.peak_rss_kib).max(),
             hwm_kib: runs.iter().filter_map(|m| m.hwm_kib).max(),
@@ -1812,7 +1894,10 @@ impl Report<'_> {
                  (e) first runs (a) alone (\"without idle\"), then opens {N_IDLE} keep-alive \
                  connections from this process, one `GET /1k.html` each, and runs (a) again \
                  while they sit idle; \"held\" counts those still open, silent and not reset \
-                 after that run.\n",
+                 after that run. For httpd it then runs (a) a third time with the same idle \
+                 connections held by a second httpd instead (\"control\": pinned to wrk's CPU, \
+                 no load), so the report shows what holding them costs the machine rather \
+                 than the server that owns them.\n",
                 self.client_cpu, self.opts.run_secs
             );
             self.table(&mut md, false);
@@ -1840,7 +1925,8 @@ impl Report<'_> {
                  it (the peak since the server started, so over (f) and (g) too). (i) runs (f) \
                  alone, then opens {N_IDLE} TLS connections from {N_TLS_IDLE_THREADS} threads \
                  of this process (rustls, full handshakes, one `GET /1k.html` each), and runs \
-                 (f) again while they sit idle.\n",
+                 (f) again while they sit idle, and for httpd a third time with them held by \
+                 a second httpd (the control, as in (e)).\n",
                 row_named("j").map_or(0, |s| s.n_connections),
                 RSS_SAMPLE_EVERY.as_millis()
             );
@@ -1939,6 +2025,14 @@ impl Report<'_> {
                         "p99 without idle {} ({:.2}x); ",
                         fmt_latency(base),
                         s.p99_us / base.max(1.0)
+                    );
+                }
+                if let Some(control) = s.control_p99_us {
+                    let _ = write!(
+                        notes,
+                        "p99 with the idle connections on the control server instead {} ({:.2}x); ",
+                        fmt_latency(control),
+                        s.p99_us / control.max(1.0)
                     );
                 }
                 if let Some(idle) = &s.idle {
@@ -2142,6 +2236,20 @@ impl Report<'_> {
                     h.p99_us / base.max(1.0)
                 ),
                 Some(h.p99_us <= 2.0 * base),
+            ));
+        }
+        if let Some(control) = h.control_p99_us {
+            out.push((
+                format!(
+                    "{key}) httpd active p99 within 2x of the control's (idle connections held by another httpd)"
+                ),
+                format!(
+                    "{} vs {} ({:.2}x)",
+                    fmt_latency(h.p99_us),
+                    fmt_latency(control),
+                    h.p99_us / control.max(1.0)
+                ),
+                Some(h.p99_us <= 2.0 * control),
             ));
         }
     }
