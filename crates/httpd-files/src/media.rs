@@ -305,38 +305,6 @@ pub fn is_inline_type(media_type: &str) -> bool {
             ))
 }
 
-/// `tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" /
-/// "`" / "|" / "~" / DIGIT / ALPHA` (RFC 9110 section 5.6.2).
-const TCHAR: [bool; 256] = tchar_table();
-
-const fn tchar_table() -> [bool; 256] {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'.'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'|'
-                    | b'~'
-            );
-        b += 1;
-    }
-    table
-}
-
 /// Tells whether `s` is a media type (RFC 9110 section 8.3.1) in ASCII:
 ///
 /// ```text
@@ -352,7 +320,7 @@ fn is_valid_media_type(s: &[u8]) -> bool {
     let mut at = 0;
     let token = |at: &mut usize| {
         let start = *at;
-        while *at < s.len() && TCHAR[usize::from(s[*at])] {
+        while *at < s.len() && httpd_proto::is_tchar(s[*at]) {
             *at += 1;
         }
         *at > start

@@ -194,6 +194,21 @@ pub fn has_token(list: &[u8], token: &str) -> bool {
     !token.is_empty() && elements(list).any(|e| e.eq_ignore_ascii_case(token.as_bytes()))
 }
 
+/// Tells whether `b` is a `tchar`, a byte of a token (RFC 9110 section 5.6.2): an ASCII
+/// letter or digit, or one of ``!#$%&'*+-.^_`|~``.
+///
+/// # Examples
+///
+/// ```
+/// use httpd_proto::is_tchar;
+///
+/// assert!(b"gzip".iter().all(|&b| is_tchar(b)));
+/// assert!(!is_tchar(b'/') && !is_tchar(b' ') && !is_tchar(0x80));
+/// ```
+pub fn is_tchar(b: u8) -> bool {
+    crate::table::is_tchar(b)
+}
+
 /// Parses a `Content-Length` value: ASCII digits only, no sign, no spaces, fits in `u64`.
 ///
 /// Leading zeros are allowed (`007` is 7). A list such as `5, 5` is not a number;

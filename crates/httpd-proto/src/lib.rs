@@ -144,7 +144,7 @@ pub use crate::chunked::{
     MAX_TRAILER_BYTES, encode_chunk,
 };
 pub use crate::field::{
-    EntityTag, EntityTags, entity_tags, has_token, parse_content_length, trim_ows,
+    EntityTag, EntityTags, entity_tags, has_token, is_tchar, parse_content_length, trim_ows,
 };
 pub use crate::range::{
     ByteRange, DEFAULT_MAX_RANGES, MAX_RANGE_ELEMENTS, RangeRequest, parse_range,

@@ -60,7 +60,6 @@ use crate::jobs::{Done, Job, Outcome, Work};
 use crate::out::{Flushed, Out};
 use crate::plan::{self, Answer, Leftover, Peer, Plan};
 use crate::response::{Finish, Response};
-use crate::site::PageLookup;
 use crate::timer::Armed;
 use crate::transport::{self, ReadOutcome, Transport};
 
@@ -1056,31 +1055,11 @@ impl Conn {
     ) {
         let status = failure.status();
         log::debug!("{}: {failure} -> {status}", self.peer.addr);
-        let mut response = Response::for_failure(&failure);
-        // The operator's page for this status, if the page cache holds it: no request
-        // was read, so there is no job to read it from the disk.
-        let custom = env
-            .ctx
-            .files
-            .answers
-            .error_pages
-            .fill_from_memory(&mut response)
-            == PageLookup::Replaced;
-        let finish = Finish {
-            persistence: Persistence::Close,
-            head_only,
-            request_id: None,
-            extra: if custom {
-                &env.ctx.extra_html_lines
-            } else {
-                &env.ctx.extra_generated_lines
-            },
-            cors: &[],
-            vary_origin: false,
-            hsts: self.hsts(env.ctx),
-        };
+        let response = Response::for_failure(&failure);
         let buf = self.out.take_buf();
-        let (buf, n_body) = response.write(buf, &finish);
+        let (buf, n_body) =
+            env.ctx
+                .write_closing_error(response, head_only, self.hsts(env.ctx), buf);
         self.out.put_buf(buf);
         let took = env.now.saturating_duration_since(started);
         env.ctx

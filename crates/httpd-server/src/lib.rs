@@ -360,6 +360,42 @@ pub(crate) struct Context {
     pub(crate) pollers_listening: AtomicUsize,
 }
 
+impl Context {
+    /// Writes an error answer made before any request exists (a malformed or late
+    /// head, a connection beyond the caps) into `buf`, as the last answer on its
+    /// connection: with the operator's page for the status when the page cache holds
+    /// it (one `statx`, no read: there is no job to read it from the disk), else the
+    /// built-in one. Returns the buffer and the body's length.
+    pub(crate) fn write_closing_error(
+        &self,
+        mut response: response::Response,
+        head_only: bool,
+        hsts: &[u8],
+        buf: Vec<u8>,
+    ) -> (Vec<u8>, u64) {
+        let custom = self
+            .files
+            .answers
+            .error_pages
+            .fill_from_memory(&mut response)
+            == site::PageLookup::Replaced;
+        let finish = response::Finish {
+            persistence: h1::Persistence::Close,
+            head_only,
+            request_id: None,
+            extra: if custom {
+                &self.extra_html_lines
+            } else {
+                &self.extra_generated_lines
+            },
+            cors: &[],
+            vary_origin: false,
+            hsts,
+        };
+        response.write(buf, &finish)
+    }
+}
+
 /// A bound server, ready to [`run`](Server::run).
 pub struct Server {
     listeners: Vec<listener::Listener>,

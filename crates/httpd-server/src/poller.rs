@@ -45,13 +45,11 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::Context;
 use crate::conn::{Conn, Drive, Env};
-use crate::h1::Persistence;
 use crate::jobs::{Done, Job};
 use crate::listener::{self, Listener};
 use crate::monitor::{Overload, Throttle};
 use crate::plan::Peer;
-use crate::response::{Finish, Response};
-use crate::site::PageLookup;
+use crate::response::Response;
 use crate::timer::{Due, Wheel};
 use crate::transport::{READ_CHUNK, Transport};
 
@@ -632,26 +630,6 @@ pub(crate) const POLLER_PREFIX: &str = "httpd-poll";
 
 /// The 503 a connection beyond the caps gets.
 fn busy_answer(ctx: &Context) -> Vec<u8> {
-    let mut response = Response::error(503).with("Retry-After", "5");
-    // The operator's 503 page, if the page cache holds it (one `statx`, no read).
-    let custom = ctx
-        .files
-        .answers
-        .error_pages
-        .fill_from_memory(&mut response)
-        == PageLookup::Replaced;
-    let finish = Finish {
-        persistence: Persistence::Close,
-        head_only: false,
-        request_id: None,
-        extra: if custom {
-            &ctx.extra_html_lines
-        } else {
-            &ctx.extra_generated_lines
-        },
-        cors: &[],
-        vary_origin: false,
-        hsts: b"",
-    };
-    response.write(Vec::new(), &finish).0
+    let response = Response::error(503).with("Retry-After", "5");
+    ctx.write_closing_error(response, false, b"", Vec::new()).0
 }
