@@ -346,6 +346,11 @@ struct WrkReport {
     /// How busy the servers' CPU was over the run (from `/proc/stat`, user, system and
     /// interrupt time together), in percent: well under 100 means the server had room.
     server_cpu_pct: Option<f64>,
+    /// Time the hypervisor ran something else on this machine's CPUs during the run
+    /// (`steal` in `/proc/stat`, both CPUs summed), in milliseconds: a round with
+    /// tens of milliseconds of it has a p99 that says more about the host than about
+    /// the server.
+    steal_ms: Option<f64>,
     /// Bytes wrk read (`N requests in T, X read`).
     bytes_read: f64,
     /// User + system CPU time of the server's processes during the run, in seconds.
@@ -442,6 +447,8 @@ struct Summary {
     client_cpu_pct: Option<f64>,
     /// Median busy share of the servers' CPU, percent.
     server_cpu_pct: Option<f64>,
+    /// Median steal time over the machine's CPUs during a run, milliseconds.
+    steal_ms: Option<f64>,
     /// Median server CPU time per request, microseconds.
     cpu_us_per_request: Option<f64>,
     /// Median server CPU time per MiB served, milliseconds.
@@ -840,6 +847,7 @@ fn rustls_load(
     let duration = Duration::from_secs(secs);
     let pinned = Pinned::to(client_cpu)?;
     let server_cpu_before = read_cpu_times(SERVER_CPU);
+    let steal_before = read_steal_ticks();
     let own_before = procfs::cpu_ticks(std::process::id());
     let started = Instant::now();
     let tallies: Vec<LoadTally> = thread::scope(|scope| {
@@ -877,6 +885,7 @@ fn rustls_load(
     let elapsed = started.elapsed().as_secs_f64();
     let own_after = procfs::cpu_ticks(std::process::id());
     let server_cpu_after = read_cpu_times(SERVER_CPU);
+    let steal_after = read_steal_ticks();
     drop(pinned);
     let mut report = WrkReport::default();
     let mut latencies = Vec::new();
@@ -907,6 +916,7 @@ fn rustls_load(
         (Some(before), Some(after)) => after.busy_pct_since(&before),
         _ => None,
     };
+    report.steal_ms = steal_ms_between(steal_before, steal_after);
     Ok(report)
 }
 
@@ -1058,14 +1068,21 @@ fn describe(scenario: &Scenario, m: &Measure) -> String {
     if m.wrk.n_errors() > 0 {
         let _ = write!(line, " ({})", m.wrk.describe_errors());
     }
+    let _ = write!(line, ", {}", fmt_steal(&m.wrk));
     if let Some(base) = &m.baseline {
-        let _ = write!(line, ", p99 without idle {}", fmt_latency(base.p99_us));
+        let _ = write!(
+            line,
+            ", p99 without idle {} ({})",
+            fmt_latency(base.p99_us),
+            fmt_steal(base)
+        );
     }
     if let Some(control) = &m.control {
         let _ = write!(
             line,
-            ", p99 with idle on the control {} ({}, {})",
+            ", p99 with idle on the control {} ({}, {}, {})",
             fmt_latency(control.p99_us),
+            fmt_steal(control),
             throughput(scenario, control),
             fmt_cpu(
                 scenario,
@@ -1087,6 +1104,11 @@ fn describe(scenario: &Scenario, m: &Measure) -> String {
         let _ = write!(line, ", {n} handshakes ({resumed} resumed)");
     }
     line
+}
+
+fn fmt_steal(r: &WrkReport) -> String {
+    r.steal_ms
+        .map_or("steal ?".to_string(), |ms| format!("steal {ms:.0} ms"))
 }
 
 fn throughput(scenario: &Scenario, r: &WrkReport) -> String {
@@ -1576,6 +1598,7 @@ impl Wrk {
         }
         args.push(url.to_string());
         let cpu_before = read_cpu_times(self.server_cpu);
+        let steal_before = read_steal_ticks();
         let mut child = pinned_timed(self.cpu, &self.program, &args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -1592,6 +1615,7 @@ impl Wrk {
         let out = stdout.join().unwrap_or_default();
         let err = stderr.join().unwrap_or_default();
         let cpu_after = read_cpu_times(self.server_cpu);
+        let steal_after = read_steal_ticks();
         match status {
             Some(s) if s.success() => {
                 let mut report = parse_wrk(&out)
@@ -1602,6 +1626,7 @@ impl Wrk {
                     (Some(before), Some(after)) => after.busy_pct_since(&before),
                     _ => None,
                 };
+                report.steal_ms = steal_ms_between(steal_before, steal_after);
                 Ok(report)
             }
             Some(s) => Err(format!("wrk {args:?} failed ({s}): {out} {err}")),
@@ -1651,6 +1676,25 @@ impl CpuTimes {
 
 fn read_cpu_times(cpu: usize) -> Option<CpuTimes> {
     CpuTimes::parse(&std::fs::read_to_string("/proc/stat").ok()?, cpu)
+}
+
+/// Parses the steal ticks of all CPUs together: the eighth counter of the `cpu`
+/// line of `/proc/stat`.
+fn parse_steal_ticks(stat: &str) -> Option<u64> {
+    let line = stat
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("cpu"))?;
+    line.split_whitespace().nth(8)?.parse().ok()
+}
+
+fn read_steal_ticks() -> Option<u64> {
+    parse_steal_ticks(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// The steal time between two readings of [`read_steal_ticks`], in milliseconds.
+fn steal_ms_between(before: Option<u64>, after: Option<u64>) -> Option<f64> {
+    let ticks = after?.checked_sub(before?)?;
+    Some(ticks as f64 * 1000.0 / procfs::ticks_per_second() as f64)
 }
 
 /// Reads the children's user and system times that bash's `times` printed last
@@ -1794,6 +1838,7 @@ impl Report<'_> {
             rss_kib: runs.iter().filter_map(|m| m.rss_kib).max(),
             client_cpu_pct: median_of(runs.iter().filter_map(|m| m.wrk.client_cpu_pct)),
             server_cpu_pct: median_of(runs.iter().filter_map(|m| m.wrk.server_cpu_pct)),
+            steal_ms: median_of(runs.iter().filter_map(|m| m.wrk.steal_ms)),
             cpu_us_per_request: median_of(runs.iter().filter_map(|m| m.wrk.cpu_us_per_request())),
             cpu_ms_per_mib: median_of(runs.iter().filter_map(|m| m.wrk.cpu_ms_per_mib())),
             baseline_p99_us: (!baselines.is_empty()).then(|| median(baselines)),
@@ -1869,7 +1914,11 @@ impl Report<'_> {
              worker, during the wrk run, divided by the requests wrk counted (and, for \
              the MiB/s rows, by the MiB it read). The ratio columns give httpd's \
              throughput, then its server CPU per request (or per MiB), over nginx's: \
-             above 1 is better for throughput, below 1 for CPU."
+             above 1 is better for throughput, below 1 for CPU. \"steal\" is the time \
+             the hypervisor gave this machine's CPUs to something else during a run \
+             (`/proc/stat`, both CPUs, median over rounds; each round's is in the log): \
+             rounds with tens of milliseconds of it have p99s of tens of milliseconds \
+             whatever the server."
         );
         let _ = writeln!(
             md,
@@ -2009,6 +2058,9 @@ impl Report<'_> {
                 }
                 if let Some(cpu) = s.server_cpu_pct {
                     let _ = write!(notes, "server CPU {cpu:.0}%; ");
+                }
+                if let Some(steal) = s.steal_ms {
+                    let _ = write!(notes, "steal {steal:.0} ms; ");
                 }
                 if let Some(peak) = s.peak_rss_kib {
                     let _ = write!(notes, "peak RSS {} (sampled); ", fmt_rss(peak));
@@ -2432,6 +2484,20 @@ Transfer/sec:    122.00MB
         };
         assert_eq!(later.busy_pct_since(&cpu0), Some(60.0));
         assert_eq!(cpu0.busy_pct_since(&later), None);
+    }
+
+    #[test]
+    fn steal_is_the_eighth_counter_of_the_machine_line() {
+        let stat = "cpu  10 0 10 100 0 0 0 7 0 0\n\
+                    cpu0 4 1 3 50 2 1 1 3 0 0\n\
+                    intr 1 2 3\n";
+        assert_eq!(parse_steal_ticks(stat), Some(7));
+        assert_eq!(parse_steal_ticks("cpu0 1 2 3 4 5 6 7 8\n"), None);
+        assert_eq!(parse_steal_ticks("cpu  1 2 3\n"), None);
+        assert_eq!(steal_ms_between(Some(5), Some(3)), None);
+        assert_eq!(steal_ms_between(None, Some(3)), None);
+        let per_s = procfs::ticks_per_second() as f64;
+        assert_eq!(steal_ms_between(Some(5), Some(7)), Some(2000.0 / per_s));
     }
 
     #[test]
