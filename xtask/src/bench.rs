@@ -45,6 +45,11 @@ const QUICK_RUN_SECS: u64 = 3;
 const N_ROUNDS: usize = 3;
 const QUICK_N_ROUNDS: usize = 1;
 
+/// Rounds of the idle rows (e) and (i) by default: their p99s are compared, and a
+/// p99 of one 10 s run on this shared machine moves by 10x from round to round (host
+/// steal), so three rounds do not settle a 2x bound.
+const N_IDLE_ROUNDS: usize = 5;
+
 /// Worker threads of httpd (its default).
 const HTTPD_THREADS: u32 = 10;
 
@@ -173,6 +178,15 @@ impl Opts {
     /// Tells whether row `key` runs.
     fn runs(&self, key: &str) -> bool {
         self.rows.as_deref().is_none_or(|rows| rows.contains(key))
+    }
+
+    /// Rounds of the idle rows, (e) and (i).
+    fn idle_rounds(&self) -> usize {
+        if self.quick {
+            self.n_rounds
+        } else {
+            self.n_rounds.max(N_IDLE_ROUNDS)
+        }
     }
 }
 
@@ -716,7 +730,12 @@ fn run_rows(
     }
     for &scenario_idx in rows {
         let scenario = &SCENARIOS[scenario_idx];
-        for round in 0..opts.n_rounds {
+        let n_rounds = if scenario.with_idle {
+            opts.idle_rounds()
+        } else {
+            opts.n_rounds
+        };
+        for round in 0..n_rounds {
             // Alternate the order so no server always runs first.
             let mut order = *targets;
             if round % 2 == 1 {
@@ -728,10 +747,10 @@ fn run_rows(
                     scenario.key,
                     scenario.title,
                     round + 1,
-                    opts.n_rounds,
+                    n_rounds,
                     target.id.label()
                 );
-                let measure = run_one(wrk, scenario_idx, target)?;
+                let measure = run_one(wrk, scenario_idx, target, round)?;
                 eprintln!("bench:     {}", describe(scenario, &measure));
                 measures.push(measure);
                 thread::sleep(PAUSE);
@@ -741,8 +760,33 @@ fn run_rows(
     Ok(())
 }
 
-/// Runs one scenario once against one server.
-fn run_one(wrk: &Wrk, scenario_idx: usize, target: &Target<'_>) -> Result<Measure, String> {
+/// The runs of an idle row, (e) or (i), in one round: taken in an order that turns
+/// with the round, so that none of them always comes first after a pause or right
+/// after another's idle connections were closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum IdleRun {
+    /// No idle connections anywhere.
+    Without,
+    /// The idle connections held by the server under load.
+    OnServer,
+    /// The idle connections held by the control server (httpd only).
+    OnControl,
+}
+
+/// The order of the idle row's runs in round `round`.
+fn idle_run_order(round: usize) -> [IdleRun; 3] {
+    let mut order = [IdleRun::Without, IdleRun::OnServer, IdleRun::OnControl];
+    order.rotate_left(round % 3);
+    order
+}
+
+/// Runs one scenario once (round `round`) against one server.
+fn run_one(
+    wrk: &Wrk,
+    scenario_idx: usize,
+    target: &Target<'_>,
+    round: usize,
+) -> Result<Measure, String> {
     let scenario = &SCENARIOS[scenario_idx];
     let server = target.server;
     let mut measure = Measure {
@@ -758,29 +802,43 @@ fn run_one(wrk: &Wrk, scenario_idx: usize, target: &Target<'_>) -> Result<Measur
     };
     let counts_handshakes = scenario.tls && target.id == ServerId::Httpd;
     if scenario.with_idle {
-        measure.baseline = Some(measured(wrk, target, scenario)?);
-        thread::sleep(PAUSE);
         let (limit, n_threads) = if scenario.tls {
             (TLS_IDLE_SETUP_LIMIT, N_TLS_IDLE_THREADS)
         } else {
             (IDLE_SETUP_LIMIT, 1)
         };
-        let mut holder = IdleHolder::open(&|| target.connect(), N_IDLE, limit, n_threads);
-        let before = counts_handshakes.then(|| tls_counts(server)).flatten();
-        measure.wrk = measured(wrk, target, scenario)?;
-        let after = counts_handshakes.then(|| tls_counts(server)).flatten();
-        measure.handshakes = counts_since(before, after);
-        // Measured while the idle connections are still open.
-        measure.rss_kib = server.rss_kib();
-        measure.idle = Some(holder.check());
-        drop(holder);
-        if let Some(control) = target.control {
-            // The same idle connections, held by a server the load never touches: what
-            // holding them costs the machine, not the server that owns them.
-            thread::sleep(PAUSE);
-            let holder = IdleHolder::open(&|| target.connect_to(control), N_IDLE, limit, n_threads);
-            measure.control = Some(measured(wrk, target, scenario)?);
-            drop(holder);
+        for (i, run) in idle_run_order(round).into_iter().enumerate() {
+            if i > 0 {
+                thread::sleep(PAUSE);
+            }
+            match run {
+                IdleRun::Without => measure.baseline = Some(measured(wrk, target, scenario)?),
+                IdleRun::OnServer => {
+                    let mut holder =
+                        IdleHolder::open(&|| target.connect(), N_IDLE, limit, n_threads);
+                    let before = counts_handshakes.then(|| tls_counts(server)).flatten();
+                    measure.wrk = measured(wrk, target, scenario)?;
+                    let after = counts_handshakes.then(|| tls_counts(server)).flatten();
+                    measure.handshakes = counts_since(before, after);
+                    // Measured while the idle connections are still open.
+                    measure.rss_kib = server.rss_kib();
+                    measure.idle = Some(holder.check());
+                }
+                IdleRun::OnControl => {
+                    // The same idle connections, held by a server the load never
+                    // touches: what holding them costs the machine, not the server
+                    // that owns them.
+                    if let Some(control) = target.control {
+                        let _holder = IdleHolder::open(
+                            &|| target.connect_to(control),
+                            N_IDLE,
+                            limit,
+                            n_threads,
+                        );
+                        measure.control = Some(measured(wrk, target, scenario)?);
+                    }
+                }
+            }
         }
     } else {
         let before = counts_handshakes.then(|| tls_counts(server)).flatten();
@@ -1868,8 +1926,8 @@ impl Report<'_> {
         let _ = writeln!(md, "# httpd benchmark\n");
         let _ = writeln!(
             md,
-            "`cargo xtask bench{}{}`: {} s per wrk run, {} round(s), servers alternating; \
-             took {:.0} s.\n",
+            "`cargo xtask bench{}{}`: {} s per wrk run, {} round(s) ({} for the idle \
+             rows), servers alternating; took {:.0} s.\n",
             if self.opts.quick { " --quick" } else { "" },
             self.opts
                 .rows
@@ -1877,6 +1935,7 @@ impl Report<'_> {
                 .map_or(String::new(), |r| format!(" {r}")),
             self.opts.run_secs,
             self.opts.n_rounds,
+            self.opts.idle_rounds(),
             self.elapsed.as_secs_f64()
         );
         let _ = writeln!(
@@ -1940,14 +1999,18 @@ impl Report<'_> {
                 md,
                 "wrk: `taskset -c {} wrk -t1 -cN -d{}s --latency [-H 'Connection: close'] URL` \
                  under `ulimit -n {NOFILE_WANTED}` (or the hard limit); N = 50, 50, 4, 1000, 50. \
-                 (e) first runs (a) alone (\"without idle\"), then opens {N_IDLE} keep-alive \
-                 connections from this process, one `GET /1k.html` each, and runs (a) again \
-                 while they sit idle; \"held\" counts those still open, silent and not reset \
-                 after that run. For httpd it then runs (a) a third time with the same idle \
-                 connections held by a second httpd instead (\"control\": pinned to wrk's CPU, \
-                 no load), so the report shows what holding them costs the machine rather \
-                 than the server that owns them.\n",
-                self.client_cpu, self.opts.run_secs
+                 (e) runs (a) alone (\"without idle\"), and (a) while {N_IDLE} keep-alive \
+                 connections opened from this process, one `GET /1k.html` each, sit idle on \
+                 the server; \"held\" counts those still open, silent and not reset after \
+                 that run. For httpd it also runs (a) with the same idle connections held by \
+                 a second httpd instead (\"control\": pinned to wrk's CPU, no load), so the \
+                 report shows what holding them costs the machine rather than the server \
+                 that owns them. Each round takes these runs in a turning order, so none of \
+                 them always comes first; the idle rows run {} rounds (their p99s are \
+                 compared, and one run's p99 moves by 10x from round to round here).\n",
+                self.client_cpu,
+                self.opts.run_secs,
+                self.opts.idle_rounds()
             );
             self.table(&mut md, false);
         }
@@ -1972,10 +2035,10 @@ impl Report<'_> {
                  handshake. (h) samples the \
                  servers' VmRSS every {} ms during the run (\"peak\"), and reads VmHWM after \
                  it (the peak since the server started, so over (f) and (g) too). (i) runs (f) \
-                 alone, then opens {N_IDLE} TLS connections from {N_TLS_IDLE_THREADS} threads \
-                 of this process (rustls, full handshakes, one `GET /1k.html` each), and runs \
-                 (f) again while they sit idle, and for httpd a third time with them held by \
-                 a second httpd (the control, as in (e)).\n",
+                 as (e) runs (a): alone, with {N_IDLE} idle TLS connections opened from \
+                 {N_TLS_IDLE_THREADS} threads of this process (rustls, full handshakes, one \
+                 `GET /1k.html` each) on the server, and for httpd with them on the control, \
+                 in a turning order.\n",
                 row_named("j").map_or(0, |s| s.n_connections),
                 RSS_SAMPLE_EVERY.as_millis()
             );
@@ -2484,6 +2547,24 @@ Transfer/sec:    122.00MB
         };
         assert_eq!(later.busy_pct_since(&cpu0), Some(60.0));
         assert_eq!(cpu0.busy_pct_since(&later), None);
+    }
+
+    #[test]
+    fn each_idle_run_leads_a_round_in_turn() {
+        let firsts: Vec<IdleRun> = (0..3).map(|r| idle_run_order(r)[0]).collect();
+        assert_eq!(
+            firsts,
+            [IdleRun::Without, IdleRun::OnServer, IdleRun::OnControl]
+        );
+        for round in 0..6 {
+            let mut order = idle_run_order(round).to_vec();
+            order.sort_by_key(|r| *r as u8);
+            assert_eq!(
+                order,
+                [IdleRun::Without, IdleRun::OnServer, IdleRun::OnControl]
+            );
+        }
+        assert_eq!(idle_run_order(4), idle_run_order(1));
     }
 
     #[test]
