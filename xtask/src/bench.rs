@@ -2341,30 +2341,26 @@ impl Report<'_> {
                 Some(idle.n_held == N_IDLE),
             ));
         }
-        if let Some(base) = h.baseline_p99_us {
-            out.push((
-                format!("{key}) httpd active p99 within 2x of without idle"),
+        // The active p99 against a reference p99: within 2x of it.
+        let within_2x = |what: &str, reference: f64| {
+            (
+                format!("{key}) httpd active p99 within 2x of {what}"),
                 format!(
                     "{} vs {} ({:.2}x)",
                     fmt_latency(h.p99_us),
-                    fmt_latency(base),
-                    h.p99_us / base.max(1.0)
+                    fmt_latency(reference),
+                    h.p99_us / reference.max(1.0)
                 ),
-                Some(h.p99_us <= 2.0 * base),
-            ));
+                Some(h.p99_us <= 2.0 * reference),
+            )
+        };
+        if let Some(base) = h.baseline_p99_us {
+            out.push(within_2x("without idle", base));
         }
         if let Some(control) = h.control_p99_us {
-            out.push((
-                format!(
-                    "{key}) httpd active p99 within 2x of the control's (idle connections held by another httpd)"
-                ),
-                format!(
-                    "{} vs {} ({:.2}x)",
-                    fmt_latency(h.p99_us),
-                    fmt_latency(control),
-                    h.p99_us / control.max(1.0)
-                ),
-                Some(h.p99_us <= 2.0 * control),
+            out.push(within_2x(
+                "the control's (idle connections held by another httpd)",
+                control,
             ));
         }
     }
